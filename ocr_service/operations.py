@@ -1,0 +1,146 @@
+"""The four supported operations: request validation (synchronous) and the job they queue.
+
+Recognition preprocessing order (as documented by Aspose for RecognizeImage): Rotate, then
+contrast -> binarization -> skew -> upsampling. `regions` (if any) refer to the image after `Rotate`
+and are recognized one by one in ascending `order`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from ocr_service.engines.binarize import binarize, to_gray
+from ocr_service.engines.geometry import correct_contrast, deskew, rotate, upscale
+from ocr_service.engines.recognize import LANGUAGES, THRESHOLD_SAUVOLA, RecognitionError, TesseractRecognizer
+from ocr_service.requests_model import (
+    BadRequestError,
+    RecognizeSettings,
+    check_image_header,
+    decode_image_field,
+    load_rgb,
+    parse_recognize_settings,
+)
+from ocr_service.tasks import Job, Result, TaskFailedError
+
+OPERATIONS = ("BinarizeImage", "DeskewImage", "UpscaleImage", "RecognizeImage")
+PDF_TYPES = frozenset({"Pdf", "TextAndPdf", "PdfAndHocr", "TextAndPdfAndHocr"})
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Size limits applied to every input image and to upscaled outputs."""
+
+    max_bytes: int
+    max_pixels: int
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """Encode a gray or RGB uint8 array as PNG."""
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG", compress_level=3)
+    return buffer.getvalue()
+
+
+def _decode(data: bytes) -> np.ndarray:
+    try:
+        return load_rgb(data)
+    except Exception as exc:
+        raise TaskFailedError(f"cannot decode the image: {exc}") from exc
+
+
+def _preprocess(image: np.ndarray, settings: RecognizeSettings, limits: Limits) -> np.ndarray:
+    if settings.make_contrast_correction:
+        image = correct_contrast(image)
+    if settings.make_binarization:
+        image = binarize(image)
+    if settings.make_skew_correct:
+        image, _ = deskew(image)
+    if settings.make_upsampling:
+        image = upscale(image, max_pixels=limits.max_pixels)
+    return image
+
+
+def _recognize(
+    data: bytes, settings: RecognizeSettings, limits: Limits, engine: TesseractRecognizer
+) -> list[Result]:
+    page = _decode(data)
+    if settings.rotate % 360:
+        page = rotate(page, -float(settings.rotate))
+    h, w = page.shape[:2]
+    crops: list[tuple[np.ndarray, tuple[int, int]]] = []
+    for region in settings.regions or []:
+        x0, y0, x1, y1 = min(region.x0, w), min(region.y0, h), min(region.x1, w), min(region.y1, h)
+        if x1 > x0 and y1 > y0:
+            crops.append((page[y0:y1, x0:x1], (x0, y0)))
+    if not settings.regions:
+        crops.append((page, (0, 0)))
+    rtype = settings.result_type
+    texts, hocrs, blocks, images = [], [], [], []
+    for crop, offset in crops:
+        image = _preprocess(crop, settings, limits)
+        try:
+            out = engine.recognize(
+                to_gray(image),
+                language=settings.language,
+                thresholding=THRESHOLD_SAUVOLA,
+                want_hocr="Hocr" in rtype,
+                want_blocks=rtype == "JSON",
+                offset=offset,
+            )
+        except RecognitionError as exc:
+            raise TaskFailedError(str(exc)) from exc
+        texts.append(out.text)
+        hocrs.append(out.hocr)
+        blocks.extend(out.blocks)
+        images.append(image)
+    results: list[Result] = []
+    if rtype in ("Text", "TextAndHocr"):
+        results.append(Result("Text", "\n".join(t.rstrip("\n") for t in texts).encode() + b"\n"))
+    if "Hocr" in rtype:
+        results.append(Result("Hocr", "\n".join(hocrs).encode()))
+    if rtype == "JSON":
+        results.append(Result("JSON", json.dumps({"blocks": blocks}, ensure_ascii=False).encode()))
+    if rtype == "ImagePNG":
+        results.extend(Result("ImagePNG", png_bytes(image)) for image in images)
+    return results
+
+
+def _image_job(data: bytes, transform: Callable[[np.ndarray], np.ndarray]) -> Job:
+    def job() -> list[Result]:
+        return [Result("ImagePNG", png_bytes(transform(_decode(data))))]
+
+    return job
+
+
+def prepare(operation: str, body: dict[str, Any], limits: Limits, engine: TesseractRecognizer) -> Job:
+    """Validate a POST body for `operation` (one of OPERATIONS) and return the job to queue.
+
+    Raises BadRequestError with the HTTP status for invalid input (checked before queueing: JSON shape,
+    base64, image format and header size, settings enums, unsupported language or result type).
+    """
+    data = decode_image_field(body, limits.max_bytes)
+    check_image_header(data, limits.max_pixels)
+    if operation == "BinarizeImage":
+        return _image_job(data, binarize)
+    if operation == "DeskewImage":
+        return _image_job(data, lambda image: deskew(image)[0])
+    if operation == "UpscaleImage":
+        return _image_job(data, lambda image: upscale(image, max_pixels=limits.max_pixels))
+    settings = parse_recognize_settings(body)
+    if settings.language not in LANGUAGES:
+        raise BadRequestError(
+            f"language {settings.language} is not installed on this server (installed: English)"
+        )
+    if settings.result_type in PDF_TYPES:
+        raise BadRequestError(
+            f"resultType {settings.result_type} is not available: the PDF renderer needs the font "
+            "pdf.ttf in tessdata, which is not installed; use Text, Hocr, TextAndHocr, JSON or ImagePNG"
+        )
+    return lambda: _recognize(data, settings, limits, engine)
