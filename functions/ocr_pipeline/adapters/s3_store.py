@@ -1,0 +1,53 @@
+"""S3 as the pipeline's object store."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from ocr_pipeline.errors import ImageTooLarge, InvalidImage
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+_MISSING = frozenset({"NoSuchKey", "404", "NoSuchVersion"})
+
+
+class S3ObjectStore:
+    """Reads with a byte limit and writes whole objects (server-side encryption is the bucket default)."""
+
+    def __init__(self, client: S3Client) -> None:
+        self._client = client
+
+    def read(self, bucket: str, key: str, *, max_bytes: int, version_id: str | None = None) -> bytes:
+        """Return the object's bytes; :class:`ImageTooLarge` if it is bigger than ``max_bytes``.
+
+        The size is checked from the response header before the body is read, and the read itself is
+        bounded, so an oversized object never lands in memory. A missing object is :class:`InvalidImage`
+        (it was deleted or replaced after the upload event; retrying cannot bring it back).
+        """
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        if version_id:
+            kwargs["VersionId"] = version_id
+        try:
+            response = self._client.get_object(**kwargs)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _MISSING:
+                raise InvalidImage(f"s3://{bucket}/{key} no longer exists") from exc
+            raise
+        length = int(response.get("ContentLength", 0))
+        body = response["Body"]
+        try:
+            if length > max_bytes:
+                raise ImageTooLarge(f"{length} bytes exceed the limit of {max_bytes}")
+            data: bytes = body.read(max_bytes + 1)
+        finally:
+            body.close()
+        if len(data) > max_bytes:
+            raise ImageTooLarge(f"more than {max_bytes} bytes")
+        return data
+
+    def write(self, bucket: str, key: str, body: bytes, *, content_type: str) -> None:
+        """Create or replace ``s3://bucket/key``."""
+        self._client.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)

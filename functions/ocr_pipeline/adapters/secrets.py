@@ -1,0 +1,39 @@
+"""OCR API credentials from Secrets Manager, cached per container by Powertools Parameters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aws_lambda_powertools.utilities import parameters
+
+from ocr_pipeline.errors import ConfigurationError
+
+
+@dataclass(frozen=True, slots=True)
+class ClientCredentials:
+    """OAuth2 client-credentials pair. ``repr`` hides the secret so it never reaches a log."""
+
+    client_id: str
+    client_secret: str
+
+    def __repr__(self) -> str:
+        return f"ClientCredentials(client_id={self.client_id!r}, client_secret=***)"
+
+
+def secret_credentials(secret_id: str, *, max_age: int) -> Callable[[], ClientCredentials]:
+    """A provider reading ``{"client_id": ..., "client_secret": ...}`` from secret ``secret_id``.
+
+    The value is cached for ``max_age`` seconds, so a rotated secret is picked up without a cold start.
+    """
+
+    def provide() -> ClientCredentials:
+        value = parameters.get_secret(secret_id, transform="json", max_age=max_age)
+        if not isinstance(value, dict):
+            raise ConfigurationError(f"secret {secret_id} is not a JSON object")
+        client_id, client_secret = value.get("client_id"), value.get("client_secret")
+        if not isinstance(client_id, str) or not isinstance(client_secret, str) or not client_id:
+            raise ConfigurationError(f"secret {secret_id} lacks string fields client_id and client_secret")
+        return ClientCredentials(client_id, client_secret)
+
+    return provide

@@ -1,0 +1,89 @@
+"""Turning S3 object-created notifications into one workflow execution per object version."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Any
+
+from ocr_pipeline.domain.keys import SkipReason, execution_name, skip_reason
+from ocr_pipeline.domain.ports import WorkflowStarter
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRef:
+    """One version of one uploaded object: the identity an execution is named after."""
+
+    bucket: str
+    key: str
+    version_id: str | None
+    etag: str | None
+    size: int | None
+
+    @property
+    def version(self) -> str | None:
+        """The S3 version id if versioning is on, else the eTag."""
+        return self.version_id or self.etag
+
+    def to_payload(self) -> dict[str, Any]:
+        """Plain JSON for the state machine input."""
+        return asdict(self)
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> ObjectRef:
+        """Inverse of :meth:`to_payload`."""
+        return cls(
+            bucket=str(payload["bucket"]),
+            key=str(payload["key"]),
+            version_id=payload.get("version_id") or None,
+            etag=payload.get("etag") or None,
+            size=payload.get("size"),
+        )
+
+
+class StartOutcome(StrEnum):
+    """What happened to one notified object."""
+
+    STARTED = "started"
+    DUPLICATE = "duplicate"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True, slots=True)
+class StartResult:
+    """Outcome for one object, for logs, metrics and the handler's return value."""
+
+    key: str
+    outcome: StartOutcome
+    execution_name: str | None = None
+    reason: SkipReason | None = None
+
+
+def start_executions(
+    objects: Iterable[ObjectRef],
+    *,
+    workflow: WorkflowStarter,
+    input_prefix: str,
+    output_prefixes: Collection[str],
+    suffixes: Collection[str],
+) -> list[StartResult]:
+    """Start one execution per acceptable object; never call the OCR API.
+
+    Submission happens in the execution's first state, and a Standard execution name can be used only
+    once, so a redelivered notification cannot submit an image twice: it finds the execution already
+    there and reports :attr:`StartOutcome.DUPLICATE`.
+    """
+    results: list[StartResult] = []
+    for obj in objects:
+        reason = skip_reason(
+            obj.key, input_prefix=input_prefix, output_prefixes=output_prefixes, suffixes=suffixes
+        )
+        if reason is not None:
+            results.append(StartResult(obj.key, StartOutcome.SKIPPED, reason=reason))
+            continue
+        name = execution_name(obj.bucket, obj.key, obj.version)
+        started = workflow.start(name, {"object": obj.to_payload()})
+        outcome = StartOutcome.STARTED if started else StartOutcome.DUPLICATE
+        results.append(StartResult(obj.key, outcome, execution_name=name))
+    return results

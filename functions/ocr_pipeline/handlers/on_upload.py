@@ -1,0 +1,72 @@
+"""S3 ObjectCreated → one Standard execution per object version (never calls the OCR API)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import S3Event
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from ocr_pipeline.adapters.workflow import StepFunctionsStarter
+from ocr_pipeline.domain.start import ObjectRef, StartOutcome, start_executions
+from ocr_pipeline.settings import OnUploadSettings, load_settings
+
+settings = load_settings(OnUploadSettings, os.environ)
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+workflow = StepFunctionsStarter(boto3.client("stepfunctions"), settings.STATE_MACHINE_ARN)
+
+
+def objects_of(event: dict[str, Any]) -> list[ObjectRef]:
+    """The created objects named by an S3 notification (keys URL-decoded); other records are ignored."""
+    if not event.get("Records"):
+        return []
+    refs: list[ObjectRef] = []
+    for record in S3Event(event).records:
+        if not record.event_name.startswith("ObjectCreated"):
+            continue
+        obj = record.s3.get_object
+        refs.append(
+            ObjectRef(
+                bucket=record.s3.bucket.name,
+                key=obj.key,
+                version_id=obj.version_id or None,
+                etag=obj.etag or None,
+                size=obj.size,
+            )
+        )
+    return refs
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Start an execution per acceptable object; return counts and the execution names."""
+    results = start_executions(
+        objects_of(event),
+        workflow=workflow,
+        input_prefix=settings.INPUT_PREFIX,
+        output_prefixes=settings.output_prefixes,
+        suffixes=settings.suffixes,
+    )
+    for result in results:
+        if result.outcome is StartOutcome.SKIPPED:
+            logger.info("skipped", key=result.key, reason=str(result.reason))
+        elif result.outcome is StartOutcome.DUPLICATE:
+            logger.info("duplicate", key=result.key, execution=result.execution_name)
+        else:
+            logger.info("started", key=result.key, execution=result.execution_name)
+    started = sum(r.outcome is StartOutcome.STARTED for r in results)
+    metrics.add_metric(name="ImagesStarted", unit=MetricUnit.Count, value=started)
+    return {
+        "started": started,
+        "duplicates": sum(r.outcome is StartOutcome.DUPLICATE for r in results),
+        "skipped": sum(r.outcome is StartOutcome.SKIPPED for r in results),
+        "executions": [r.execution_name for r in results if r.execution_name],
+    }
