@@ -1,0 +1,246 @@
+"""CloudFormation YAML and intrinsic functions, resolved locally.
+
+`load_yaml` turns a template (with short tags such as `!Ref`, `!Sub`, `!GetAtt`) into plain data in the
+long form (`{"Ref": ...}`, `{"Fn::Sub": ...}`). `Resolver.resolve` evaluates the intrinsics the project's
+templates use against known parameter values, conditions and resource identities. Both are pure.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+
+class TemplateError(ValueError):
+    """The template cannot be read or one of its intrinsics cannot be resolved locally."""
+
+
+NO_VALUE = object()
+"""Marker for `AWS::NoValue`: the enclosing key or list item is dropped."""
+
+_FN_TAGS = (
+    "And",
+    "Base64",
+    "Cidr",
+    "Equals",
+    "FindInMap",
+    "GetAZs",
+    "If",
+    "ImportValue",
+    "Join",
+    "Not",
+    "Or",
+    "Select",
+    "Split",
+    "Sub",
+    "Transform",
+    "Length",
+    "ToJsonString",
+)
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """A SafeLoader that maps CloudFormation short tags onto their long form."""
+
+
+def _construct_node(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        return loader.construct_scalar(node)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node, deep=True)
+    if isinstance(node, yaml.MappingNode):
+        return loader.construct_mapping(node, deep=True)
+    raise TemplateError(f"unsupported YAML node {node!r}")
+
+
+def _make_fn_constructor(name: str) -> Callable[[yaml.SafeLoader, yaml.Node], dict[str, Any]]:
+    def construct(loader: yaml.SafeLoader, node: yaml.Node) -> dict[str, Any]:
+        return {f"Fn::{name}": _construct_node(loader, node)}
+
+    return construct
+
+
+def _construct_ref(loader: yaml.SafeLoader, node: yaml.Node) -> dict[str, Any]:
+    return {"Ref": _construct_node(loader, node)}
+
+
+def _construct_condition(loader: yaml.SafeLoader, node: yaml.Node) -> dict[str, Any]:
+    return {"Condition": _construct_node(loader, node)}
+
+
+def _construct_getatt(loader: yaml.SafeLoader, node: yaml.Node) -> dict[str, Any]:
+    value = _construct_node(loader, node)
+    if isinstance(value, str):
+        logical_id, _, attribute = value.partition(".")
+        return {"Fn::GetAtt": [logical_id, attribute]}
+    return {"Fn::GetAtt": value}
+
+
+_CfnLoader.add_constructor("!Ref", _construct_ref)
+_CfnLoader.add_constructor("!Condition", _construct_condition)
+_CfnLoader.add_constructor("!GetAtt", _construct_getatt)
+for _name in _FN_TAGS:
+    _CfnLoader.add_constructor(f"!{_name}", _make_fn_constructor(_name))
+
+
+def load_yaml(text: str) -> dict[str, Any]:
+    """Parse a CloudFormation/SAM template (YAML or JSON) into long-form data."""
+    try:
+        data = yaml.load(text, Loader=_CfnLoader)
+    except yaml.YAMLError as exc:
+        raise TemplateError(f"template is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise TemplateError("template must be a mapping at the top level")
+    return data
+
+
+_SUB_VAR = re.compile(r"\$\{([^}]*)\}")
+
+
+@dataclass(frozen=True)
+class Resolver:
+    """Evaluates intrinsics against known values.
+
+    `refs` maps a parameter, pseudo parameter or resource logical id to its `Ref` value;
+    `attributes` maps (logical id, attribute) to its `Fn::GetAtt` value; `conditions` holds evaluated
+    conditions. An unknown name raises `TemplateError` rather than leaving a placeholder behind.
+    """
+
+    refs: Mapping[str, Any]
+    attributes: Mapping[tuple[str, str], Any] = field(default_factory=dict)
+    conditions: Mapping[str, bool] = field(default_factory=dict)
+    mappings: Mapping[str, Any] = field(default_factory=dict)
+
+    def resolve(self, node: Any) -> Any:
+        """Return `node` with every intrinsic replaced by its value; `AWS::NoValue` entries are dropped."""
+        if isinstance(node, list):
+            items = [self.resolve(item) for item in node]
+            return [item for item in items if item is not NO_VALUE]
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1:
+            ((key, value),) = node.items()
+            if key == "Ref":
+                return self._ref(value)
+            if key == "Condition" and isinstance(value, str):
+                return self.condition(value)
+            if key.startswith("Fn::"):
+                return self._function(key[4:], value)
+        resolved = {key: self.resolve(value) for key, value in node.items()}
+        return {key: value for key, value in resolved.items() if value is not NO_VALUE}
+
+    def condition(self, name: str) -> bool:
+        """Return the evaluated condition `name`."""
+        if name not in self.conditions:
+            raise TemplateError(f"unknown condition {name!r}")
+        return self.conditions[name]
+
+    def _ref(self, name: Any) -> Any:
+        if name == "AWS::NoValue":
+            return NO_VALUE
+        if not isinstance(name, str) or name not in self.refs:
+            raise TemplateError(f"cannot resolve Ref {name!r}")
+        return self.refs[name]
+
+    def _getatt(self, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.split(".", 1)
+        if not (isinstance(value, list) and len(value) == 2):
+            raise TemplateError(f"malformed Fn::GetAtt {value!r}")
+        logical_id, attribute = (self.resolve(part) for part in value)
+        key = (logical_id, attribute)
+        if key not in self.attributes:
+            raise TemplateError(f"cannot resolve Fn::GetAtt {logical_id}.{attribute}")
+        return self.attributes[key]
+
+    def _function(self, name: str, value: Any) -> Any:
+        handlers: dict[str, Callable[[Any], Any]] = {
+            "GetAtt": self._getatt,
+            "Sub": self._sub,
+            "Join": self._join,
+            "If": self._if,
+            "Equals": self._equals,
+            "Not": lambda v: not self._truth(self.resolve(v)[0]),
+            "And": lambda v: all(self._truth(item) for item in self.resolve(v)),
+            "Or": lambda v: any(self._truth(item) for item in self.resolve(v)),
+            "Select": self._select,
+            "Split": self._split,
+            "FindInMap": self._find_in_map,
+            "Base64": lambda v: self.resolve(v),
+        }
+        handler = handlers.get(name)
+        if handler is None:
+            raise TemplateError(f"Fn::{name} is not supported by the local stack")
+        return handler(value)
+
+    def _truth(self, value: Any) -> bool:
+        if isinstance(value, bool):
+            return value
+        raise TemplateError(f"condition operand must be a boolean, got {value!r}")
+
+    def _sub(self, value: Any) -> str:
+        if isinstance(value, str):
+            template, variables = value, {}
+        elif isinstance(value, list) and len(value) == 2 and isinstance(value[1], dict):
+            template, variables = value[0], self.resolve(value[1])
+        else:
+            raise TemplateError(f"malformed Fn::Sub {value!r}")
+        if not isinstance(template, str):
+            raise TemplateError(f"Fn::Sub template must be a string, got {template!r}")
+
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name.startswith("!"):
+                return "${" + name[1:] + "}"
+            if name in variables:
+                return str(variables[name])
+            if "." in name and name not in self.refs:
+                logical_id, attribute = name.split(".", 1)
+                return str(self._getatt([logical_id, attribute]))
+            return str(self._ref(name))
+
+        return _SUB_VAR.sub(replace, template)
+
+    def _join(self, value: Any) -> str:
+        if not (isinstance(value, list) and len(value) == 2):
+            raise TemplateError(f"malformed Fn::Join {value!r}")
+        delimiter, items = value[0], self.resolve(value[1])
+        if not isinstance(items, list):
+            raise TemplateError(f"Fn::Join needs a list, got {items!r}")
+        return str(delimiter).join(str(item) for item in items)
+
+    def _if(self, value: Any) -> Any:
+        if not (isinstance(value, list) and len(value) == 3):
+            raise TemplateError(f"malformed Fn::If {value!r}")
+        return self.resolve(value[1] if self.condition(value[0]) else value[2])
+
+    def _equals(self, value: Any) -> bool:
+        if not (isinstance(value, list) and len(value) == 2):
+            raise TemplateError(f"malformed Fn::Equals {value!r}")
+        left, right = self.resolve(value)
+        return str(left) == str(right)
+
+    def _select(self, value: Any) -> Any:
+        if not (isinstance(value, list) and len(value) == 2):
+            raise TemplateError(f"malformed Fn::Select {value!r}")
+        index, items = self.resolve(value)
+        if not isinstance(items, list) or not 0 <= int(index) < len(items):
+            raise TemplateError(f"Fn::Select index {index!r} out of range for {items!r}")
+        return items[int(index)]
+
+    def _split(self, value: Any) -> list[str]:
+        if not (isinstance(value, list) and len(value) == 2):
+            raise TemplateError(f"malformed Fn::Split {value!r}")
+        delimiter, text = self.resolve(value)
+        return str(text).split(str(delimiter))
+
+    def _find_in_map(self, value: Any) -> Any:
+        map_name, top, second = self.resolve(value)
+        try:
+            return self.mappings[map_name][top][second]
+        except (KeyError, TypeError) as exc:
+            raise TemplateError(f"Fn::FindInMap {map_name}/{top}/{second} not found") from exc

@@ -1,0 +1,156 @@
+"""Typed model of the resources the local stack creates from `template.yaml`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+
+@dataclass(frozen=True)
+class KeyFilter:
+    """An S3 key filter (prefix/suffix rules) in the shape S3's notification API expects."""
+
+    prefix: str | None = None
+    suffix: str | None = None
+
+    def to_api(self) -> dict[str, Any]:
+        rules = [{"Name": "prefix", "Value": self.prefix}] if self.prefix is not None else []
+        rules += [{"Name": "suffix", "Value": self.suffix}] if self.suffix is not None else []
+        return {"Key": {"FilterRules": rules}} if rules else {}
+
+    def matches(self, key: str) -> bool:
+        """True if `key` passes both rules."""
+        return key.startswith(self.prefix or "") and key.endswith(self.suffix or "")
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One S3 notification target: a Lambda function or an SQS queue (by ARN)."""
+
+    target_arn: str
+    kind: str
+    events: tuple[str, ...]
+    key_filter: KeyFilter = KeyFilter()
+
+    def to_api(self) -> dict[str, Any]:
+        arn_field = "LambdaFunctionArn" if self.kind == "lambda" else "QueueArn"
+        config: dict[str, Any] = {arn_field: self.target_arn, "Events": list(self.events)}
+        api_filter = self.key_filter.to_api()
+        if api_filter:
+            config["Filter"] = api_filter
+        return config
+
+
+@dataclass(frozen=True)
+class BucketSpec:
+    """An `AWS::S3::Bucket` with the notifications declared on it or by SAM S3 events."""
+
+    logical_id: str
+    name: str
+    notifications: tuple[Notification, ...] = ()
+    versioned: bool = False
+
+    def notification_configuration(self) -> dict[str, Any]:
+        """The `put_bucket_notification_configuration` payload."""
+        lambdas = [n.to_api() for n in self.notifications if n.kind == "lambda"]
+        queues = [n.to_api() for n in self.notifications if n.kind == "sqs"]
+        config: dict[str, Any] = {}
+        if lambdas:
+            config["LambdaFunctionConfigurations"] = lambdas
+        if queues:
+            config["QueueConfigurations"] = queues
+        return config
+
+
+@dataclass(frozen=True)
+class QueueEventSource:
+    """An SQS queue feeding a function (SAM `Type: SQS` event or `AWS::Lambda::EventSourceMapping`)."""
+
+    queue_arn: str
+    batch_size: int = 10
+    maximum_concurrency: int | None = None
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """An `AWS::Serverless::Function` after Globals merge and intrinsic resolution."""
+
+    logical_id: str
+    name: str
+    arn: str
+    code_uri: Path
+    handler: str
+    runtime: str
+    timeout: int
+    memory_size: int
+    environment: dict[str, str] = field(default_factory=dict)
+    queue_sources: tuple[QueueEventSource, ...] = ()
+    reserved_concurrency: int | None = None
+
+
+@dataclass(frozen=True)
+class StateMachineSpec:
+    """An `AWS::Serverless::StateMachine` with its definition already substituted (JSON text)."""
+
+    logical_id: str
+    name: str
+    arn: str
+    definition: str
+    type: str = "STANDARD"
+
+
+@dataclass(frozen=True)
+class SecretSpec:
+    """An `AWS::SecretsManager::Secret`; `arn` is the partial ARN (no random suffix)."""
+
+    logical_id: str
+    name: str
+    arn: str
+    secret_string: str
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """An `AWS::SQS::Queue` with its attributes as strings (the SQS API's form)."""
+
+    logical_id: str
+    name: str
+    arn: str
+    url: str
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StackSpec:
+    """Everything the local stack creates, plus the resolved parameters and the ignored resources."""
+
+    parameters: dict[str, Any]
+    buckets: tuple[BucketSpec, ...]
+    functions: tuple[FunctionSpec, ...]
+    state_machines: tuple[StateMachineSpec, ...]
+    secrets: tuple[SecretSpec, ...]
+    queues: tuple[QueueSpec, ...]
+    ignored: dict[str, str] = field(default_factory=dict)
+
+    def function(self, logical_id: str) -> FunctionSpec:
+        """The function with this logical id (KeyError if absent)."""
+        return _by_id(self.functions, logical_id)
+
+    def bucket(self, logical_id: str) -> BucketSpec:
+        """The bucket with this logical id (KeyError if absent)."""
+        return _by_id(self.buckets, logical_id)
+
+    def state_machine(self, logical_id: str) -> StateMachineSpec:
+        """The state machine with this logical id (KeyError if absent)."""
+        return _by_id(self.state_machines, logical_id)
+
+
+_Spec = TypeVar("_Spec", FunctionSpec, BucketSpec, StateMachineSpec)
+
+
+def _by_id(items: tuple[_Spec, ...], logical_id: str) -> _Spec:
+    for item in items:
+        if item.logical_id == logical_id:
+            return item
+    raise KeyError(logical_id)

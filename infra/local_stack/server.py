@@ -1,0 +1,97 @@
+"""moto in server mode on loopback, configured to execute state machines for real."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from moto.server import ThreadedMotoServer
+
+log = logging.getLogger(__name__)
+
+HOST = "127.0.0.1"
+DUMMY_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
+# Only stepfunctions is changed. `lambda.use_docker=false` is deliberately NOT set: it makes moto route the
+# Invoke API (used by Step Functions tasks) to LambdaSimpleBackend.invoke, which echoes the payload and
+# never reaches the hooked `_invoke_lambda`.
+MOTO_CONFIG: dict[str, Any] = {"stepfunctions": {"execute_state_machine": True}}
+_HTTP_TIMEOUT = (5, 30)
+
+
+class MotoServerError(RuntimeError):
+    """The moto server did not start or refused its configuration."""
+
+
+@dataclass
+class MotoServer:
+    """A running `ThreadedMotoServer`; `endpoint` is its base URL."""
+
+    server: ThreadedMotoServer
+    port: int
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def environment(self, region: str) -> dict[str, str]:
+        """Variables that point boto3 (and moto's own Step Functions → Lambda client) at this server."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "MOTO_PORT": str(self.port),
+            "AWS_DEFAULT_REGION": region,
+            "AWS_REGION": region,
+            **DUMMY_CREDENTIALS,
+        }
+
+    def reset(self) -> None:
+        """Forget every resource (moto's state is per process, not per server)."""
+        response = requests.post(f"{self.endpoint}/moto-api/reset", timeout=_HTTP_TIMEOUT)
+        if response.status_code != 200:
+            raise MotoServerError(f"moto reset failed: HTTP {response.status_code}")
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+def start_moto(port: int = 0, config: Mapping[str, Any] | None = None) -> MotoServer:
+    """Start moto on 127.0.0.1 (`port=0`: a free port), reset it and apply `config` (default `MOTO_CONFIG`).
+
+    Also exports `MOTO_PORT`: moto's Step Functions interpreter calls Lambda at `localhost:$MOTO_PORT`.
+    """
+    # One access-log line per AWS call drowns everything else; keep warnings and errors only.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
+    server.start()
+    _, bound_port = server.get_host_and_port()
+    running = MotoServer(server, int(bound_port))
+    os.environ["MOTO_PORT"] = str(running.port)
+    try:
+        running.reset()
+        wanted = dict(config if config is not None else MOTO_CONFIG)
+        response = requests.post(f"{running.endpoint}/moto-api/config", json=wanted, timeout=_HTTP_TIMEOUT)
+        if response.status_code not in (200, 201):
+            raise MotoServerError(f"moto refused its configuration: HTTP {response.status_code}")
+        _check_config()
+    except Exception:
+        running.stop()
+        raise
+    log.info("moto server started", extra={"endpoint": running.endpoint})
+    return running
+
+
+def _check_config() -> None:
+    """moto's configuration lives in this process: read it back from the source of truth."""
+    from moto.core.config import default_user_config
+
+    if not default_user_config.get("stepfunctions", {}).get("execute_state_machine"):
+        raise MotoServerError("moto did not enable stepfunctions.execute_state_machine")
+    if default_user_config.get("lambda", {}).get("use_docker", True) is False:
+        raise MotoServerError("lambda.use_docker=false bypasses the in-process handler hook; leave it unset")

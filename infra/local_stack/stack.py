@@ -1,0 +1,305 @@
+"""`LocalStack`: the pipeline of `template.yaml` on moto, with in-process handlers and the OCR service.
+
+    with LocalStack.start(param_overrides={"MaxPolls": "5"}) as stack:
+        key = stack.upload(Path("scan.jpg"))
+        records = stack.wait_all(deadline_seconds=60)
+
+Only one stack can run per process: moto's state and the Lambda hook are process-wide.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol
+
+import boto3
+from botocore.config import Config
+
+from local_stack import lambda_hook
+from local_stack.builder import Environment
+from local_stack.executions import NOT_STARTED, ExecutionRecord, describe, key_of
+from local_stack.lambda_hook import InProcessRunner, InvocationRecord
+from local_stack.provision import provision
+from local_stack.resources import BucketSpec, StackSpec
+from local_stack.server import MotoServer, start_moto
+from local_stack.template import declared_parameters, plan
+
+log = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_TEMPLATE = PROJECT_ROOT / "template.yaml"
+LOCAL_PARAMETER_DEFAULTS: dict[str, str] = {"FirstWaitSeconds": "1", "MaxWaitSeconds": "2"}
+_POLL_INTERVAL_SECONDS = 0.25
+_MAX_LIST_PAGES = 100
+
+_running_lock = threading.Lock()
+_running: list[LocalStack] = []
+
+
+class StackError(RuntimeError):
+    """The local stack cannot start or is used in a way it does not support."""
+
+
+class OcrService(Protocol):
+    """What the stack needs from `ocr_service.testing.RunningService`."""
+
+    @property
+    def base_url(self) -> str: ...
+    @property
+    def client_id(self) -> str: ...
+    @property
+    def client_secret(self) -> str: ...
+    def stop(self) -> None: ...
+
+
+def _start_ocr_service(options: Mapping[str, Any]) -> Any:
+    from ocr_service.testing import start_service
+
+    return start_service(**options)
+
+
+class LocalStack:
+    """A running local stack. Create it with `LocalStack.start(...)`; stop it with `stop()` or `with`."""
+
+    def __init__(
+        self,
+        *,
+        spec: StackSpec,
+        moto: MotoServer,
+        runner: InProcessRunner,
+        ocr: Any,
+        owns_ocr: bool,
+        environment: Environment,
+    ):
+        self.spec = spec
+        self.moto = moto
+        self.runner = runner
+        self.ocr = ocr
+        self._owns_ocr = owns_ocr
+        self.environment = environment
+        config = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=120)
+        session = boto3.session.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=environment.region
+        )
+        self.s3: Any = session.client("s3", endpoint_url=moto.endpoint, config=config)
+        self.sfn: Any = session.client("stepfunctions", endpoint_url=moto.endpoint, config=config)
+        self.clients: dict[str, Any] = {
+            name: session.client(name, endpoint_url=moto.endpoint, config=config)
+            for name in ("iam", "sqs", "secretsmanager", "lambda")
+        }
+        self.clients.update({"s3": self.s3, "stepfunctions": self.sfn})
+        self._uploaded: list[str] = []
+        self._key_of_execution: dict[str, str | None] = {}
+        self._stopped = False
+
+    @classmethod
+    def start(
+        cls,
+        *,
+        template: Path = DEFAULT_TEMPLATE,
+        param_overrides: Mapping[str, str] | None = None,
+        service_options: Mapping[str, Any] | None = None,
+        ocr: OcrService | None = None,
+        moto_port: int = 0,
+        region: str = "us-east-1",
+    ) -> LocalStack:
+        """Start moto, the OCR service (unless `ocr` is given) and create every resource of `template`.
+
+        Parameters default as in the template, then `LOCAL_PARAMETER_DEFAULTS` (short waits) and the OCR
+        service's URL and credentials apply (only for parameters the template declares), then
+        `param_overrides`. `service_options` go to `ocr_service.testing.start_service`.
+        """
+        with _running_lock:
+            if _running:
+                raise StackError("a LocalStack is already running in this process; stop it first")
+            owns_ocr = ocr is None
+            service: Any = ocr if ocr is not None else _start_ocr_service(service_options or {})
+            moto: MotoServer | None = None
+            try:
+                moto = start_moto(moto_port)
+                environment = Environment(region=region, queue_endpoint=moto.endpoint)
+                overrides = _overrides(template, service, param_overrides or {})
+                spec = plan(template, overrides, environment)
+                runner = _runner(spec, moto, region)
+                lambda_hook.install(runner)
+                stack = cls(
+                    spec=spec,
+                    moto=moto,
+                    runner=runner,
+                    ocr=service,
+                    owns_ocr=owns_ocr,
+                    environment=environment,
+                )
+                provision(spec, stack.clients)
+            except BaseException:
+                if moto is not None:
+                    moto.stop()
+                if owns_ocr:
+                    service.stop()
+                raise
+            _running.append(stack)
+            return stack
+
+    def __enter__(self) -> LocalStack:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Abort running executions, stop moto and (if started here) the OCR service. Idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        try:
+            for machine in self.spec.state_machines:
+                for execution in self._list_executions(machine.arn, status="RUNNING"):
+                    self.sfn.stop_execution(executionArn=execution["executionArn"], error="LocalStackStopped")
+        except Exception:
+            log.warning("could not stop running executions", exc_info=True)
+        finally:
+            lambda_hook.uninstall()
+            self.moto.stop()
+            if self._owns_ocr:
+                self.ocr.stop()
+            with _running_lock:
+                if self in _running:
+                    _running.remove(self)
+
+    @property
+    def endpoint(self) -> str:
+        """The moto endpoint (for `aws --endpoint-url`)."""
+        return self.moto.endpoint
+
+    @property
+    def drop_bucket(self) -> BucketSpec:
+        """The bucket whose uploads start the pipeline (the first one with notifications)."""
+        with_notifications = [b for b in self.spec.buckets if b.notifications]
+        candidates = with_notifications or list(self.spec.buckets)
+        if not candidates:
+            raise StackError("the template declares no bucket")
+        return candidates[0]
+
+    @property
+    def bucket(self) -> str:
+        return self.drop_bucket.name
+
+    @property
+    def input_prefix(self) -> str:
+        """The key prefix that triggers the pipeline (from the bucket's notification filter)."""
+        for notification in self.drop_bucket.notifications:
+            if notification.key_filter.prefix:
+                return notification.key_filter.prefix
+        return ""
+
+    @property
+    def state_machine_arn(self) -> str:
+        if not self.spec.state_machines:
+            raise StackError("the template declares no state machine")
+        return self.spec.state_machines[0].arn
+
+    @property
+    def invocations(self) -> list[InvocationRecord]:
+        """Every Lambda invocation so far."""
+        return self.runner.records
+
+    def upload(self, path: Path, key: str | None = None) -> str:
+        """Put the file at `path` as `key` (default: input prefix + file name); return the key.
+
+        The S3-triggered function runs inside this call, as moto delivers S3 → Lambda synchronously.
+        """
+        return self.upload_bytes(path.read_bytes(), key if key is not None else self.input_prefix + path.name)
+
+    def upload_bytes(self, data: bytes, key: str) -> str:
+        """Put `data` as `key` in the drop bucket; return the key."""
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=data)
+        self._uploaded.append(key)
+        return key
+
+    def records(self, keys: Iterable[str] | None = None) -> list[ExecutionRecord]:
+        """The current record of each key (default: every uploaded key), in upload order."""
+        wanted = list(dict.fromkeys(keys if keys is not None else self._uploaded))
+        by_key: dict[str, list[dict[str, Any]]] = {}
+        for execution in self._list_executions(self.state_machine_arn):
+            arn = execution["executionArn"]
+            if arn not in self._key_of_execution:
+                described = self.sfn.describe_execution(executionArn=arn)
+                self._key_of_execution[arn] = key_of(described.get("input", ""))
+            key = self._key_of_execution[arn]
+            if key is not None:
+                by_key.setdefault(key, []).append(execution)
+        result = []
+        for key in wanted:
+            executions = sorted(by_key.get(key, []), key=lambda e: e["startDate"])
+            if not executions:
+                result.append(ExecutionRecord(key=key, status=NOT_STARTED))
+                continue
+            result.append(describe(self.sfn, key, executions[-1]["executionArn"], len(executions)))
+        return result
+
+    def wait_all(
+        self,
+        deadline_seconds: float,
+        keys: Iterable[str] | None = None,
+        on_progress: Callable[[list[ExecutionRecord]], None] | None = None,
+    ) -> list[ExecutionRecord]:
+        """Wait until every key's execution is finished or `deadline_seconds` pass; return the records.
+
+        Keys still running at the deadline keep status `RUNNING` (or `NOT_STARTED`) in the result.
+        """
+        wanted = list(keys if keys is not None else self._uploaded)
+        deadline = time.monotonic() + deadline_seconds
+        while True:
+            records = self.records(wanted)
+            if on_progress is not None:
+                on_progress(records)
+            if all(record.finished for record in records) or time.monotonic() >= deadline:
+                return records
+            time.sleep(_POLL_INTERVAL_SECONDS)
+
+    def _list_executions(self, arn: str, status: str | None = None) -> list[dict[str, Any]]:
+        executions: list[dict[str, Any]] = []
+        token: str | None = None
+        for _ in range(_MAX_LIST_PAGES):
+            kwargs: dict[str, Any] = {"stateMachineArn": arn, "maxResults": 1000}
+            if status:
+                kwargs["statusFilter"] = status
+            if token:
+                kwargs["nextToken"] = token
+            page = self.sfn.list_executions(**kwargs)
+            executions.extend(page["executions"])
+            token = page.get("nextToken")
+            if not token:
+                break
+        return executions
+
+
+def _overrides(template: Path, service: Any, requested: Mapping[str, str]) -> dict[str, str]:
+    declared = declared_parameters(template)
+    local = {
+        **LOCAL_PARAMETER_DEFAULTS,
+        "OcrApiBaseUrl": str(service.base_url),
+        "OcrClientId": str(service.client_id),
+        "OcrClientSecret": str(service.client_secret),
+    }
+    overrides = {name: value for name, value in local.items() if name in declared}
+    overrides.update(requested)
+    return overrides
+
+
+def _runner(spec: StackSpec, moto: MotoServer, region: str) -> InProcessRunner:
+    runner = InProcessRunner(base_environment=moto.environment(region))
+    for function in spec.functions:
+        runner.add_code_path(function.code_uri)
+        # A previous stack in this process may have imported the module with other settings and clients.
+        module_name = function.handler.rpartition(".")[0]
+        sys.modules.pop(module_name, None)
+    return runner

@@ -1,0 +1,157 @@
+"""Read `template.yaml` into the typed `StackSpec` the local stack provisions.
+
+Pure: no AWS calls. Parameters take their defaults unless overridden; SAM Globals are merged into each
+function; every intrinsic is resolved against identities predicted from names, so the same template that
+deploys drives the local run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from local_stack.builder import SUPPORTED, Builder, Environment, Identities
+from local_stack.cfn import Resolver, TemplateError, load_yaml
+from local_stack.resources import StackSpec
+
+__all__ = ["Environment", "TemplateError", "plan"]
+
+log = logging.getLogger(__name__)
+
+
+def plan(
+    template_path: Path,
+    overrides: Mapping[str, str] | None = None,
+    environment: Environment | None = None,
+) -> StackSpec:
+    """Resolve `template_path` with parameter `overrides` into the resources to create.
+
+    Raises `TemplateError` on an unknown override, a value outside `AllowedValues`, a parameter without
+    a value, or an intrinsic that cannot be resolved.
+    """
+    env = environment or Environment()
+    template = load_yaml(template_path.read_text(encoding="utf-8"))
+    parameters = _parameters(template.get("Parameters") or {}, dict(overrides or {}))
+    raw_resources: dict[str, Any] = template.get("Resources") or {}
+    resources = _merge_globals(raw_resources, template.get("Globals") or {})
+    mappings = template.get("Mappings") or {}
+    base_refs: dict[str, Any] = {**_pseudo(env), **parameters}
+    conditions = _LazyConditions(template.get("Conditions") or {}, base_refs, mappings)
+    identities = Identities(resources, env, Resolver(base_refs, {}, conditions, mappings))
+    resolver = Resolver({**base_refs, **identities.refs}, identities.attributes, conditions, mappings)
+    active = {
+        logical_id: body
+        for logical_id, body in resources.items()
+        if "Condition" not in body or resolver.condition(body["Condition"])
+    }
+    builder = Builder(template_path.parent, resolver, identities, active)
+    ignored = {
+        lid: body.get("Type", "?") for lid, body in active.items() if body.get("Type") not in SUPPORTED
+    }
+    if ignored:
+        summary = ", ".join(f"{logical_id} ({kind})" for logical_id, kind in sorted(ignored.items()))
+        log.info("resources not created locally: %s", summary, extra={"ignored": ignored})
+    return StackSpec(
+        parameters=parameters,
+        buckets=tuple(builder.buckets()),
+        functions=tuple(builder.functions()),
+        state_machines=tuple(builder.state_machines()),
+        secrets=tuple(builder.secrets()),
+        queues=tuple(builder.queues()),
+        ignored=ignored,
+    )
+
+
+def _pseudo(env: Environment) -> dict[str, Any]:
+    return {
+        "AWS::Region": env.region,
+        "AWS::AccountId": env.account_id,
+        "AWS::Partition": env.partition,
+        "AWS::StackName": env.stack_name,
+        "AWS::StackId": (
+            f"arn:{env.partition}:cloudformation:{env.region}:{env.account_id}:stack/{env.stack_name}/local"
+        ),
+        "AWS::URLSuffix": "amazonaws.com",
+        "AWS::NotificationARNs": [],
+    }
+
+
+def _parameters(declared: Mapping[str, Any], overrides: dict[str, str]) -> dict[str, Any]:
+    unknown = sorted(set(overrides) - set(declared))
+    if unknown:
+        raise TemplateError(f"unknown parameter override(s): {', '.join(unknown)}")
+    values: dict[str, Any] = {}
+    for name, spec in declared.items():
+        if name in overrides:
+            value: Any = overrides[name]
+        elif "Default" in spec:
+            value = spec["Default"]
+        else:
+            raise TemplateError(f"parameter {name} has no Default and no override")
+        allowed = spec.get("AllowedValues")
+        if allowed is not None and str(value) not in {str(a) for a in allowed}:
+            raise TemplateError(f"parameter {name}={value!r} is not one of {allowed}")
+        kind = str(spec.get("Type", "String"))
+        if kind == "CommaDelimitedList" or kind.startswith("List<"):
+            value = [item.strip() for item in str(value).split(",")] if str(value) else []
+        else:
+            value = str(value)
+        values[name] = value
+    return values
+
+
+def _deep_merge(base: Any, override: Any) -> Any:
+    """SAM Globals semantics: maps merge (resource wins), lists concatenate, scalars are replaced."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for key, value in override.items():
+            merged[key] = _deep_merge(base[key], value) if key in base else value
+        return merged
+    if isinstance(base, list) and isinstance(override, list):
+        return base + override
+    return override
+
+
+def _merge_globals(resources: dict[str, Any], global_sections: Mapping[str, Any]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for logical_id, body in resources.items():
+        kind = str(body.get("Type", ""))
+        section = kind.removeprefix("AWS::Serverless::") if kind.startswith("AWS::Serverless::") else None
+        defaults = global_sections.get(section) if section else None
+        if defaults:
+            body = {**body, "Properties": _deep_merge(defaults, body.get("Properties") or {})}
+        merged[logical_id] = body
+    return merged
+
+
+class _LazyConditions(Mapping[str, bool]):
+    """Conditions evaluated on first use (they may refer to each other)."""
+
+    def __init__(self, declared: Mapping[str, Any], refs: Mapping[str, Any], mappings: Mapping[str, Any]):
+        self._declared = declared
+        self._values: dict[str, bool] = {}
+        self._resolver = Resolver(refs, {}, self, mappings)
+
+    def __getitem__(self, name: str) -> bool:
+        if name not in self._values:
+            value = self._resolver.resolve(self._declared[name])
+            if not isinstance(value, bool):
+                raise TemplateError(f"condition {name} is not a boolean: {value!r}")
+            self._values[name] = value
+        return self._values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._declared)
+
+    def __len__(self) -> int:
+        return len(self._declared)
+
+
+def declared_parameters(template_path: Path) -> dict[str, Any]:
+    """The template's `Parameters` section as written (no resolution)."""
+    parameters = load_yaml(template_path.read_text(encoding="utf-8")).get("Parameters") or {}
+    if not isinstance(parameters, dict):
+        raise TemplateError("Parameters must be a mapping")
+    return parameters
