@@ -201,6 +201,20 @@ class LocalStack:
         return ""
 
     @property
+    def output_prefixes(self) -> dict[str, str]:
+        """Where the pipeline writes each kind of output (template parameters, else the usual names)."""
+        parameters = self.spec.parameters
+        return {
+            kind: str(parameters.get(name, default))
+            for kind, name, default in (
+                ("text", "TextPrefix", "text/"),
+                ("binarized", "BinarizedPrefix", "binarized/"),
+                ("results", "ResultPrefix", "results/"),
+                ("failed", "FailedPrefix", "failed/"),
+            )
+        }
+
+    @property
     def state_machine_arn(self) -> str:
         if not self.spec.state_machines:
             raise StackError("the template declares no state machine")
@@ -244,6 +258,12 @@ class LocalStack:
                 continue
             result.append(describe(self.sfn, key, executions[-1]["executionArn"], len(executions)))
         return result
+
+    def known_keys(self) -> list[str]:
+        """Every key named by an execution so far (uploaded here or by anyone else), oldest first."""
+        self.records([])
+        keys = [key for key in self._key_of_execution.values() if key is not None]
+        return list(dict.fromkeys(keys))
 
     def wait_all(
         self,

@@ -1,0 +1,75 @@
+"""Bring a key's outputs down from the local bucket: `OUT/text/x/scan.txt` for `incoming/x/scan.jpg`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+_SUFFIXES = {"text": ".txt", "binarized": ".png", "results": ".json", "failed": ".json"}
+MAX_DOWNLOAD_BYTES = 200 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class LocalOutputs:
+    """Local paths of one key's original and outputs (None when the pipeline did not write it)."""
+
+    key: str
+    original: Path | None
+    text: Path | None
+    binarized: Path | None
+    results: Path | None
+    failed: Path | None
+
+    def characters(self) -> int | None:
+        """Length of the recognized text, or None without text."""
+        if self.text is None:
+            return None
+        return len(self.text.read_text(encoding="utf-8", errors="replace"))
+
+
+def output_keys(key: str, input_prefix: str, prefixes: dict[str, str]) -> dict[str, str]:
+    """The S3 key of each output of `key` (`incoming/a/b.jpg` → `text/a/b.txt`, ...)."""
+    relative = PurePosixPath(key[len(input_prefix) :] if key.startswith(input_prefix) else key)
+    stem = str(relative.with_suffix("")) if relative.suffix else str(relative)
+    return {kind: f"{prefixes[kind]}{stem}{suffix}" for kind, suffix in _SUFFIXES.items()}
+
+
+def _local_path(out: Path, key: str) -> Path:
+    path = (out / key).resolve()
+    if not path.is_relative_to(out.resolve()):
+        raise ValueError(f"key {key!r} escapes the output folder")
+    return path
+
+
+def _download(s3: Any, bucket: str, key: str, out: Path) -> Path | None:
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return None
+        raise
+    if int(head["ContentLength"]) > MAX_DOWNLOAD_BYTES:
+        raise ValueError(f"{key} is larger than {MAX_DOWNLOAD_BYTES} bytes")
+    path = _local_path(out, key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    s3.download_file(bucket, key, str(path))
+    return path
+
+
+def download_outputs(
+    s3: Any, bucket: str, key: str, input_prefix: str, prefixes: dict[str, str], out: Path
+) -> LocalOutputs:
+    """Download the original and every output of `key` that exists under `out` (same relative keys)."""
+    keys = output_keys(key, input_prefix, prefixes)
+    found = {kind: _download(s3, bucket, output_key, out) for kind, output_key in keys.items()}
+    return LocalOutputs(
+        key=key,
+        original=_download(s3, bucket, key, out),
+        text=found["text"],
+        binarized=found["binarized"],
+        results=found["results"],
+        failed=found["failed"],
+    )

@@ -1,0 +1,123 @@
+"""Summary table (terminal) and `report.html` (original | binarized | text) of a local run."""
+
+from __future__ import annotations
+
+import html
+import json
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+from local_stack.executions import ExecutionRecord
+from local_stack.outputs import LocalOutputs
+
+_MAX_TEXT_IN_REPORT = 20_000
+
+
+def progress_line(records: Sequence[ExecutionRecord]) -> str:
+    """`3/6 finished · SUCCEEDED 2 · FAILED 1 · RUNNING 3`."""
+    counts = Counter(record.status for record in records)
+    finished = sum(record.finished for record in records)
+    parts = [f"{status} {count}" for status, count in sorted(counts.items())]
+    return f"{finished}/{len(records)} finished · " + " · ".join(parts)
+
+
+def summary_table(records: Sequence[ExecutionRecord], outputs: dict[str, LocalOutputs]) -> str:
+    """A fixed-width table: key, status, seconds, characters, polls, transitions, error."""
+    header = ("key", "status", "seconds", "chars", "polls", "transitions", "error")
+    rows = [header]
+    for record in records:
+        local = outputs.get(record.key)
+        characters = local.characters() if local is not None else None
+        rows.append(
+            (
+                record.key,
+                record.status,
+                f"{record.seconds:.1f}" if record.seconds is not None else "-",
+                str(characters) if characters is not None else "-",
+                str(record.polls),
+                str(record.transitions),
+                _error_summary(record, local),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    lines = []
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)]
+        lines.append("  ".join([*cells, row[-1]]).rstrip())
+    return "\n".join(lines)
+
+
+def _error_summary(record: ExecutionRecord, local: LocalOutputs | None) -> str:
+    if local is not None and local.failed is not None:
+        try:
+            failure = json.loads(local.failed.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            failure = {}
+        if isinstance(failure, dict):
+            parts = [str(failure.get(k)) for k in ("stage", "error_type", "message") if failure.get(k)]
+            if parts:
+                return " / ".join(parts)[:120]
+    return str(record.error or "")[:120]
+
+
+def totals_line(records: Sequence[ExecutionRecord], wall_seconds: float) -> str:
+    """Wall time, images per minute, polls and transitions per image."""
+    count = max(1, len(records))
+    polls = sum(r.polls for r in records)
+    transitions = sum(r.transitions for r in records)
+    rate = 60.0 * len(records) / wall_seconds if wall_seconds > 0 else 0.0
+    return (
+        f"wall {wall_seconds:.1f} s · {len(records)} images · {rate:.1f} images/min · "
+        f"polls/image {polls / count:.1f} · transitions/image {transitions / count:.1f}"
+    )
+
+
+def write_html(
+    path: Path, records: Sequence[ExecutionRecord], outputs: dict[str, LocalOutputs], wall_seconds: float
+) -> Path:
+    """Write the HTML report at `path`; images are linked relative to it (the outputs sit beside it)."""
+    base = path.parent.resolve()
+
+    def link(target: Path | None, label: str) -> str:
+        if target is None:
+            return f"<em>no {html.escape(label)}</em>"
+        rel = html.escape(target.resolve().relative_to(base).as_posix())
+        return f'<a href="{rel}"><img src="{rel}" alt="{html.escape(label)}" loading="lazy"></a>'
+
+    rows = []
+    for record in records:
+        local = outputs.get(record.key)
+        text = ""
+        if local is not None and local.text is not None:
+            text = local.text.read_text(encoding="utf-8", errors="replace")[:_MAX_TEXT_IN_REPORT]
+        failure = ""
+        if local is not None and local.failed is not None:
+            failure = local.failed.read_text(encoding="utf-8", errors="replace")[:_MAX_TEXT_IN_REPORT]
+        timing = f"{record.seconds:.1f} s" if record.seconds is not None else "-"
+        rows.append(
+            "<tr>"
+            f"<td><b>{html.escape(record.key)}</b><br>{html.escape(record.status)}<br>{timing}<br>"
+            f"polls {record.polls} · transitions {record.transitions}</td>"
+            f"<td>{link(local.original if local else None, 'original')}</td>"
+            f"<td>{link(local.binarized if local else None, 'binarized image')}</td>"
+            f"<td><pre>{html.escape(text or failure)}</pre></td>"
+            "</tr>"
+        )
+    document = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>OCR pipeline: local run</title>
+<style>
+body {{ font-family: sans-serif; margin: 1.5em; }}
+table {{ border-collapse: collapse; width: 100%; }}
+td, th {{ border: 1px solid #ccc; padding: .4em; vertical-align: top; }}
+img {{ max-width: 360px; max-height: 360px; }}
+pre {{ white-space: pre-wrap; max-width: 60ch; font-size: .85em; }}
+</style></head><body>
+<h1>OCR pipeline: local run</h1>
+<p>{html.escape(totals_line(records, wall_seconds))}</p>
+<table><tr><th>object</th><th>original</th><th>binarized</th><th>text</th></tr>
+{"".join(rows)}
+</table></body></html>
+"""
+    path.write_text(document, encoding="utf-8")
+    return path
