@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from typing import Any
+from urllib.parse import unquote_plus
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -23,7 +24,11 @@ workflow = StepFunctionsStarter(boto3.client("stepfunctions"), settings.STATE_MA
 
 
 def objects_of(event: dict[str, Any]) -> list[ObjectRef]:
-    """The created objects named by an S3 notification (keys URL-decoded); other records are ignored."""
+    """The created objects named by an S3 notification; other records are ignored.
+
+    Keys arrive form-encoded (``+`` for a space, ``%2B`` for a plus) and are decoded here: the data
+    class decodes only the first record's key.
+    """
     if not event.get("Records"):
         return []
     refs: list[ObjectRef] = []
@@ -34,7 +39,7 @@ def objects_of(event: dict[str, Any]) -> list[ObjectRef]:
         refs.append(
             ObjectRef(
                 bucket=record.s3.bucket.name,
-                key=obj.key,
+                key=unquote_plus(obj.key),
                 version_id=obj.version_id or None,
                 etag=obj.etag or None,
                 size=obj.size,
