@@ -1,0 +1,189 @@
+"""The template reader: intrinsics, parameters, Globals, events → notifications; fixture and real template."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from local_stack.builder import Environment
+from local_stack.cfn import Resolver, TemplateError, load_yaml
+from local_stack.template import plan
+
+FIXTURE = Path(__file__).parent / "fixtures" / "template.yaml"
+PROJECT_TEMPLATE = Path(__file__).resolve().parents[3] / "template.yaml"
+ENV = Environment(region="eu-west-1", account_id="111122223333", stack_name="t", queue_endpoint="http://q")
+
+
+def test_load_yaml_short_tags_become_long_form() -> None:
+    # GIVEN short-tag YAML
+    text = "A: !Ref X\nB: !GetAtt F.Arn\nC: !Sub ['${a}', {a: 1}]\nD: !If [C, 1, 2]\n"
+
+    # WHEN it is loaded
+    data = load_yaml(text)
+
+    # THEN every tag is in its long form
+    assert data == {
+        "A": {"Ref": "X"},
+        "B": {"Fn::GetAtt": ["F", "Arn"]},
+        "C": {"Fn::Sub": ["${a}", {"a": 1}]},
+        "D": {"Fn::If": ["C", 1, 2]},
+    }
+
+
+def test_resolver_sub_with_attribute_and_literal_keeps_escaped_placeholder() -> None:
+    # GIVEN a resolver that knows a parameter and an attribute
+    resolver = Resolver(refs={"P": "p"}, attributes={("F", "Arn"): "arn:f"})
+
+    # WHEN a Sub mixes them with an escaped ${!literal}
+    value = resolver.resolve({"Fn::Sub": "${P}/${F.Arn}/${!literal}"})
+
+    # THEN the references are replaced and the literal is unescaped
+    assert value == "p/arn:f/${literal}"
+
+
+def test_resolver_unknown_ref_raises_template_error() -> None:
+    # GIVEN a resolver without the name
+    resolver = Resolver(refs={})
+
+    # WHEN / THEN resolving it fails with a named error
+    with pytest.raises(TemplateError, match="Missing"):
+        resolver.resolve({"Ref": "Missing"})
+
+
+def test_plan_fixture_merges_globals_under_function_environment() -> None:
+    # GIVEN the fixture template
+    # WHEN it is planned with defaults
+    spec = plan(FIXTURE, environment=ENV)
+
+    # THEN Globals apply and the function's own variables win
+    env = spec.function("StartFunction").environment
+    assert (env["SHARED"], env["OVERRIDDEN"]) == ("from-globals", "from-function")
+    assert spec.function("StartFunction").timeout == 10
+    assert spec.function("StartFunction").memory_size == 256
+
+
+def test_plan_fixture_resolves_refs_getatt_join_select_split_if() -> None:
+    # GIVEN / WHEN the fixture planned with defaults
+    env = plan(FIXTURE, environment=ENV).function("StartFunction").environment
+
+    # THEN every intrinsic has its value and AWS::NoValue removed the optional variable
+    assert env["STATE_MACHINE_ARN"] == "arn:aws:states:eu-west-1:111122223333:stateMachine:t-Workflow"
+    assert env["QUEUE_URL"] == "http://q/111122223333/t-Queue"
+    assert env["QUEUE_ARN"] == "arn:aws:sqs:eu-west-1:111122223333:t-Queue"
+    assert env["SECRET_ARN"] == "arn:aws:secretsmanager:eu-west-1:111122223333:secret:t-Credentials"
+    assert (env["JOINED"], env["SPLIT_FIRST"], env["MODE_WORD"]) == ("drop-large", "a", "quick")
+    assert "OPTIONAL" not in env
+
+
+def test_plan_override_changes_conditions_and_conditional_resources() -> None:
+    # GIVEN an override that flips the IsSlow condition
+    # WHEN the fixture is planned
+    spec = plan(FIXTURE, {"Mode": "slow"}, environment=ENV)
+
+    # THEN the If branches and the conditional queue follow
+    env = spec.function("StartFunction").environment
+    assert (env["MODE_WORD"], env["OPTIONAL"]) == ("careful", "present")
+    assert "t-SlowOnlyQueue" in [q.name for q in spec.queues]
+
+
+def test_plan_unknown_override_raises() -> None:
+    # GIVEN / WHEN / THEN a misspelt parameter is refused
+    with pytest.raises(TemplateError, match="Moed"):
+        plan(FIXTURE, {"Moed": "slow"}, environment=ENV)
+
+
+def test_plan_override_outside_allowed_values_raises() -> None:
+    # GIVEN / WHEN / THEN a value outside AllowedValues is refused
+    with pytest.raises(TemplateError, match="not one of"):
+        plan(FIXTURE, {"Mode": "medium"}, environment=ENV)
+
+
+def test_plan_s3_event_becomes_bucket_notification_with_filter() -> None:
+    # GIVEN / WHEN the fixture planned
+    bucket = plan(FIXTURE, environment=ENV).bucket("Bucket")
+
+    # THEN the bucket carries the function's S3 event as a filtered Lambda notification
+    assert bucket.name == "drop-111122223333-eu-west-1"
+    assert bucket.notification_configuration() == {
+        "LambdaFunctionConfigurations": [
+            {
+                "LambdaFunctionArn": "arn:aws:lambda:eu-west-1:111122223333:function:t-StartFunction",
+                "Events": ["s3:ObjectCreated:*"],
+                "Filter": {
+                    "Key": {
+                        "FilterRules": [
+                            {"Name": "prefix", "Value": "incoming/"},
+                            {"Name": "suffix", "Value": ".txt"},
+                        ]
+                    }
+                },
+            }
+        ]
+    }
+
+
+def test_plan_state_machine_definition_is_substituted_as_text() -> None:
+    # GIVEN the fixture whose ASL has an unquoted numeric placeholder
+    # WHEN it is planned
+    machine = plan(FIXTURE, {"WaitSeconds": "3"}, environment=ENV).state_machine("Workflow")
+
+    # THEN the definition is JSON with the number and the function ARNs in place
+    definition = json.loads(machine.definition)
+    assert definition["States"]["Wait"]["Seconds"] == 3
+    assert definition["States"]["Echo"]["Resource"].endswith(":function:t-EchoFunction")
+
+
+def test_plan_secret_string_sub_with_map() -> None:
+    # GIVEN / WHEN the fixture planned with another greeting
+    (secret,) = plan(FIXTURE, {"Greeting": "hi"}, environment=ENV).secrets
+
+    # THEN the two-argument Sub filled the secret
+    assert json.loads(secret.secret_string) == {"greeting": "hi"}
+
+
+def test_plan_unsupported_resource_is_listed_as_ignored() -> None:
+    # GIVEN / WHEN the fixture planned
+    spec = plan(FIXTURE, environment=ENV)
+
+    # THEN the log group is not created but named as ignored
+    assert spec.ignored == {"Logs": "AWS::Logs::LogGroup"}
+
+
+@pytest.mark.skipif(not PROJECT_TEMPLATE.exists(), reason="template.yaml not present")
+def test_plan_project_template_wires_upload_function_to_the_state_machine() -> None:
+    # GIVEN the project's template with local overrides
+    spec = plan(PROJECT_TEMPLATE, {"OcrApiBaseUrl": "http://127.0.0.1:9"}, environment=ENV)
+
+    # THEN the upload function starts the state machine that the bucket notification leads to
+    machine = spec.state_machines[0]
+    (bucket,) = spec.buckets
+    targets = {n.target_arn for n in bucket.notifications}
+    upload = next(f for f in spec.functions if f.arn in targets)
+    assert upload.environment["STATE_MACHINE_ARN"] == machine.arn
+    assert all(n.key_filter.prefix == spec.parameters["InputPrefix"] for n in bucket.notifications)
+
+
+@pytest.mark.skipif(not PROJECT_TEMPLATE.exists(), reason="template.yaml not present")
+def test_plan_project_template_every_task_resource_is_a_planned_function() -> None:
+    # GIVEN the project's template
+    spec = plan(PROJECT_TEMPLATE, environment=ENV)
+
+    # WHEN the state machine's Task resources are collected
+    states = json.loads(spec.state_machines[0].definition)["States"]
+    resources = {s["Resource"] for s in states.values() if s.get("Type") == "Task"}
+
+    # THEN each one is the ARN of a function the local stack creates
+    assert resources
+    assert resources <= {f.arn for f in spec.functions}
+
+
+@pytest.mark.skipif(not PROJECT_TEMPLATE.exists(), reason="template.yaml not present")
+def test_plan_project_template_api_functions_get_the_overridden_base_url() -> None:
+    # GIVEN / WHEN the project's template planned with a local OCR URL
+    spec = plan(PROJECT_TEMPLATE, {"OcrApiBaseUrl": "http://127.0.0.1:9"}, environment=ENV)
+
+    # THEN every function that reads the OCR URL gets the override
+    urls = {f.environment["OCR_API_BASE_URL"] for f in spec.functions if "OCR_API_BASE_URL" in f.environment}
+    assert urls == {"http://127.0.0.1:9"}
