@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -67,12 +68,15 @@ def start_executions(
     input_prefix: str,
     output_prefixes: Collection[str],
     suffixes: Collection[str],
+    clock: Callable[[], datetime],
 ) -> list[StartResult]:
     """Start one execution per acceptable object; never call the OCR API.
 
     Submission happens in the execution's first state, and a Standard execution name can be used only
     once, so a redelivered notification cannot submit an image twice: it finds the execution already
-    there and reports :attr:`StartOutcome.DUPLICATE`.
+    there and reports :attr:`StartOutcome.DUPLICATE`. The input carries the notification time: Step
+    Functions treats a repeated start with *identical* input of a running execution as a silent success,
+    and a differing input makes every repeat an explicit ``ExecutionAlreadyExists``.
     """
     results: list[StartResult] = []
     for obj in objects:
@@ -83,7 +87,8 @@ def start_executions(
             results.append(StartResult(obj.key, StartOutcome.SKIPPED, reason=reason))
             continue
         name = execution_name(obj.bucket, obj.key, obj.version)
-        started = workflow.start(name, {"object": obj.to_payload()})
+        payload = {"object": obj.to_payload(), "notified_at": clock().isoformat(timespec="milliseconds")}
+        started = workflow.start(name, payload)
         outcome = StartOutcome.STARTED if started else StartOutcome.DUPLICATE
         results.append(StartResult(obj.key, outcome, execution_name=name))
     return results

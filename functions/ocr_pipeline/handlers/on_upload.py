@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ocr_pipeline.adapters.workflow import StepFunctionsStarter
 from ocr_pipeline.domain.start import ObjectRef, StartOutcome, start_executions
+from ocr_pipeline.handlers._ocr import utc_now
 from ocr_pipeline.settings import OnUploadSettings, load_settings
 
 settings = load_settings(OnUploadSettings, os.environ)
@@ -59,6 +60,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         input_prefix=settings.INPUT_PREFIX,
         output_prefixes=settings.output_prefixes,
         suffixes=settings.suffixes,
+        clock=utc_now,
     )
     for result in results:
         if result.outcome is StartOutcome.SKIPPED:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -39,6 +40,7 @@ def _start(objects: list[ObjectRef], workflow: RecordingWorkflow) -> list[Any]:
         input_prefix="incoming/",
         output_prefixes=("text/", "binarized/", "results/", "failed/"),
         suffixes={"png", "jpg", "tiff"},
+        clock=lambda: datetime(2026, 1, 15, 10, 0, tzinfo=UTC),
     )
 
 
@@ -107,7 +109,7 @@ def test_start_executions_payload_is_plain_object_identity(on_upload: Any) -> No
     # GIVEN an upload / WHEN started
     workflow = RecordingWorkflow()
     _start(on_upload.objects_of(load_event("s3_put")), workflow)
-    # THEN the execution input names the object only (no bytes, no event noise)
+    # THEN the execution input names the object and the notification time only (no bytes)
     [payload] = workflow.started.values()
     assert payload == {
         "object": {
@@ -116,5 +118,6 @@ def test_start_executions_payload_is_plain_object_identity(on_upload: Any) -> No
             "version_id": None,
             "etag": "0123456789abcdef0123456789abcdef",
             "size": 48213,
-        }
+        },
+        "notified_at": "2026-01-15T10:00:00.000+00:00",
     }
