@@ -53,7 +53,7 @@ class Aws:
         data: bytes = self.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
         return data
 
-    def keys(self) -> set[str]:
+    def object_keys(self) -> set[str]:
         listing = self.s3.list_objects_v2(Bucket=BUCKET)
         return {item["Key"] for item in listing.get("Contents", [])}
 

@@ -54,9 +54,7 @@ def test_real_service_job_recognizes_generated_page(aws: Aws, service: RunningSe
     page = degrade(make_page(7, width=900, height=360, font_px=28), "uneven_illumination", 7)
     key = f"incoming/real/{mode}.png"
     aws.put(key, _png(page.image))
-    aws.env.update(
-        OCR_API_BASE_URL=service.base_url, BINARIZATION_MODE=mode, MAX_POLLS="500", OCR_READ_TIMEOUT_SECONDS="30"
-    )
+    aws.env.update(OCR_API_BASE_URL=service.base_url, BINARIZATION_MODE=mode, MAX_POLLS="500")
     obj = {"bucket": BUCKET, "key": key, "version_id": None, "etag": None, "size": None}
     # WHEN the job runs against the OCR service
     job = _run_job(aws, obj)
@@ -66,4 +64,4 @@ def test_real_service_job_recognizes_generated_page(aws: Aws, service: RunningSe
     record = json.loads(aws.read(f"results/real/{mode}.json"))
     assert record["engine"]["base_url"] == service.base_url
     assert job["mode"]["effective"] == mode
-    assert (f"binarized/real/{mode}.png" in aws.keys()) is (mode == "endpoint")
+    assert (f"binarized/real/{mode}.png" in aws.object_keys()) is (mode == "endpoint")
