@@ -1,0 +1,138 @@
+"""The whole pipeline on the local stack: moto, real handlers, the real ASL and the offline OCR service."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from local_stack.samples import truth_path
+from local_stack.stack import LocalStack
+
+IMAGES = Path(__file__).resolve().parents[2] / "events" / "images"
+MAX_POLLS = 6
+DEADLINE = 60.0
+NO_FAULTS = {"delay_seconds": 0, "error_rate": 0, "rate_429": 0, "rate_5xx": 0, "lost_rate": 0}
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[LocalStack]:
+    overrides = {"FirstWaitSeconds": "1", "MaxWaitSeconds": "1", "MaxPolls": str(MAX_POLLS)}
+    with LocalStack.start(param_overrides=overrides) as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def no_faults(stack: LocalStack) -> Iterator[None]:
+    stack.ocr.set_faults(**NO_FAULTS)
+    yield
+    stack.ocr.set_faults(**NO_FAULTS)
+
+
+def _read(stack: LocalStack, key: str) -> bytes:
+    body: bytes = stack.s3.get_object(Bucket=stack.bucket, Key=key)["Body"].read()
+    return body
+
+
+def _submissions(stack: LocalStack) -> int:
+    requests = stack.ocr.stats()["requests"]
+    return sum(
+        count for route, count in requests.items() if route.startswith("POST ") and "token" not in route
+    )
+
+
+def test_upload_clean_image_text_matches_known_text(stack: LocalStack) -> None:
+    # GIVEN a sample page with known text
+    image = IMAGES / "clean.png"
+
+    # WHEN it is uploaded and processed
+    key = stack.upload(image, "incoming/e2e/clean.png")
+    (record,) = stack.wait_all(DEADLINE, [key])
+
+    # THEN the text written under text/ is close to the truth
+    assert record.status == "SUCCEEDED"
+    text = _read(stack, "text/e2e/clean.txt").decode("utf-8")
+    truth = truth_path(image).read_text(encoding="utf-8")
+    assert difflib.SequenceMatcher(None, text.split(), truth.split()).ratio() > 0.9
+
+
+def test_duplicate_notification_and_same_object_reput_submit_once(stack: LocalStack) -> None:
+    # GIVEN an image processed once
+    data = (IMAGES / "low-contrast.jpg").read_bytes()
+    key = stack.upload_bytes(data, "incoming/e2e/dup.jpg")
+    stack.wait_all(DEADLINE, [key])
+    submissions = _submissions(stack)
+
+    # WHEN the same bytes are put again (same eTag) and the on-upload function gets the same event again
+    stack.upload_bytes(data, key)
+    upload_function = next(f for f in stack.spec.functions if "on_upload" in f.handler)
+    etag = stack.s3.head_object(Bucket=stack.bucket, Key=key)["ETag"].strip('"')
+    event = {
+        "Records": [
+            {
+                "eventSource": "aws:s3",
+                "eventName": "ObjectCreated:Put",
+                "s3": {
+                    "bucket": {"name": stack.bucket},
+                    "object": {"key": key, "eTag": etag, "size": len(data)},
+                },
+            }
+        ]
+    }
+    stack.clients["lambda"].invoke(FunctionName=upload_function.name, Payload=json.dumps(event))
+    (record,) = stack.wait_all(DEADLINE, [key])
+
+    # THEN there is still one execution and the OCR API saw no new submission
+    assert (record.status, record.executions) == ("SUCCEEDED", 1)
+    assert _submissions(stack) == submissions
+
+
+def test_api_task_error_writes_failure_record_naming_stage_and_cause(stack: LocalStack) -> None:
+    # GIVEN an OCR service whose tasks all end in Error
+    stack.ocr.set_faults(error_rate=1.0)
+
+    # WHEN an image is processed
+    key = stack.upload(IMAGES / "stained.jpg", "incoming/e2e/api-error.jpg")
+    (record,) = stack.wait_all(DEADLINE, [key])
+
+    # THEN the execution failed and failed/….json names the stage and the cause
+    assert record.status == "FAILED"
+    failure = json.loads(_read(stack, "failed/e2e/api-error.json"))
+    assert failure["stage"]
+    assert failure["error_type"]
+    assert failure["message"]
+
+
+def test_corrupt_image_fails_and_leaves_original_untouched(stack: LocalStack) -> None:
+    # GIVEN bytes that are not an image, named .jpg
+    data = b"this is not a JPEG at all" * 10
+    key = stack.upload_bytes(data, "incoming/e2e/corrupt.jpg")
+    etag = stack.s3.head_object(Bucket=stack.bucket, Key=key)["ETag"]
+
+    # WHEN it is processed
+    (record,) = stack.wait_all(DEADLINE, [key])
+
+    # THEN a failure record exists and the original is byte-for-byte the same object
+    assert record.status == "FAILED"
+    assert json.loads(_read(stack, "failed/e2e/corrupt.json"))["error_type"]
+    assert _read(stack, key) == data
+    assert stack.s3.head_object(Bucket=stack.bucket, Key=key)["ETag"] == etag
+
+
+def test_slow_task_takes_more_polls_but_stays_bounded(stack: LocalStack) -> None:
+    # GIVEN an OCR service that delays every task
+    stack.ocr.set_faults(delay_seconds=2.5)
+
+    # WHEN an image is processed
+    key = stack.upload(IMAGES / "colored-paper.jpg", "incoming/e2e/slow.jpg")
+    (record,) = stack.wait_all(DEADLINE, [key])
+
+    # THEN it needed more than one check per task, within MaxPolls per task, and finished
+    assert record.finished
+    assert record.polls > 2
+    assert record.polls <= 2 * MAX_POLLS
