@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import requests
@@ -36,6 +37,8 @@ class MotoServer:
 
     server: ThreadedMotoServer
     port: int
+    previous_config: dict[str, Any] = field(default_factory=dict)
+    previous_moto_port: str | None = None
 
     @property
     def endpoint(self) -> str:
@@ -58,7 +61,16 @@ class MotoServer:
             raise MotoServerError(f"moto reset failed: HTTP {response.status_code}")
 
     def stop(self) -> None:
+        """Stop the server and restore moto's process-wide configuration and `MOTO_PORT`."""
+        from moto.core.config import default_user_config
+
         self.server.stop()
+        for section, value in self.previous_config.items():
+            default_user_config[section] = value  # type: ignore[literal-required]
+        if self.previous_moto_port is None:
+            os.environ.pop("MOTO_PORT", None)
+        else:
+            os.environ["MOTO_PORT"] = self.previous_moto_port
 
 
 def start_moto(port: int = 0, config: Mapping[str, Any] | None = None) -> MotoServer:
@@ -68,14 +80,17 @@ def start_moto(port: int = 0, config: Mapping[str, Any] | None = None) -> MotoSe
     """
     # One access-log line per AWS call drowns everything else; keep warnings and errors only.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    from moto.core.config import default_user_config
+
+    wanted = dict(config if config is not None else MOTO_CONFIG)
+    previous = {section: copy.deepcopy(default_user_config.get(section, {})) for section in wanted}
     server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
     server.start()
     _, bound_port = server.get_host_and_port()
-    running = MotoServer(server, int(bound_port))
+    running = MotoServer(server, int(bound_port), previous, os.environ.get("MOTO_PORT"))
     os.environ["MOTO_PORT"] = str(running.port)
     try:
         running.reset()
-        wanted = dict(config if config is not None else MOTO_CONFIG)
         response = requests.post(f"{running.endpoint}/moto-api/config", json=wanted, timeout=_HTTP_TIMEOUT)
         if response.status_code not in (200, 201):
             raise MotoServerError(f"moto refused its configuration: HTTP {response.status_code}")
