@@ -38,7 +38,7 @@ class MotoServer:
     server: ThreadedMotoServer
     port: int
     previous_config: dict[str, Any] = field(default_factory=dict)
-    previous_moto_port: str | None = None
+    previous_environment: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def endpoint(self) -> str:
@@ -61,16 +61,29 @@ class MotoServer:
             raise MotoServerError(f"moto reset failed: HTTP {response.status_code}")
 
     def stop(self) -> None:
-        """Stop the server and restore moto's process-wide configuration and `MOTO_PORT`."""
+        """Stop the server and restore moto's process-wide configuration and the variables it exported."""
         from moto.core.config import default_user_config
 
         self.server.stop()
         for section, value in self.previous_config.items():
             default_user_config[section] = value  # type: ignore[literal-required]
-        if self.previous_moto_port is None:
-            os.environ.pop("MOTO_PORT", None)
-        else:
-            os.environ["MOTO_PORT"] = self.previous_moto_port
+        for key, previous in self.previous_environment.items():
+            if previous is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = previous
+        self.previous_environment.clear()
+
+    def export(self, region: str) -> None:
+        """Set `environment(region)` process-wide until `stop()`.
+
+        They must stay put while the server runs: moto's Step Functions threads build boto3 clients from
+        them at any time, and botocore reads a variable with a check-then-get that a concurrent removal
+        turns into a `KeyError`.
+        """
+        for key, value in self.environment(region).items():
+            self.previous_environment.setdefault(key, os.environ.get(key))
+            os.environ[key] = value
 
 
 def start_moto(port: int = 0, config: Mapping[str, Any] | None = None) -> MotoServer:
@@ -87,7 +100,8 @@ def start_moto(port: int = 0, config: Mapping[str, Any] | None = None) -> MotoSe
     server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
     server.start()
     _, bound_port = server.get_host_and_port()
-    running = MotoServer(server, int(bound_port), previous, os.environ.get("MOTO_PORT"))
+    running = MotoServer(server, int(bound_port), previous)
+    running.previous_environment["MOTO_PORT"] = os.environ.get("MOTO_PORT")
     os.environ["MOTO_PORT"] = str(running.port)
     try:
         running.reset()

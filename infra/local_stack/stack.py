@@ -123,6 +123,7 @@ class LocalStack:
             moto: MotoServer | None = None
             try:
                 moto = start_moto(moto_port)
+                moto.export(region)
                 environment = Environment(region=region, queue_endpoint=moto.endpoint)
                 overrides = _overrides(template, service, param_overrides or {})
                 spec = plan(template, overrides, environment)

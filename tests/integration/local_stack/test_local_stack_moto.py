@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -62,6 +63,17 @@ def test_failing_s3_triggered_handler_is_logged_not_swallowed(
     # THEN the failure is in the log and no execution started
     assert any("FixtureError" in r.getMessage() for r in caplog.records)
     assert stack.records(["incoming/explode.txt"])[0].status == "NOT_STARTED"
+
+
+def test_endpoint_variables_stay_set_between_invocations(stack: LocalStack) -> None:
+    # GIVEN the stack after a handler ran (its per-invocation environment has been restored)
+    key = stack.upload_bytes(b"hello", "incoming/env.txt")
+    stack.wait_all(deadline_seconds=30, keys=[key])
+
+    # WHEN moto's own threads read the endpoint variables (they build boto3 clients at any time)
+    # THEN the variables are still there, pointing at the stack
+    assert os.environ.get("AWS_ENDPOINT_URL") == stack.endpoint
+    assert os.environ.get("MOTO_PORT") == str(stack.moto.port)
 
 
 def test_object_outside_the_filter_starts_nothing(stack: LocalStack) -> None:
