@@ -1,0 +1,139 @@
+"""`python -m bench [--quick] [--only NAME ...] [--burst N] [--out DIR]`: run the benchmarks.
+
+Writes `<out>/<name>.json` per benchmark, `<out>/SUMMARY.md` and PNG plots (default out: bench/results).
+Benchmarks: binarization, ocr_accuracy, auto_mode, polling, throughput, cost. `auto_mode` needs
+`ocr_accuracy` and `cost` needs `throughput`: they are run when asked for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench import auto_mode, binarization, cost, ocr_accuracy, polling, report, throughput
+from bench.common import RESULTS_DIR, machine, real_scan, write_json
+from bench.corpus import Sample, corpus
+
+NAMES = ("binarization", "ocr_accuracy", "auto_mode", "polling", "throughput", "cost")
+NEEDS = {"auto_mode": ("ocr_accuracy",), "cost": ("throughput",)}
+DEFAULT_BURST = 200
+QUICK_BURST = 4
+QUICK_DEGRADATIONS = ("clean", "shadow", "noise", "inverted_region")
+BURST_DEADLINE_SECONDS = 1800.0
+
+log = logging.getLogger("bench")
+
+
+def samples(quick: bool) -> list[Sample]:
+    """The OCR corpus: generated pages (a 4-image subset in quick mode) plus the real scan."""
+    pages = list(corpus(quick=quick))
+    if quick:
+        pages = [s for s in pages if s.name.startswith("p0-") and s.degradation in QUICK_DEGRADATIONS]
+    return [*pages, real_scan()]
+
+
+def _selected(only: Sequence[str] | None) -> list[str]:
+    wanted = set(only or NAMES)
+    for name in list(wanted):
+        wanted.update(NEEDS.get(name, ()))
+    return [name for name in NAMES if name in wanted]
+
+
+@contextlib.contextmanager
+def _quiet_handlers() -> Any:
+    """Keep the in-process Lambda handlers' JSON logs and metrics off the console."""
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    with contextlib.redirect_stdout(io.StringIO()):
+        yield
+
+
+def run(quick: bool, only: Sequence[str] | None, burst: int, out_dir: Path) -> dict[str, Any]:
+    """Run the selected benchmarks; write JSON, SUMMARY.md and plots to `out_dir`; return the results."""
+    from ocr_service.testing import start_service
+
+    names = _selected(only)
+    results: dict[str, Any] = {}
+    seconds: dict[str, float] = {}
+
+    def step(name: str, produce: Any) -> None:
+        started = time.monotonic()
+        print(f"bench: {name} ...", file=sys.stderr, flush=True)
+        results[name] = produce()
+        seconds[name] = time.monotonic() - started
+        results[name]["bench_seconds"] = seconds[name]
+        write_json(out_dir, name, results[name])
+        print(f"bench: {name} done in {seconds[name]:.1f} s", file=sys.stderr, flush=True)
+
+    ocr_samples = samples(quick)
+    if "binarization" in names:
+        page_samples = [s for s in corpus(quick=quick) if not quick or s.name.startswith("p0-")]
+        step("binarization", lambda: binarization.run(page_samples, repeats=1 if quick else 3))
+    per_image: list[ocr_accuracy.ImageResult] = []
+    if "ocr_accuracy" in names:
+
+        def ocr() -> dict[str, Any]:
+            with start_service(workers=throughput.WORKERS) as service:
+                per_image.extend(ocr_accuracy.measure_all(ocr_samples, service))
+            return ocr_accuracy.summarise(per_image)
+
+        step("ocr_accuracy", ocr)
+    if "auto_mode" in names:
+        step("auto_mode", lambda: auto_mode.run(per_image))
+    with _quiet_handlers():
+        if "polling" in names:
+            step("polling", lambda: polling.run(quick=quick))
+        if "throughput" in names:
+            images = [s.page.image for s in ocr_samples if s.degradation != "real_scan"]
+            step(
+                "throughput",
+                lambda: throughput.run(images, burst=burst, deadline_seconds=BURST_DEADLINE_SECONDS),
+            )
+    if "cost" in names:
+        measured = results["throughput"]
+        ocr_seconds = measured["direct"]["seconds"] * throughput.WORKERS / measured["direct"]["images"]
+        step("cost", lambda: cost.run(measured["stack"], ocr_seconds=ocr_seconds))
+    info = machine()
+    header = [
+        "# Benchmark results",
+        "",
+        f"Machine: {info['cpu']}, {info['cores']} cores (shared, noisy), Python {info['python']}, "
+        f"OpenCV {info['opencv']}. Mode: {'quick' if quick else 'full'}; burst {burst}. "
+        "Reproduce: `make bench` (or `make bench ARGS='--burst 1000'`).",
+        "",
+        "Run time per benchmark: " + ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items()) + ".",
+        "",
+    ]
+    write_json(out_dir, "machine", info)
+    (out_dir / "SUMMARY.md").write_text(report.summary(results, header), encoding="utf-8")
+    report.plots(results, out_dir)
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smoke mode: a few images, one stack point")
+    parser.add_argument("--only", nargs="+", choices=NAMES, metavar="NAME", help=f"any of {', '.join(NAMES)}")
+    parser.add_argument(
+        "--burst", type=int, help=f"objects in the burst (default {DEFAULT_BURST}, quick {QUICK_BURST})"
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="results folder")
+    args = parser.parse_args(argv)
+    burst = args.burst if args.burst is not None else (QUICK_BURST if args.quick else DEFAULT_BURST)
+    if not 1 <= burst <= 10_000:
+        parser.error("--burst must be within 1..10000")
+    run(args.quick, args.only, burst, args.out)
+    print(f"bench: results in {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,199 @@
+"""The `auto` binarization mode measured against always / never, and its thresholds tuned by measurement.
+
+Every image carries its `image_stats` and the CER of the `raw` (never) and `binarized` (always) paths.
+Its label is the better path (binarize only when that lowers CER; on a tie the cheaper `raw` path wins).
+Thresholds are tuned by grid search on a seeded, per-degradation stratified training split and reported
+on the held-out split, next to the pipeline's current thresholds.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from bench.ocr_accuracy import TASKS, ImageResult
+from ocr_pipeline.domain import binarization as pipeline
+
+SPLIT_SEED = 20261125
+TRAIN_SHARE = 0.5
+TIE_TOLERANCE = 1e-9
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The named thresholds of `ocr_pipeline.domain.binarization`, as one tunable value."""
+
+    low_contrast: float = pipeline.LOW_CONTRAST
+    low_separability: float = pipeline.LOW_SEPARABILITY
+    high_illumination_variation: float = pipeline.HIGH_ILLUMINATION_VARIATION
+    high_saturation: float = pipeline.HIGH_SATURATION
+    dark_background_fraction: float = pipeline.DARK_BACKGROUND_FRACTION
+    bilevel_separability: float = pipeline.BILEVEL_SEPARABILITY
+
+
+GRID: dict[str, tuple[float, ...]] = {
+    "low_contrast": (0.2, 0.35, 0.5),
+    "low_separability": (0.7, 0.8, 0.85, 0.9),
+    "high_illumination_variation": (0.04, 0.06, 0.08, 0.1, 0.15),
+    "high_saturation": (0.1, 0.2, 0.3, 1.01),
+    "dark_background_fraction": (0.3, 0.4, 0.55, 1.01),
+    "bilevel_separability": (0.9, 0.95, 0.97, 1.01),
+}
+
+
+def decide(stats: dict[str, float], t: Thresholds) -> bool:
+    """`decide_binarization`'s rule with thresholds `t` (the unit tests pin it to the pipeline's)."""
+    if stats["separability"] >= t.bilevel_separability and stats["saturation"] < t.high_saturation:
+        return False
+    if stats["dark_fraction"] >= t.dark_background_fraction:
+        return False
+    if stats["illumination_variation"] >= t.high_illumination_variation:
+        return True
+    if stats["saturation"] >= t.high_saturation:
+        return True
+    if stats["contrast"] < t.low_contrast:
+        return True
+    return stats["separability"] < t.low_separability
+
+
+def label(result: ImageResult) -> bool:
+    """Whether binarizing is strictly better (lower CER) for this image."""
+    return result.cer["binarized"] < result.cer["raw"] - TIE_TOLERANCE
+
+
+def split(results: Sequence[ImageResult], seed: int = SPLIT_SEED) -> tuple[list[int], list[int]]:
+    """Indices of a train / held-out split, stratified by degradation, seeded."""
+    rng = np.random.default_rng(seed)
+    groups: dict[str, list[int]] = defaultdict(list)
+    for index, result in enumerate(results):
+        groups[result.degradation].append(index)
+    train: list[int] = []
+    test: list[int] = []
+    for degradation in sorted(groups):
+        members = [groups[degradation][i] for i in rng.permutation(len(groups[degradation]))]
+        cut = round(len(members) * TRAIN_SHARE)
+        if len(members) >= 2:
+            cut = min(max(cut, 1), len(members) - 1)
+        train += members[:cut]
+        test += members[cut:]
+    return sorted(train), sorted(test)
+
+
+def chosen_cer(result: ImageResult, binarize: bool) -> float:
+    """CER of the path a decision picks."""
+    return result.cer["binarized" if binarize else "raw"]
+
+
+def mean_cer(results: Sequence[ImageResult], t: Thresholds) -> float:
+    """Mean CER (0..1) of `auto` with thresholds `t`."""
+    if not results:
+        return 0.0
+    return float(np.mean([chosen_cer(r, decide(r.stats, t)) for r in results]))
+
+
+def candidates() -> Iterator[Thresholds]:
+    """Every combination of `GRID`."""
+    names = list(GRID)
+    for values in itertools.product(*(GRID[name] for name in names)):
+        yield Thresholds(**dict(zip(names, values, strict=True)))
+
+
+def tune(results: Sequence[ImageResult], start: Thresholds | None = None) -> Thresholds:
+    """The grid point with the lowest mean CER on `results`.
+
+    Ties are broken by fewer binarized images (cheaper), then by the distance to `start` (the
+    pipeline's current thresholds), so an uninformative split leaves them unchanged.
+    """
+    start = start or Thresholds()
+
+    def key(t: Thresholds) -> tuple[float, int, float]:
+        binarized = sum(decide(r.stats, t) for r in results)
+        distance = sum(abs(getattr(t, f.name) - getattr(start, f.name)) for f in fields(Thresholds))
+        return round(mean_cer(results, t), 9), binarized, distance
+
+    return min(candidates(), key=key)
+
+
+def evaluate(results: Sequence[ImageResult], t: Thresholds) -> dict[str, Any]:
+    """Decision accuracy, mean CER (%) of auto / always / never / oracle, OCR tasks per image."""
+    if not results:
+        return {"images": 0}
+    decisions = [decide(r.stats, t) for r in results]
+    labels = [label(r) for r in results]
+    correct = sum(
+        d == y or r.cer["binarized"] == r.cer["raw"]
+        for d, y, r in zip(decisions, labels, results, strict=True)
+    )
+    auto_tasks = [TASKS["binarized"] if d else TASKS["raw"] for d in decisions]
+    return {
+        "images": len(results),
+        "decision_accuracy_percent": 100.0 * correct / len(results),
+        "binarized_share_percent": 100.0 * sum(decisions) / len(results),
+        "mean_cer_percent": {
+            "auto": 100.0
+            * float(np.mean([chosen_cer(r, d) for r, d in zip(results, decisions, strict=True)])),
+            "always": 100.0 * float(np.mean([r.cer["binarized"] for r in results])),
+            "never": 100.0 * float(np.mean([r.cer["raw"] for r in results])),
+            "oracle": 100.0 * float(np.mean([min(r.cer["binarized"], r.cer["raw"]) for r in results])),
+        },
+        "ocr_tasks_per_image": {
+            "auto": float(np.mean(auto_tasks)),
+            "always": float(TASKS["binarized"]),
+            "never": float(TASKS["raw"]),
+        },
+    }
+
+
+def per_degradation(results: Sequence[ImageResult], t: Thresholds) -> dict[str, dict[str, float]]:
+    """Mean CER (%) of auto / always / never per degradation."""
+    groups: dict[str, list[ImageResult]] = defaultdict(list)
+    for result in results:
+        groups[result.degradation].append(result)
+    table: dict[str, dict[str, float]] = {}
+    for degradation, members in groups.items():
+        decisions = [decide(r.stats, t) for r in members]
+        table[degradation] = {
+            "auto": 100.0
+            * float(np.mean([chosen_cer(r, d) for r, d in zip(members, decisions, strict=True)])),
+            "always": 100.0 * float(np.mean([r.cer["binarized"] for r in members])),
+            "never": 100.0 * float(np.mean([r.cer["raw"] for r in members])),
+            "auto_binarized_share": 100.0 * float(np.mean(decisions)),
+        }
+    return table
+
+
+def run(results: Sequence[ImageResult]) -> dict[str, Any]:
+    """Current vs tuned thresholds on the train split, the held-out split and all images."""
+    current = Thresholds()
+    train_idx, test_idx = split(results)
+    train = [results[i] for i in train_idx]
+    test = [results[i] for i in test_idx]
+    tuned = tune(train, current) if train else current
+    report: dict[str, Any] = {
+        "split": {"seed": SPLIT_SEED, "train": len(train), "held_out": len(test)},
+        "thresholds": {"current": asdict(current), "tuned": asdict(tuned)},
+    }
+    for name, t in (("current", current), ("tuned", tuned)):
+        report[name] = {
+            "train": evaluate(train, t),
+            "held_out": evaluate(test, t),
+            "all": evaluate(results, t),
+            "per_degradation_all": per_degradation(results, t),
+        }
+    report["goal"] = {
+        "met_by_tuned_on_held_out": _no_worse(report["tuned"]["held_out"]),
+        "met_by_current_on_held_out": _no_worse(report["current"]["held_out"]),
+    }
+    return report
+
+
+def _no_worse(evaluation: dict[str, Any]) -> bool:
+    cers = evaluation.get("mean_cer_percent")
+    if not cers:
+        return True
+    return bool(cers["auto"] <= min(cers["always"], cers["never"]) + 1e-9)

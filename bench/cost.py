@@ -1,0 +1,169 @@
+"""AWS cost per 1,000 images from measured counts, at the us-east-1 list prices, for several designs.
+
+Inputs are what the local stack measured per image: state transitions, Lambda invocations with their
+duration and configured memory, S3 requests, and the OCR time an image spends in flight. The OCR
+vendor's own fee is excluded. Designs:
+
+* `standard_measured`: the deployed Standard Wait/Check/Choice loop with the counts measured locally
+  (local runs use 1-2 s waits, so they check more often than the template's AWS schedule);
+* `standard_template_schedule`: the same loop with the checks the template's adaptive schedule makes for
+  jobs that finish within its first wait (the best case on AWS: one check per task);
+* `standard_in_lambda_poll`: Standard, with a bounded in-Lambda poll after submission that finishes short
+  jobs inside the Submit function (Submit + Choice + Done = 3 transitions; Submit runs as long as the job);
+* `express_poll_loop`: the Wait/Check/Choice loop in an Express workflow (started by the upload function;
+  no Standard transitions; billed per request and per GB-second at the 64 MB minimum);
+* `lambda_polling`: one Lambda invocation per image submits, polls and writes outputs (no Step Functions);
+  its duration is the whole OCR time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+GOAL_PER_1000 = 0.10
+
+
+@dataclass(frozen=True)
+class Prices:
+    """List prices (us-east-1) in dollars, from the project's reference on limits and prices."""
+
+    standard_transition: float = 0.025 / 1000
+    express_request: float = 1.00 / 1_000_000
+    express_gb_second: float = 0.00001667
+    express_min_memory_gb: float = 64 / 1024
+    lambda_request: float = 0.20 / 1_000_000
+    lambda_gb_second: float = 0.0000166667
+    s3_put: float = 0.005 / 1000
+    s3_get: float = 0.0004 / 1000
+
+
+PRICES = Prices()
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """Lambda calls per image of one function: count, mean billed seconds, configured memory (MB)."""
+
+    per_image: float
+    seconds: float
+    memory_mb: int
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Everything one image costs on AWS (vendor fee excluded)."""
+
+    transitions: float
+    invocations: tuple[Invocation, ...]
+    s3_gets: float
+    s3_puts: float
+    express_requests: float = 0.0
+    express_seconds: float = 0.0
+
+
+def per_image(counts: Counts, prices: Prices = PRICES) -> dict[str, float]:
+    """Dollars per image by service and in total."""
+    lam = sum(
+        inv.per_image * (prices.lambda_request + inv.seconds * inv.memory_mb / 1024 * prices.lambda_gb_second)
+        for inv in counts.invocations
+    )
+    parts = {
+        "step_functions_standard": counts.transitions * prices.standard_transition,
+        "step_functions_express": counts.express_requests * prices.express_request
+        + counts.express_seconds * prices.express_min_memory_gb * prices.express_gb_second,
+        "lambda": lam,
+        "s3": counts.s3_gets * prices.s3_get + counts.s3_puts * prices.s3_put,
+    }
+    parts["total"] = sum(parts.values())
+    return parts
+
+
+def per_1000(counts: Counts, prices: Prices = PRICES) -> dict[str, float]:
+    """Dollars per 1,000 images by service and in total."""
+    return {name: 1000 * value for name, value in per_image(counts, prices).items()}
+
+
+def designs(
+    measured: dict[str, Any], *, ocr_seconds: float, checks_per_task_template: float = 1.0
+) -> dict[str, Counts]:
+    """Counts of each design from the stack's burst measurement (`throughput.stack_burst` output).
+
+    `ocr_seconds` is the time one image spends in OCR tasks (both stages), used where a design bills
+    wall time (Express, the in-Lambda poll, Lambda polling).
+    """
+    invocations = measured["invocations"]
+    upload = _named(invocations, "OnUpload")
+    submit = _named(invocations, "Submit")
+    check = _named(invocations, "Check")
+    s3 = measured["s3_requests_per_image"]
+    gets, puts = float(s3["GET"]), float(s3["PUT"])
+    tasks = 2
+    standard_measured = Counts(
+        transitions=float(measured["transitions_per_image"]),
+        invocations=(upload, submit, check),
+        s3_gets=gets,
+        s3_puts=puts,
+    )
+    checks = tasks * checks_per_task_template
+    template = Counts(
+        transitions=2 + 3 * checks,
+        invocations=(upload, submit, Invocation(checks, check.seconds, check.memory_mb)),
+        s3_gets=gets,
+        s3_puts=puts,
+    )
+    in_lambda = Counts(
+        transitions=3,
+        invocations=(
+            upload,
+            Invocation(1, submit.seconds + check.seconds * tasks + ocr_seconds, submit.memory_mb),
+        ),
+        s3_gets=gets,
+        s3_puts=puts,
+    )
+    express = Counts(
+        transitions=0,
+        invocations=(upload, submit, check),
+        s3_gets=gets,
+        s3_puts=puts,
+        express_requests=1,
+        express_seconds=float(measured.get("execution_seconds_per_image", ocr_seconds)),
+    )
+    polling = Counts(
+        transitions=0,
+        invocations=(
+            Invocation(
+                1, upload.seconds + submit.seconds + check.seconds * tasks + ocr_seconds, submit.memory_mb
+            ),
+        ),
+        s3_gets=gets,
+        s3_puts=puts,
+    )
+    return {
+        "standard_measured": standard_measured,
+        "standard_template_schedule": template,
+        "standard_in_lambda_poll": in_lambda,
+        "express_poll_loop": express,
+        "lambda_polling": polling,
+    }
+
+
+def _named(invocations: dict[str, dict[str, Any]], part: str) -> Invocation:
+    for name, row in invocations.items():
+        if part in name:
+            return Invocation(float(row["per_image"]), float(row["mean_seconds"]), int(row["memory_mb"]))
+    return Invocation(0.0, 0.0, 0)
+
+
+def run(measured: dict[str, Any], *, ocr_seconds: float) -> dict[str, Any]:
+    """Dollars per 1,000 images of every design, and which meet the goal."""
+    table = {name: per_1000(counts) for name, counts in designs(measured, ocr_seconds=ocr_seconds).items()}
+    return {
+        "prices": asdict(PRICES),
+        "ocr_seconds_per_image": ocr_seconds,
+        "per_1000_images": table,
+        "counts": {name: asdict(c) for name, c in designs(measured, ocr_seconds=ocr_seconds).items()},
+        "goal_per_1000": GOAL_PER_1000,
+        "meets_goal": {name: row["total"] <= GOAL_PER_1000 for name, row in table.items()},
+        "min_standard_transitions_for_goal": GOAL_PER_1000 / (PRICES.standard_transition * 1000),
+    }

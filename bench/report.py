@@ -1,0 +1,306 @@
+"""`SUMMARY.md` tables and PNG plots from the benchmarks' result dictionaries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+def binarization_md(r: dict[str, Any]) -> list[str]:
+    names = r["methods"]
+    rows = [[deg, *(f"{r['f_measure'][deg][n]:.1f}" for n in names)] for deg in r["f_measure"]]
+    rows.append(["**mean of degraded**", *(f"**{r['mean_f_degraded'][n]:.1f}**" for n in names)])
+    rows.append(
+        [f"MPix/s, A4 300 dpi ({r['a4_megapixels']:.1f} MP)", *(f"{r['mpix_per_s'][n]:.0f}" for n in names)]
+    )
+    goal = r["goal"]
+    verdict = "met" if goal["met_by_ours"] else "NOT met"
+    return [
+        "## Binarization: ink F-measure (0-100) per degradation, speed",
+        "",
+        *_table(["degradation", *names], rows),
+        f"Goal (>= {goal['mpix_per_s']:.0f} MPix/s at mean ink F >= {goal['mean_f']:.0f} on degraded pages): "
+        f"**{verdict}** by the project's method.",
+        "",
+    ]
+
+
+def ocr_md(r: dict[str, Any]) -> list[str]:
+    columns = r["columns"]
+    labels = {
+        "raw": "raw (service; Tesseract internal Sauvola)",
+        "binarized": "BinarizeImage -> RecognizeImage",
+        "engine_otsu": "engine direct, Tesseract Otsu",
+    }
+    rows = [[deg, *(f"{r['cer_percent'][deg][c]:.2f}" for c in columns)] for deg in r["cer_percent"]]
+    rows.append(["**mean of degraded**", *(f"**{r['mean_cer_degraded_percent'][c]:.2f}**" for c in columns)])
+    return [
+        f"## OCR accuracy: CER (%) per degradation ({r['images']} images, via the service's HTTP API)",
+        "",
+        *_table(["degradation", *(labels.get(c, c) for c in columns)], rows),
+    ]
+
+
+def auto_md(r: dict[str, Any]) -> list[str]:
+    lines = [
+        "## `auto` binarization mode",
+        "",
+        f"Seeded stratified split (seed {r['split']['seed']}): {r['split']['train']} training images, "
+        f"{r['split']['held_out']} held out. Label = the path with the lower CER (ties count as correct).",
+        "",
+    ]
+    rows = []
+    for name in ("current", "tuned"):
+        for part in ("train", "held_out", "all"):
+            e = r[name][part]
+            if not e.get("images"):
+                continue
+            c = e["mean_cer_percent"]
+            rows.append(
+                [
+                    name,
+                    part,
+                    str(e["images"]),
+                    f"{e['decision_accuracy_percent']:.0f}",
+                    f"{c['auto']:.2f}",
+                    f"{c['always']:.2f}",
+                    f"{c['never']:.2f}",
+                    f"{c['oracle']:.2f}",
+                    f"{e['ocr_tasks_per_image']['auto']:.2f}",
+                ]
+            )
+    lines += _table(
+        [
+            "thresholds",
+            "split",
+            "images",
+            "decision acc. %",
+            "auto CER %",
+            "always",
+            "never",
+            "oracle",
+            "tasks/img",
+        ],
+        rows,
+    )
+    per = r["tuned"]["per_degradation_all"]
+    lines += ["Per degradation, all images, tuned thresholds (CER %):", ""]
+    lines += _table(
+        ["degradation", "auto", "always", "never", "auto binarizes %"],
+        [
+            [
+                d,
+                f"{v['auto']:.2f}",
+                f"{v['always']:.2f}",
+                f"{v['never']:.2f}",
+                f"{v['auto_binarized_share']:.0f}",
+            ]
+            for d, v in per.items()
+        ],
+    )
+    changed = {
+        k: (r["thresholds"]["current"][k], v)
+        for k, v in r["thresholds"]["tuned"].items()
+        if r["thresholds"]["current"][k] != v
+    }
+    lines += [
+        "Tuned threshold changes: "
+        + (", ".join(f"`{k}` {a} -> {b}" for k, (a, b) in changed.items()) if changed else "none"),
+        "",
+    ]
+    return lines
+
+
+def polling_md(r: dict[str, Any]) -> list[str]:
+    rows = r["model"]["rows"]
+    jobs = list(next(iter(rows.values())))
+    table = []
+    for name, row in rows.items():
+        cells = [_lag_cell(row[j]) for j in jobs]
+        table.append([name, *cells])
+    lines = [
+        "## Polling: median detection lag and state transitions per image (one OCR task)",
+        "",
+        f"Model (job times jittered +-{100 * r['model']['jitter']:.0f} %), adaptive schedule for "
+        f"{r['model']['megapixels']} MP:",
+        "",
+        *_table(["schedule", *(f"job {float(j):g} s" for j in jobs)], table),
+    ]
+    if r["measured"]:
+        measured = [
+            [
+                m["schedule"],
+                f"{m['job_seconds_true']:.2f}",
+                f"{m['median_lag_seconds']:.2f}",
+                f"{m['model_lag_seconds']:.2f}",
+                f"{m['median_transitions']:.0f}",
+                str(m["model_transitions"]),
+            ]
+            for m in r["measured"]
+        ]
+        lines += [
+            "Measured in the local stack (median of the images per point) next to the model:",
+            "",
+            *_table(
+                ["schedule", "job s (true)", "lag s", "model lag s", "transitions", "model tr."], measured
+            ),
+            f"Median residual (measured - model lag): {r['model_residual_seconds_median']:.2f} s "
+            "(local Lambda + moto overhead).",
+            "",
+        ]
+    return lines
+
+
+def _lag_cell(out: dict[str, Any]) -> str:
+    share = 100 * out["median_lag_share"]
+    return f"{out['median_lag_seconds']:.2f} s ({share:.0f} %), {out['median_transitions']:.0f} tr"
+
+
+def throughput_md(r: dict[str, Any]) -> list[str]:
+    s = r["stack"]
+    return [
+        "## Throughput",
+        "",
+        *_table(
+            ["path", "images", "seconds", "images/min"],
+            [
+                [
+                    "engine direct (binarize + Tesseract, 2 threads)",
+                    str(r["direct"]["images"]),
+                    f"{r['direct']['seconds']:.1f}",
+                    f"{r['direct']['images_per_minute']:.0f}",
+                ],
+                [
+                    "whole local stack (burst)",
+                    str(s["burst"]),
+                    f"{s['seconds']:.1f}",
+                    f"{s['images_per_minute']:.0f}",
+                ],
+            ],
+        ),
+        f"Stack / direct: {r['stack_vs_direct']:.2f}. Burst of {s['burst']}: {s['texts']} texts, "
+        f"{s['failure_records']} failure records, **{s['lost']} lost**. Peak RSS: bench process "
+        f"{s['peak_rss_mb']['bench_process']:.0f} MiB (moto + handlers), OCR service "
+        f"{s['peak_rss_mb']['ocr_service']:.0f} MiB. Transitions per image {s['transitions_per_image']:.1f}, "
+        f"status checks {s['checks_per_image']:.1f} (local waits 1-2 s).",
+        "",
+    ]
+
+
+def cost_md(r: dict[str, Any]) -> list[str]:
+    rows = [
+        [
+            name,
+            f"{v['step_functions_standard']:.4f}",
+            f"{v['step_functions_express']:.4f}",
+            f"{v['lambda']:.4f}",
+            f"{v['s3']:.4f}",
+            f"**{v['total']:.4f}**",
+            "yes" if r["meets_goal"][name] else "no",
+        ]
+        for name, v in r["per_1000_images"].items()
+    ]
+    return [
+        "## Cost per 1,000 images on AWS (USD, us-east-1 list prices, OCR vendor fee excluded)",
+        "",
+        *_table(
+            [
+                "design",
+                "SFN Standard",
+                "SFN Express",
+                "Lambda",
+                "S3",
+                "total",
+                f"<= ${r['goal_per_1000']:.2f}",
+            ],
+            rows,
+        ),
+        f"A Standard loop stays under ${r['goal_per_1000']:.2f} only with at most "
+        f"{r['min_standard_transitions_for_goal']:.0f} transitions per image, before any Lambda or S3 cost.",
+        "",
+    ]
+
+
+def summary(results: dict[str, Any], header: Sequence[str]) -> str:
+    """The whole `SUMMARY.md`: a header, then a section per benchmark present in `results`."""
+    lines = list(header)
+    sections = {
+        "binarization": binarization_md,
+        "ocr_accuracy": ocr_md,
+        "auto_mode": auto_md,
+        "polling": polling_md,
+        "throughput": throughput_md,
+        "cost": cost_md,
+    }
+    for name, render in sections.items():
+        if name in results:
+            lines += render(results[name])
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def plots(results: dict[str, Any], out_dir: Path) -> list[Path]:
+    """PNG plots where a picture reads better: speed vs quality, CER per degradation, polling lag."""
+    written: list[Path] = []
+    if "binarization" in results:
+        r = results["binarization"]
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for name in r["methods"]:
+            ax.scatter(r["mpix_per_s"][name], r["mean_f_degraded"][name], s=40)
+            ax.annotate(name, (r["mpix_per_s"][name], r["mean_f_degraded"][name]), fontsize=7)
+        ax.set_xscale("log")
+        ax.axhline(r["goal"]["mean_f"], ls=":", c="grey")
+        ax.axvline(r["goal"]["mpix_per_s"], ls=":", c="grey")
+        ax.set_xlabel("MPix/s on an A4 300 dpi page (log)")
+        ax.set_ylabel("mean ink F-measure, degraded pages")
+        written.append(_save(fig, out_dir / "binarization.png"))
+    if "ocr_accuracy" in results:
+        r = results["ocr_accuracy"]
+        degs = list(r["cer_percent"])
+        fig, ax = plt.subplots(figsize=(9, 4.5))
+        width = 0.8 / len(r["columns"])
+        for i, column in enumerate(r["columns"]):
+            ax.bar(
+                [d + i * width for d in range(len(degs))],
+                [r["cer_percent"][d][column] for d in degs],
+                width,
+                label=column,
+            )
+        ax.set_xticks(
+            [d + 0.4 - width / 2 for d in range(len(degs))], degs, rotation=45, ha="right", fontsize=8
+        )
+        ax.set_ylabel("CER %")
+        ax.legend()
+        written.append(_save(fig, out_dir / "ocr_accuracy.png"))
+    if "polling" in results:
+        rows = results["polling"]["model"]["rows"]
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for name, row in rows.items():
+            jobs = [float(j) for j in row]
+            ax.plot(jobs, [100 * row[j]["median_lag_share"] for j in row], marker="o", label=name)
+        ax.axhline(10, ls=":", c="grey")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("job seconds")
+        ax.set_ylabel("median lag, % of job time")
+        ax.legend(fontsize=7)
+        written.append(_save(fig, out_dir / "polling.png"))
+    return written
+
+
+def _save(fig: Any, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -1,0 +1,143 @@
+"""Throughput: images per minute through the whole local stack vs the engine called directly, and a burst.
+
+Both sides process the same corpus images the way the default pipeline does (`BinarizationMode=endpoint`:
+the project's binarizer, then Tesseract on the binary image). The direct side calls the engines in this
+process with as many threads as the service has workers. The stack side uploads N objects at once
+(cycling through the images), waits until no execution runs, then checks that every object has a text
+output or a failure record. Peak memory is the high-water RSS of this process and of the service child.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from bench.common import BenchError, peak_rss_mb, png_bytes
+from ocr_service.engines.binarize import binarize
+from ocr_service.engines.recognize import TesseractRecognizer
+
+WORKERS = 2
+LIST_PAGE = 1000
+MAX_LIST_PAGES = 1000
+POLL_SECONDS = 0.5
+S3_REQUESTS_PER_IMAGE = {"endpoint": {"GET": 1, "PUT": 3}, "off": {"GET": 1, "PUT": 2}}
+"""S3 requests the functions make per image (read the original; write binarized PNG, text, result)."""
+
+
+def direct(images: Sequence[np.ndarray], workers: int = WORKERS) -> dict[str, Any]:
+    """Binarize + recognize every image in-process with `workers` threads; images per minute."""
+    engine = TesseractRecognizer()
+
+    def one(image: np.ndarray) -> int:
+        return len(engine.recognize(binarize(image)).text)
+
+    one(images[0])
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(one, images))
+    seconds = time.perf_counter() - started
+    return {"images": len(images), "seconds": seconds, "images_per_minute": 60.0 * len(images) / seconds}
+
+
+def _count_keys(stack: Any, prefix: str) -> int:
+    paginator = stack.s3.get_paginator("list_objects_v2")
+    total = 0
+    for index, page in enumerate(paginator.paginate(Bucket=stack.bucket, Prefix=prefix)):
+        if index >= MAX_LIST_PAGES:
+            raise BenchError(f"more than {MAX_LIST_PAGES} pages under {prefix}")
+        total += int(page.get("KeyCount", 0))
+    return total
+
+
+def _running(stack: Any) -> int:
+    running = 0
+    token: str | None = None
+    for _ in range(MAX_LIST_PAGES):
+        kwargs: dict[str, Any] = {"stateMachineArn": stack.state_machine_arn, "statusFilter": "RUNNING"}
+        kwargs["maxResults"] = LIST_PAGE
+        if token:
+            kwargs["nextToken"] = token
+        page = stack.sfn.list_executions(**kwargs)
+        running += len(page["executions"])
+        token = page.get("nextToken")
+        if not token:
+            return running
+    raise BenchError("too many pages of running executions")
+
+
+def stack_burst(
+    images: Sequence[np.ndarray], burst: int, *, deadline_seconds: float, sample_records: int = 20
+) -> dict[str, Any]:
+    """Upload `burst` objects at once into a fresh local stack (template defaults, local short waits)."""
+    from local_stack import LocalStack
+
+    blobs = [png_bytes(image) for image in images]
+    with LocalStack.start(service_options={"workers": WORKERS, "queue_size": max(32, burst)}) as stack:
+        started = time.monotonic()
+        keys = [
+            stack.upload_bytes(blobs[i % len(blobs)], f"{stack.input_prefix}burst/{i:05d}.png")
+            for i in range(burst)
+        ]
+        uploaded = time.monotonic() - started
+        deadline = started + deadline_seconds
+        peak_child = 0.0
+        while True:
+            peak_child = max(peak_child, peak_rss_mb(stack.ocr.process.pid))
+            if _running(stack) == 0 or time.monotonic() >= deadline:
+                break
+            time.sleep(POLL_SECONDS)
+        seconds = time.monotonic() - started
+        prefixes = stack.output_prefixes
+        texts = _count_keys(stack, f"{prefixes['text']}burst/")
+        failed = _count_keys(stack, f"{prefixes['failed']}burst/")
+        records = stack.records(keys[:: max(1, burst // sample_records)])
+        invocations = stack.invocations
+        memory = {f.name: f.memory_size for f in stack.spec.functions}
+        by_function: dict[str, list[float]] = {}
+        for record in invocations:
+            by_function.setdefault(record.function_name, []).append(record.seconds)
+        statuses = Counter(r.status for r in records)
+        return {
+            "burst": burst,
+            "upload_seconds": uploaded,
+            "seconds": seconds,
+            "images_per_minute": 60.0 * texts / seconds if seconds > 0 else 0.0,
+            "texts": texts,
+            "failure_records": failed,
+            "lost": burst - texts - failed,
+            "sampled_executions": len(records),
+            "sampled_statuses": dict(statuses),
+            "transitions_per_image": float(statistics.mean(r.transitions for r in records))
+            if records
+            else 0.0,
+            "checks_per_image": float(statistics.mean(r.polls for r in records)) if records else 0.0,
+            "execution_seconds_per_image": float(statistics.mean(r.seconds or 0.0 for r in records))
+            if records
+            else 0.0,
+            "invocations": {
+                name: {
+                    "count": len(values),
+                    "per_image": len(values) / burst,
+                    "mean_seconds": float(statistics.mean(values)),
+                    "memory_mb": memory.get(name, 0),
+                }
+                for name, values in by_function.items()
+            },
+            "s3_requests_per_image": S3_REQUESTS_PER_IMAGE["endpoint"],
+            "peak_rss_mb": {"bench_process": peak_rss_mb(), "ocr_service": peak_child},
+            "deadline_hit": time.monotonic() >= deadline,
+        }
+
+
+def run(images: Sequence[np.ndarray], *, burst: int, deadline_seconds: float) -> dict[str, Any]:
+    """Direct engine vs local stack on the same images, plus the burst figures."""
+    direct_result = direct(images)
+    stack_result = stack_burst(images, burst, deadline_seconds=deadline_seconds)
+    ratio = stack_result["images_per_minute"] / direct_result["images_per_minute"]
+    return {"direct": direct_result, "stack": stack_result, "stack_vs_direct": ratio}
