@@ -32,4 +32,4 @@ def test_every_lambda_requirement_is_pinned_like_the_development_environment() -
     # WHEN / THEN each Lambda pin equals the project's pin or, for transitive packages, the constraint
     for name, version in lambda_pins.items():
         expected = direct.get(name, constraints.get(name))
-        assert expected == version, f"{name}: functions/requirements.txt has {version}, project has {expected}"
+        assert expected == version, f"{name}: Lambda pins {version}, project pins {expected}"
