@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from bench.binarization_eval import METHODS, Method, speed
+from bench.common import Pixels
 from bench.corpus import A4_300DPI, Sample, degrade, make_page
 from bench.metrics import f_measure
 from ocr_service.engines.binarize import to_gray
@@ -26,7 +27,7 @@ GOAL_MPIX_PER_S = 100.0
 GOAL_MEAN_F = 90.0
 
 
-def box_sauvola(image: np.ndarray, window: int = SAUVOLA_WINDOW, k: float = SAUVOLA_K) -> np.ndarray:
+def box_sauvola(image: Pixels, window: int = SAUVOLA_WINDOW, k: float = SAUVOLA_K) -> Pixels:
     """Sauvola threshold T = m (1 + k (s / R - 1)) with local mean/std from OpenCV box filters.
 
     Returns (H, W) uint8, ink 0 and paper 255. All arithmetic is done by OpenCV on float32 buffers.
@@ -49,10 +50,10 @@ def methods() -> dict[str, Method]:
     return table
 
 
-def a4_page() -> np.ndarray:
+def a4_page() -> Pixels:
     """The speed test page: A4 at 300 dpi (8.7 MPix), serif 42 px text, shadow degradation."""
     page = make_page(5, width=A4_300DPI[0], height=A4_300DPI[1], font="serif", font_px=42)
-    image: np.ndarray = degrade(page, "shadow", 5).image
+    image: Pixels = degrade(page, "shadow", 5).image
     return image
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 from PIL import Image
 
 from bench.corpus import Page, Sample
@@ -35,6 +36,10 @@ REAL_SCAN_TEXT = (
     ">>> markers = np.zeros_like(coins)"
 )
 """Transcription of scikit-image's `data.page()` (the cut-off footer URL is left out)."""
+
+
+Pixels = NDArray[Any]
+"""An image as a NumPy array (H, W) or (H, W, C), uint8 unless said otherwise."""
 
 
 class BenchError(RuntimeError):
@@ -61,7 +66,7 @@ def real_scan() -> Sample:
     return Sample(name="skimage-data-page", degradation="real_scan", page=page)
 
 
-def png_bytes(image: np.ndarray) -> bytes:
+def png_bytes(image: Pixels) -> bytes:
     """Lossless PNG of an RGB or gray uint8 image."""
     converted = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
     ok, data = cv2.imencode(".png", converted)
@@ -70,7 +75,7 @@ def png_bytes(image: np.ndarray) -> bytes:
     return bytes(data.tobytes())
 
 
-def decode_png(data: bytes) -> np.ndarray:
+def decode_png(data: bytes) -> Pixels:
     """Gray or RGB uint8 array of a PNG."""
     return np.asarray(Image.open(io.BytesIO(data)))
 
@@ -127,11 +132,20 @@ def peak_rss_mb(pid: int | None = None) -> float:
     """Peak resident memory in MiB of this process (default) or of `pid` (from /proc VmHWM)."""
     if pid is None:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    return _proc_status_mb(pid, "VmHWM:")
+
+
+def rss_mb(pid: int | None = None) -> float:
+    """Current resident memory in MiB of this process (default) or of `pid` (from /proc VmRSS)."""
+    return _proc_status_mb(os.getpid() if pid is None else pid, "VmRSS:")
+
+
+def _proc_status_mb(pid: int, field: str) -> float:
     status = Path(f"/proc/{pid}/status")
     if not status.exists():
         return 0.0
     for line in status.read_text(encoding="utf-8").splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(field):
             return int(line.split()[1]) / 1024.0
     return 0.0
 

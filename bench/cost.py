@@ -19,9 +19,11 @@ vendor's own fee is excluded. Designs:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 GOAL_PER_1000 = 0.10
+TEMPLATE = Path(__file__).resolve().parents[1] / "template.yaml"
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class Prices:
     express_min_memory_gb: float = 64 / 1024
     lambda_request: float = 0.20 / 1_000_000
     lambda_gb_second: float = 0.0000166667
+    lambda_gb_second_arm64: float = 0.0000133334
     s3_put: float = 0.005 / 1000
     s3_get: float = 0.0004 / 1000
 
@@ -62,10 +65,11 @@ class Counts:
     express_seconds: float = 0.0
 
 
-def per_image(counts: Counts, prices: Prices = PRICES) -> dict[str, float]:
-    """Dollars per image by service and in total."""
+def per_image(counts: Counts, prices: Prices = PRICES, *, arm64: bool = False) -> dict[str, float]:
+    """Dollars per image by service and in total (Lambda at the arm64 or x86 GB-second price)."""
+    gb_second = prices.lambda_gb_second_arm64 if arm64 else prices.lambda_gb_second
     lam = sum(
-        inv.per_image * (prices.lambda_request + inv.seconds * inv.memory_mb / 1024 * prices.lambda_gb_second)
+        inv.per_image * (prices.lambda_request + inv.seconds * inv.memory_mb / 1024 * gb_second)
         for inv in counts.invocations
     )
     parts = {
@@ -79,9 +83,18 @@ def per_image(counts: Counts, prices: Prices = PRICES) -> dict[str, float]:
     return parts
 
 
-def per_1000(counts: Counts, prices: Prices = PRICES) -> dict[str, float]:
+def per_1000(counts: Counts, prices: Prices = PRICES, *, arm64: bool = False) -> dict[str, float]:
     """Dollars per 1,000 images by service and in total."""
-    return {name: 1000 * value for name, value in per_image(counts, prices).items()}
+    return {name: 1000 * value for name, value in per_image(counts, prices, arm64=arm64).items()}
+
+
+def template_arm64(template: Path = TEMPLATE) -> bool:
+    """Whether the template's functions run on arm64 (Globals.Function.Architectures)."""
+    from local_stack.cfn import load_yaml
+
+    data = load_yaml(template.read_text(encoding="utf-8"))
+    architectures = data.get("Globals", {}).get("Function", {}).get("Architectures") or ["x86_64"]
+    return "arm64" in architectures
 
 
 def designs(
@@ -155,11 +168,16 @@ def _named(invocations: dict[str, dict[str, Any]], part: str) -> Invocation:
     return Invocation(0.0, 0.0, 0)
 
 
-def run(measured: dict[str, Any], *, ocr_seconds: float) -> dict[str, Any]:
-    """Dollars per 1,000 images of every design, and which meet the goal."""
-    table = {name: per_1000(counts) for name, counts in designs(measured, ocr_seconds=ocr_seconds).items()}
+def run(measured: dict[str, Any], *, ocr_seconds: float, arm64: bool | None = None) -> dict[str, Any]:
+    """Dollars per 1,000 images of every design, and which meet the goal (architecture from the template)."""
+    arm = template_arm64() if arm64 is None else arm64
+    table = {
+        name: per_1000(counts, arm64=arm)
+        for name, counts in designs(measured, ocr_seconds=ocr_seconds).items()
+    }
     return {
         "prices": asdict(PRICES),
+        "lambda_architecture": "arm64" if arm else "x86_64",
         "ocr_seconds_per_image": ocr_seconds,
         "per_1000_images": table,
         "counts": {name: asdict(c) for name, c in designs(measured, ocr_seconds=ocr_seconds).items()},

@@ -191,10 +191,12 @@ def throughput_md(r: dict[str, Any]) -> list[str]:
             ],
         ),
         f"Stack / direct: {r['stack_vs_direct']:.2f}. Burst of {s['burst']}: {s['texts']} texts, "
-        f"{s['failure_records']} failure records, **{s['lost']} lost**. Peak RSS: bench process "
-        f"{s['peak_rss_mb']['bench_process']:.0f} MiB (moto + handlers), OCR service "
-        f"{s['peak_rss_mb']['ocr_service']:.0f} MiB. Transitions per image {s['transitions_per_image']:.1f}, "
-        f"status checks {s['checks_per_image']:.1f} (local waits 1-2 s).",
+        f"{s['failure_records']} failure records, **{s['lost']} lost**. Peak RSS during the burst: bench "
+        f"process {s['peak_rss_mb']['bench_process_during_burst']:.0f} MiB (moto, handlers, engines), OCR "
+        f"service {s['peak_rss_mb']['ocr_service']:.0f} MiB. Transitions per image "
+        f"{s['transitions_per_image']:.1f}, status checks {s['checks_per_image']:.1f} (local waits 1-2 s).",
+        "",
+        *(f"- failure record: {kind} (x{count})" for kind, count in s.get("failure_errors", {}).items()),
         "",
     ]
 

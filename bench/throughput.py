@@ -9,6 +9,7 @@ output or a failure record. Peak memory is the high-water RSS of this process an
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 from collections import Counter
@@ -16,9 +17,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import numpy as np
-
-from bench.common import BenchError, peak_rss_mb, png_bytes
+from bench.common import BenchError, Pixels, peak_rss_mb, png_bytes, rss_mb
 from ocr_service.engines.binarize import binarize
 from ocr_service.engines.recognize import TesseractRecognizer
 
@@ -26,15 +25,16 @@ WORKERS = 2
 LIST_PAGE = 1000
 MAX_LIST_PAGES = 1000
 POLL_SECONDS = 0.5
+MAX_FAILURES_READ = 20
 S3_REQUESTS_PER_IMAGE = {"endpoint": {"GET": 1, "PUT": 3}, "off": {"GET": 1, "PUT": 2}}
 """S3 requests the functions make per image (read the original; write binarized PNG, text, result)."""
 
 
-def direct(images: Sequence[np.ndarray], workers: int = WORKERS) -> dict[str, Any]:
+def direct(images: Sequence[Pixels], workers: int = WORKERS) -> dict[str, Any]:
     """Binarize + recognize every image in-process with `workers` threads; images per minute."""
     engine = TesseractRecognizer()
 
-    def one(image: np.ndarray) -> int:
+    def one(image: Pixels) -> int:
         return len(engine.recognize(binarize(image)).text)
 
     one(images[0])
@@ -72,7 +72,7 @@ def _running(stack: Any) -> int:
 
 
 def stack_burst(
-    images: Sequence[np.ndarray], burst: int, *, deadline_seconds: float, sample_records: int = 20
+    images: Sequence[Pixels], burst: int, *, deadline_seconds: float, sample_records: int = 20
 ) -> dict[str, Any]:
     """Upload `burst` objects at once into a fresh local stack (template defaults, local short waits)."""
     from local_stack import LocalStack
@@ -87,8 +87,10 @@ def stack_burst(
         uploaded = time.monotonic() - started
         deadline = started + deadline_seconds
         peak_child = 0.0
+        peak_self = rss_mb()
         while True:
             peak_child = max(peak_child, peak_rss_mb(stack.ocr.process.pid))
+            peak_self = max(peak_self, rss_mb())
             if _running(stack) == 0 or time.monotonic() >= deadline:
                 break
             time.sleep(POLL_SECONDS)
@@ -130,12 +132,27 @@ def stack_burst(
                 for name, values in by_function.items()
             },
             "s3_requests_per_image": S3_REQUESTS_PER_IMAGE["endpoint"],
-            "peak_rss_mb": {"bench_process": peak_rss_mb(), "ocr_service": peak_child},
+            "failure_errors": _failure_errors(stack, f"{prefixes['failed']}burst/"),
+            "peak_rss_mb": {
+                "bench_process_during_burst": peak_self,
+                "bench_process_lifetime": peak_rss_mb(),
+                "ocr_service": peak_child,
+            },
             "deadline_hit": time.monotonic() >= deadline,
         }
 
 
-def run(images: Sequence[np.ndarray], *, burst: int, deadline_seconds: float) -> dict[str, Any]:
+def _failure_errors(stack: Any, prefix: str, limit: int = MAX_FAILURES_READ) -> dict[str, int]:
+    """Error types named by (up to `limit`) failure records under `prefix`."""
+    listing = stack.s3.list_objects_v2(Bucket=stack.bucket, Prefix=prefix, MaxKeys=limit)
+    errors: Counter[str] = Counter()
+    for item in listing.get("Contents", []):
+        record = json.loads(stack.s3.get_object(Bucket=stack.bucket, Key=item["Key"])["Body"].read())
+        errors[f"{record.get('error_type', 'unknown')}: {str(record.get('message', ''))[:160]}"] += 1
+    return dict(errors)
+
+
+def run(images: Sequence[Pixels], *, burst: int, deadline_seconds: float) -> dict[str, Any]:
     """Direct engine vs local stack on the same images, plus the burst figures."""
     direct_result = direct(images)
     stack_result = stack_burst(images, burst, deadline_seconds=deadline_seconds)

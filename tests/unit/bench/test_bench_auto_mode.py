@@ -1,0 +1,71 @@
+"""The auto-mode evaluation: the mirrored decision rule, labels, split, tuning and cost in tasks."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import numpy as np
+
+from bench.auto_mode import Thresholds, decide, evaluate, label, split, tune
+from bench.ocr_accuracy import ImageResult
+from ocr_pipeline.domain.binarization import ImageStats, decide_binarization
+
+CLEAN = {
+    "contrast": 0.9,
+    "separability": 0.9,
+    "illumination_variation": 0.01,
+    "saturation": 0.0,
+    "dark_fraction": 0.1,
+}
+
+
+def _result(name: str, degradation: str, raw: float, binarized: float, **stats: float) -> ImageResult:
+    return ImageResult(name, degradation, {"raw": raw, "binarized": binarized}, {**CLEAN, **stats})
+
+
+def test_decide_mirrors_pipeline_rule_with_current_thresholds() -> None:
+    # GIVEN many random statistics
+    rng = np.random.default_rng(7)
+    for _ in range(2000):
+        stats = ImageStats(*(float(v) for v in rng.random(5)))
+        # WHEN both rules decide / THEN they agree
+        assert decide(asdict(stats), Thresholds()) == decide_binarization(stats).binarize
+
+
+def test_label_tie_prefers_raw() -> None:
+    # GIVEN equal CER on both paths / WHEN labelled / THEN binarizing is not "better"
+    assert label(_result("a", "clean", 0.0, 0.0)) is False
+
+
+def test_split_is_seeded_and_stratified() -> None:
+    # GIVEN four images of each of two degradations
+    results = [_result(f"{d}{i}", d, 0.0, 0.0) for d in ("x", "y") for i in range(4)]
+    # WHEN split twice
+    first, second = split(results), split(results)
+    # THEN the split repeats, and each degradation appears on both sides
+    assert first == second
+    for degradation in ("x", "y"):
+        assert any(results[i].degradation == degradation for i in first[0])
+        assert any(results[i].degradation == degradation for i in first[1])
+
+
+def test_tune_finds_threshold_that_lowers_cer() -> None:
+    # GIVEN images where binarizing helps only above an illumination variation of 0.05
+    results = [
+        _result("lit", "shadow", 0.3, 0.0, illumination_variation=0.07),
+        _result("even", "clean", 0.0, 0.1, illumination_variation=0.02),
+    ]
+    # WHEN tuned
+    tuned = tune(results)
+    # THEN both images take their better path
+    assert [decide(r.stats, tuned) for r in results] == [True, False]
+
+
+def test_evaluate_auto_never_costs_more_tasks_than_always() -> None:
+    # GIVEN a mix of images / WHEN evaluated / THEN auto's OCR tasks per image stay within always's
+    results = [
+        _result("a", "shadow", 0.3, 0.0, illumination_variation=0.2),
+        _result("b", "clean", 0.0, 0.0),
+    ]
+    tasks = evaluate(results, Thresholds())["ocr_tasks_per_image"]
+    assert tasks["never"] <= tasks["auto"] <= tasks["always"]

@@ -1,0 +1,46 @@
+"""The cost model: dollars per 1,000 images from per-image counts."""
+
+from __future__ import annotations
+
+import math
+
+from bench.cost import Counts, Invocation, designs, per_1000
+
+MEASURED = {
+    "transitions_per_image": 11.0,
+    "execution_seconds_per_image": 4.0,
+    "invocations": {
+        "ocr-local-OnUploadFunction": {"per_image": 1.0, "mean_seconds": 0.05, "memory_mb": 256},
+        "ocr-local-SubmitFunction": {"per_image": 1.0, "mean_seconds": 0.1, "memory_mb": 1024},
+        "ocr-local-CheckFunction": {"per_image": 3.0, "mean_seconds": 0.1, "memory_mb": 1024},
+    },
+    "s3_requests_per_image": {"GET": 1, "PUT": 3},
+}
+
+
+def test_per_1000_standard_transitions_at_list_price() -> None:
+    # GIVEN 8 transitions per image and nothing else
+    counts = Counts(transitions=8, invocations=(), s3_gets=0, s3_puts=0)
+    # WHEN priced / THEN 8,000 transitions cost $0.20
+    assert math.isclose(per_1000(counts)["total"], 0.20)
+
+
+def test_per_1000_lambda_bills_requests_and_gb_seconds() -> None:
+    # GIVEN one 1 s invocation at 1024 MB per image
+    counts = Counts(transitions=0, invocations=(Invocation(1, 1.0, 1024),), s3_gets=0, s3_puts=0)
+    # WHEN priced / THEN 1,000 requests + 1,000 GB-s
+    assert math.isclose(per_1000(counts)["lambda"], 0.0002 + 1000 * 0.0000166667)
+
+
+def test_designs_in_lambda_poll_uses_three_transitions() -> None:
+    # GIVEN measured counts / WHEN the alternatives are derived
+    table = designs(MEASURED, ocr_seconds=1.0)
+    # THEN the in-Lambda poll needs Submit + Choice + Done, and neither Express nor Lambda polling bills any
+    assert table["standard_in_lambda_poll"].transitions == 3
+    assert table["express_poll_loop"].transitions == 0
+    assert table["lambda_polling"].transitions == 0
+
+
+def test_designs_measured_standard_keeps_measured_transitions() -> None:
+    # GIVEN measured counts / WHEN the measured design is derived / THEN its transitions are the measured ones
+    assert designs(MEASURED, ocr_seconds=1.0)["standard_measured"].transitions == 11.0
