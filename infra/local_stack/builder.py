@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from local_stack.cfn import Resolver, TemplateError
+from local_stack.event_rules import EVENT_RULE, rules_from_function_events, rules_from_resources
 from local_stack.resources import (
     BucketSpec,
+    EventRuleSpec,
     FunctionSpec,
     KeyFilter,
     Notification,
@@ -27,7 +29,7 @@ STATE_MACHINE = "AWS::Serverless::StateMachine"
 SECRET = "AWS::SecretsManager::Secret"
 QUEUE = "AWS::SQS::Queue"
 EVENT_SOURCE_MAPPING = "AWS::Lambda::EventSourceMapping"
-SUPPORTED = (BUCKET, FUNCTION, STATE_MACHINE, SECRET, QUEUE, EVENT_SOURCE_MAPPING)
+SUPPORTED = (BUCKET, FUNCTION, STATE_MACHINE, SECRET, QUEUE, EVENT_SOURCE_MAPPING, EVENT_RULE)
 
 _SERVICE_OF_TYPE = re.compile(r"^AWS::(?:Serverless::)?([A-Za-z0-9]+)::")
 
@@ -215,6 +217,13 @@ class Builder:
                 definition=json.dumps(definition),
                 type=str(props.get("Type", "STANDARD")),
             )
+
+    def rules(self) -> Iterator[EventRuleSpec]:
+        """Event rules with a pattern and function targets (SAM function events, then `AWS::Events::Rule`)."""
+        functions = [(lid, props, self._attr(lid, "Arn")) for lid, props in self._of_type(FUNCTION)]
+        yield from rules_from_function_events(functions)
+        arns = [arn for _, _, arn in functions]
+        yield from rules_from_resources(self._of_type(EVENT_RULE), arns)
 
     def secrets(self) -> Iterator[SecretSpec]:
         for logical_id, props in self._of_type(SECRET):

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from local_stack.event_patterns import EventPattern
+
 
 @dataclass(frozen=True)
 class KeyFilter:
@@ -121,6 +123,34 @@ class QueueSpec:
     attributes: dict[str, str] = field(default_factory=dict)
 
 
+DEFAULT_EVENT_BUS = "default"
+
+
+@dataclass(frozen=True)
+class RuleTarget:
+    """A Lambda function an event rule invokes, with what it receives.
+
+    `input` (constant JSON text) replaces the event; else `input_path` (`$` or `$.a.b`) selects part
+    of it; else the function receives the whole event.
+    """
+
+    function_arn: str
+    input: str | None = None
+    input_path: str | None = None
+
+
+@dataclass(frozen=True)
+class EventRuleSpec:
+    """An EventBridge rule with an event pattern: a SAM `EventBridgeRule`/`CloudWatchEvent` function
+    event or an `AWS::Events::Rule`, keeping only the targets that are functions of the stack."""
+
+    logical_id: str
+    pattern: EventPattern
+    targets: tuple[RuleTarget, ...]
+    event_bus: str = DEFAULT_EVENT_BUS
+    enabled: bool = True
+
+
 @dataclass(frozen=True)
 class StackSpec:
     """Everything the local stack creates, plus the resolved parameters and the ignored resources."""
@@ -132,6 +162,7 @@ class StackSpec:
     secrets: tuple[SecretSpec, ...]
     queues: tuple[QueueSpec, ...]
     ignored: dict[str, str] = field(default_factory=dict)
+    rules: tuple[EventRuleSpec, ...] = ()
 
     def function(self, logical_id: str) -> FunctionSpec:
         """The function with this logical id (KeyError if absent)."""

@@ -28,6 +28,7 @@ from local_stack.lambda_hook import InProcessRunner, InvocationRecord
 from local_stack.provision import provision
 from local_stack.resources import BucketSpec, StackSpec
 from local_stack.server import MotoServer, start_moto
+from local_stack.status_events import Delivery, StatusEventWatcher
 from local_stack.template import declared_parameters, plan
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,15 @@ class LocalStack:
         self._uploaded: list[str] = []
         self._key_of_execution: dict[str, str | None] = {}
         self._stopped = False
+        # Own clients: the watcher thread must not share the caller's.
+        self.status_events = StatusEventWatcher(
+            sfn=session.client("stepfunctions", endpoint_url=moto.endpoint, config=config),
+            lambda_client=session.client("lambda", endpoint_url=moto.endpoint, config=config),
+            rules=spec.rules,
+            state_machine_arns=[machine.arn for machine in spec.state_machines],
+            account_id=environment.account_id,
+            region=environment.region,
+        )
 
     @classmethod
     def start(
@@ -138,6 +148,7 @@ class LocalStack:
                     environment=environment,
                 )
                 provision(spec, stack.clients)
+                stack.status_events.start()
             except BaseException:
                 if moto is not None:
                     moto.stop()
@@ -156,11 +167,16 @@ class LocalStack:
         self.stop()
 
     def stop(self) -> None:
-        """Abort running executions, stop moto and (if started here) the OCR service. Idempotent."""
+        """Stop event delivery, abort running executions, stop moto and (if started here) the OCR service.
+
+        Event delivery stops first, so executions aborted here deliver no status-change event.
+        Idempotent.
+        """
         if self._stopped:
             return
         self._stopped = True
         try:
+            self.status_events.stop()
             for machine in self.spec.state_machines:
                 for execution in self._list_executions(machine.arn, status="RUNNING"):
                     self.sfn.stop_execution(executionArn=execution["executionArn"], error="LocalStackStopped")
@@ -222,6 +238,15 @@ class LocalStack:
         return self.spec.state_machines[0].arn
 
     @property
+    def deliveries(self) -> list[Delivery]:
+        """Every status-change event delivered to an event rule target so far."""
+        return self.status_events.deliveries
+
+    def wait_for_deliveries(self, deadline_seconds: float) -> bool:
+        """Wait until every execution terminal now has been delivered to its rules; False at the deadline."""
+        return self.status_events.wait_for_sweep(deadline_seconds)
+
+    @property
     def invocations(self) -> list[InvocationRecord]:
         """Every Lambda invocation so far."""
         return self.runner.records
@@ -274,7 +299,10 @@ class LocalStack:
     ) -> list[ExecutionRecord]:
         """Wait until every key's execution is finished or `deadline_seconds` pass; return the records.
 
-        Keys still running at the deadline keep status `RUNNING` (or `NOT_STARTED`) in the result.
+        Finished means terminal and its status-change event delivered to the matching event rules, so
+        the failure record of a timed-out or aborted execution exists on return. Keys still running at
+        the deadline keep status `RUNNING` (or `NOT_STARTED`) in the result; a terminal key whose event
+        is still pending at the deadline is returned with its terminal status.
         """
         wanted = list(keys if keys is not None else self._uploaded)
         deadline = time.monotonic() + deadline_seconds
@@ -282,9 +310,14 @@ class LocalStack:
             records = self.records(wanted)
             if on_progress is not None:
                 on_progress(records)
-            if all(record.finished for record in records) or time.monotonic() >= deadline:
+            if all(self._settled(record) for record in records) or time.monotonic() >= deadline:
                 return records
             time.sleep(_POLL_INTERVAL_SECONDS)
+
+    def _settled(self, record: ExecutionRecord) -> bool:
+        if not record.finished:
+            return False
+        return record.execution_arn is None or self.status_events.handled(record.execution_arn)
 
     def _list_executions(self, arn: str, status: str | None = None) -> list[dict[str, Any]]:
         executions: list[dict[str, Any]] = []

@@ -61,6 +61,7 @@ def plan(
         secrets=tuple(builder.secrets()),
         queues=tuple(builder.queues()),
         ignored=ignored,
+        rules=tuple(builder.rules()),
     )
 
 

@@ -1,0 +1,316 @@
+"""Step Functions "Execution Status Change" events delivered to the stack's EventBridge rules.
+
+moto's EventBridge cannot invoke Lambda, so a background watcher stands in for it: it polls the stack's
+state machines, notices each execution reaching a terminal status (SUCCEEDED, FAILED, TIMED_OUT,
+ABORTED) once, builds the event as AWS documents it, and invokes every Lambda target of every matching
+rule through moto's Invoke API (so the in-process hook runs the real handler). A failing target is
+retried like an asynchronous invocation, then logged; it never stops the watcher.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from collections import OrderedDict, deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from local_stack.event_rules import target_input
+from local_stack.executions import TERMINAL
+from local_stack.resources import DEFAULT_EVENT_BUS, EventRuleSpec, RuleTarget
+
+log = logging.getLogger(__name__)
+
+DETAIL_TYPE = "Step Functions Execution Status Change"
+SOURCE = "aws.states"
+POLL_SECONDS = 0.5
+MAX_PAGES = 20
+MAX_TRACKED = 100_000
+MAX_ATTEMPTS = 3
+_MAX_DELIVERY_RECORDS = 10_000
+_STOP_JOIN_SECONDS = 30.0
+_TERMINAL_HISTORY_EVENTS = frozenset(
+    {"ExecutionSucceeded", "ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"}
+)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One status-change event handed to one rule target."""
+
+    execution_arn: str
+    status: str
+    rule: str
+    function_arn: str
+    attempts: int
+    ok: bool
+    error: str | None = None
+
+
+def _epoch_ms(value: datetime | None) -> int | None:
+    return None if value is None else int(value.timestamp() * 1000)
+
+
+def status_change_event(execution: Mapping[str, Any], account_id: str, region: str) -> dict[str, Any]:
+    """The EventBridge event of a `describe_execution` result, in the shape AWS documents."""
+    stop: datetime | None = execution.get("stopDate")
+    output = execution.get("output")
+    moment = stop if stop is not None else datetime.now(UTC)
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": DETAIL_TYPE,
+        "source": SOURCE,
+        "account": account_id,
+        "time": moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": [execution["executionArn"]],
+        "detail": {
+            "executionArn": execution["executionArn"],
+            "stateMachineArn": execution["stateMachineArn"],
+            "name": execution.get("name"),
+            "status": execution["status"],
+            "startDate": _epoch_ms(execution.get("startDate")),
+            "stopDate": _epoch_ms(stop),
+            "input": execution.get("input"),
+            "output": output,
+            "error": execution.get("error"),
+            "cause": execution.get("cause"),
+            "inputDetails": {"included": True},
+            "outputDetails": {"included": True} if output is not None else None,
+        },
+    }
+
+
+class StatusEventWatcher:
+    """Delivers each terminal execution of `state_machine_arns` to the matching `rules`, once.
+
+    `start()` runs a daemon thread polling every `poll_seconds` (at most `max_pages` pages of
+    executions per state machine per sweep); `stop()` ends it, and no delivery starts after `stop()`
+    was called. At most `max_tracked` executions are remembered: beyond that the oldest may be
+    delivered again (EventBridge itself delivers at least once).
+    """
+
+    def __init__(
+        self,
+        *,
+        sfn: Any,
+        lambda_client: Any,
+        rules: Sequence[EventRuleSpec],
+        state_machine_arns: Sequence[str],
+        account_id: str,
+        region: str,
+        poll_seconds: float = POLL_SECONDS,
+        max_pages: int = MAX_PAGES,
+        max_tracked: int = MAX_TRACKED,
+    ):
+        self._sfn = sfn
+        self._lambda = lambda_client
+        self._rules = [rule for rule in rules if rule.enabled and rule.event_bus == DEFAULT_EVENT_BUS]
+        self._machines = list(state_machine_arns)
+        self._account_id = account_id
+        self._region = region
+        self._poll_seconds = poll_seconds
+        self._max_pages = max_pages
+        self._max_tracked = max_tracked
+        self._handled: OrderedDict[str, None] = OrderedDict()
+        self._deliveries: deque[Delivery] = deque(maxlen=_MAX_DELIVERY_RECORDS)
+        self._stop = threading.Event()
+        self._sweeps = threading.Condition()
+        self._started_sweeps = 0
+        self._completed_sweeps = 0
+        self._thread: threading.Thread | None = None
+
+    @property
+    def active(self) -> bool:
+        """True when there is something to watch: enabled default-bus rules and state machines."""
+        return bool(self._rules and self._machines)
+
+    @property
+    def deliveries(self) -> list[Delivery]:
+        """Every delivery so far (oldest first, bounded)."""
+        with self._sweeps:
+            return list(self._deliveries)
+
+    def start(self) -> None:
+        """Start the polling thread (no-op when inactive or already started)."""
+        if not self.active or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name="local-stack-status-events", daemon=True)
+        self._thread.start()
+        log.info(
+            "status-change events delivered to event rules",
+            extra={"rules": [rule.logical_id for rule in self._rules], "state_machines": self._machines},
+        )
+
+    def stop(self, timeout_seconds: float = _STOP_JOIN_SECONDS) -> None:
+        """Stop the thread and wait (bounded) for a delivery in progress to finish. Idempotent."""
+        self._stop.set()
+        with self._sweeps:
+            self._sweeps.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout_seconds)
+            if self._thread.is_alive():
+                log.warning("status-change watcher still busy after stop", extra={"seconds": timeout_seconds})
+
+    def handled(self, execution_arn: str) -> bool:
+        """True once `execution_arn` was seen terminal and its deliveries (if any) are done.
+
+        Always true when the watcher is inactive (nothing would ever be delivered).
+        """
+        if not self.active:
+            return True
+        with self._sweeps:
+            return execution_arn in self._handled
+
+    def wait_for_sweep(self, deadline_seconds: float) -> bool:
+        """Wait until a sweep that started after this call has finished; False at the deadline.
+
+        Every execution terminal at the time of the call is then delivered.
+        """
+        if not self.active or self._thread is None:
+            return True
+        deadline = time.monotonic() + deadline_seconds
+        with self._sweeps:
+            wanted = self._started_sweeps + 1
+            while self._completed_sweeps < wanted and not self._stop.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._sweeps.wait(left)
+            return self._completed_sweeps >= wanted
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with self._sweeps:
+                self._started_sweeps += 1
+            try:
+                self.sweep()
+            except Exception:
+                log.warning("status-change sweep failed", exc_info=True)
+            with self._sweeps:
+                self._completed_sweeps += 1
+                self._sweeps.notify_all()
+            self._stop.wait(self._poll_seconds)
+
+    def sweep(self) -> None:
+        """Deliver every terminal execution not handled yet (called by the thread; public for tests)."""
+        for machine in self._machines:
+            for summary in self._executions(machine):
+                if self._stop.is_set():
+                    return
+                arn = str(summary["executionArn"])
+                if summary.get("status") not in TERMINAL or self.handled(arn):
+                    continue
+                execution = self._completed(self._sfn.describe_execution(executionArn=arn))
+                self._deliver(status_change_event(execution, self._account_id, self._region))
+                self._remember(arn)
+
+    def _completed(self, execution: dict[str, Any]) -> dict[str, Any]:
+        """`execution` with `stopDate`, `error` and `cause` taken from the history's terminal event when
+        `describe_execution` leaves them out (moto does for TIMED_OUT), else the time it was noticed."""
+        if execution.get("stopDate") is not None:
+            return execution
+        found = dict(execution)
+        terminal = self._terminal_history_event(str(execution["executionArn"]))
+        if terminal is None:
+            found["stopDate"] = datetime.now(UTC)
+            return found
+        found["stopDate"] = terminal["timestamp"]
+        details = next((v for k, v in terminal.items() if k.endswith("EventDetails")), None) or {}
+        for name in ("error", "cause"):
+            if found.get(name) is None and details.get(name) is not None:
+                found[name] = details[name]
+        return found
+
+    def _terminal_history_event(self, execution_arn: str) -> dict[str, Any] | None:
+        last: dict[str, Any] | None = None
+        token: str | None = None
+        for _ in range(self._max_pages):
+            kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
+            if token:
+                kwargs["nextToken"] = token
+            page = self._sfn.get_execution_history(**kwargs)
+            for event in page["events"]:
+                if event.get("type") in _TERMINAL_HISTORY_EVENTS:
+                    last = event
+            token = page.get("nextToken")
+            if not token:
+                break
+        return last
+
+    def _executions(self, machine_arn: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        token: str | None = None
+        for _ in range(self._max_pages):
+            kwargs: dict[str, Any] = {"stateMachineArn": machine_arn, "maxResults": 1000}
+            if token:
+                kwargs["nextToken"] = token
+            page = self._sfn.list_executions(**kwargs)
+            found.extend(page["executions"])
+            token = page.get("nextToken")
+            if not token:
+                break
+        return found
+
+    def _remember(self, execution_arn: str) -> None:
+        with self._sweeps:
+            self._handled[execution_arn] = None
+            while len(self._handled) > self._max_tracked:
+                self._handled.popitem(last=False)
+
+    def _deliver(self, event: dict[str, Any]) -> None:
+        detail = event["detail"]
+        for rule in self._rules:
+            if not rule.pattern.matches(event):
+                continue
+            for target in rule.targets:
+                delivery = self._invoke(rule, target, event)
+                with self._sweeps:
+                    self._deliveries.append(delivery)
+                fields = {
+                    "rule": rule.logical_id,
+                    "function": target.function_arn,
+                    "execution": detail["executionArn"],
+                    "status": detail["status"],
+                    "attempts": delivery.attempts,
+                }
+                if delivery.ok:
+                    log.info("status-change event delivered", extra=fields)
+                else:
+                    log.error("status-change event not delivered: %s", delivery.error, extra=fields)
+
+    def _invoke(self, rule: EventRuleSpec, target: RuleTarget, event: dict[str, Any]) -> Delivery:
+        payload = json.dumps(target_input(target, event))
+        error: str | None = None
+        attempts = 0
+        while attempts < MAX_ATTEMPTS:
+            attempts += 1
+            try:
+                response = self._lambda.invoke(
+                    FunctionName=target.function_arn, InvocationType="RequestResponse", Payload=payload
+                )
+                body = response["Payload"].read()
+                if not response.get("FunctionError"):
+                    error = None
+                    break
+                error = f"{response['FunctionError']}: {body[:500].decode('utf-8', 'replace')}"
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
+            if self._stop.is_set():
+                break
+        detail = event["detail"]
+        return Delivery(
+            execution_arn=str(detail["executionArn"]),
+            status=str(detail["status"]),
+            rule=rule.logical_id,
+            function_arn=target.function_arn,
+            attempts=attempts,
+            ok=error is None,
+            error=error,
+        )

@@ -1,0 +1,185 @@
+"""Event rules read from a template: SAM function events and AWS::Events::Rule, patterns checked at plan."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from local_stack.builder import Environment
+from local_stack.cfn import TemplateError
+from local_stack.event_rules import target_input
+from local_stack.resources import EventRuleSpec, RuleTarget, StackSpec
+from local_stack.template import plan
+
+PROJECT_TEMPLATE = Path(__file__).resolve().parents[3] / "template.yaml"
+ENV = Environment(region="eu-west-1", account_id="111122223333", stack_name="t")
+HEADER = """
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Machine:
+    Type: AWS::Serverless::StateMachine
+    Properties:
+      Definition: {StartAt: A, States: {A: {Type: Succeed}}}
+  Topic:
+    Type: AWS::SNS::Topic
+  Recorder:
+    Type: AWS::Serverless::Function
+    Properties:
+      Handler: app.handler
+      CodeUri: .
+"""
+STATUS_EVENT = {
+    "source": "aws.states",
+    "detail-type": "Step Functions Execution Status Change",
+    "detail": {
+        "status": "ABORTED",
+        "stateMachineArn": "arn:aws:states:eu-west-1:111122223333:stateMachine:t-Machine",
+    },
+}
+
+
+def _plan(tmp_path: Path, body: str) -> StackSpec:
+    path = tmp_path / "template.yaml"
+    path.write_text(HEADER + body, encoding="utf-8")
+    return plan(path, environment=ENV)
+
+
+def _rules(tmp_path: Path, body: str) -> tuple[EventRuleSpec, ...]:
+    return _plan(tmp_path, body).rules
+
+
+def test_sam_eventbridge_event_becomes_rule_targeting_its_function(tmp_path: Path) -> None:
+    # GIVEN a function event of Type EventBridgeRule whose pattern refers to the state machine
+    body = """      Events:
+        Done:
+          Type: EventBridgeRule
+          Properties:
+            Pattern:
+              source: [aws.states]
+              detail: {status: [ABORTED], stateMachineArn: [!Ref Machine]}
+"""
+    # WHEN the template is planned
+    (rule,) = _rules(tmp_path, body)
+
+    # THEN the rule is named like SAM names it, targets the function and has the resolved pattern
+    assert rule.logical_id == "RecorderDone"
+    assert [t.function_arn for t in rule.targets] == [
+        "arn:aws:lambda:eu-west-1:111122223333:function:t-Recorder"
+    ]
+    assert rule.pattern.matches(STATUS_EVENT)
+    assert (rule.event_bus, rule.enabled) == ("default", True)
+
+
+def test_sam_cloudwatch_event_is_read_like_eventbridge_rule(tmp_path: Path) -> None:
+    # GIVEN a function event of the older Type CloudWatchEvent, disabled
+    body = """      Events:
+        Old:
+          Type: CloudWatchEvent
+          Properties:
+            Pattern: {source: [aws.states]}
+            State: DISABLED
+"""
+    # WHEN the template is planned
+    (rule,) = _rules(tmp_path, body)
+
+    # THEN it is a rule, kept disabled
+    assert (rule.logical_id, rule.enabled) == ("RecorderOld", False)
+
+
+def test_events_rule_keeps_function_targets_and_skips_others(tmp_path: Path) -> None:
+    # GIVEN an AWS::Events::Rule with a function target (with InputPath) and a topic target
+    body = """
+  Rule:
+    Type: AWS::Events::Rule
+    Properties:
+      EventPattern: {source: [aws.states]}
+      Targets:
+        - {Id: f, Arn: !GetAtt Recorder.Arn, InputPath: $.detail}
+        - {Id: t, Arn: !Ref Topic}
+"""
+    # WHEN the template is planned
+    spec = _plan(tmp_path, body)
+
+    # THEN only the function target remains and the rule is not listed as ignored
+    (rule,) = spec.rules
+    assert rule.logical_id == "Rule"
+    assert [(t.function_arn.rpartition(":")[2], t.input_path) for t in rule.targets] == [
+        ("t-Recorder", "$.detail")
+    ]
+    assert "Rule" not in spec.ignored
+
+
+def test_events_rule_without_pattern_or_function_target_is_skipped(tmp_path: Path) -> None:
+    # GIVEN a schedule-only rule and a rule targeting only a topic
+    body = """
+  Schedule:
+    Type: AWS::Events::Rule
+    Properties:
+      ScheduleExpression: rate(1 minute)
+      Targets: [{Id: f, Arn: !GetAtt Recorder.Arn}]
+  ToTopic:
+    Type: AWS::Events::Rule
+    Properties:
+      EventPattern: {source: [aws.states]}
+      Targets: [{Id: t, Arn: !Ref Topic}]
+"""
+    # WHEN / THEN neither becomes a local rule
+    assert _rules(tmp_path, body) == ()
+
+
+def test_events_rule_unsupported_operator_fails_plan(tmp_path: Path) -> None:
+    # GIVEN a pattern using an operator the local matcher does not implement
+    body = """
+  Rule:
+    Type: AWS::Events::Rule
+    Properties:
+      EventPattern: {detail: {name: [{wildcard: "scan-*"}]}}
+      Targets: [{Id: f, Arn: !GetAtt Recorder.Arn}]
+"""
+    # WHEN / THEN planning fails naming the rule and the operator
+    with pytest.raises(TemplateError, match=r"Rule: .*wildcard"):
+        _plan(tmp_path, body)
+
+
+def test_input_transformer_fails_plan(tmp_path: Path) -> None:
+    # GIVEN a target with an InputTransformer
+    body = """      Events:
+        Done:
+          Type: EventBridgeRule
+          Properties:
+            Pattern: {source: [aws.states]}
+            InputTransformer: {InputTemplate: "{}"}
+"""
+    # WHEN / THEN planning fails
+    with pytest.raises(TemplateError, match="InputTransformer"):
+        _plan(tmp_path, body)
+
+
+def test_project_template_routes_timed_out_and_aborted_executions_to_a_function() -> None:
+    # GIVEN the project's template
+    # WHEN it is planned
+    spec = plan(PROJECT_TEMPLATE, environment=ENV)
+
+    # THEN some rule sends TIMED_OUT and ABORTED events of its state machine to one of its functions,
+    # and none sends FAILED (the Catch already records those)
+    machine = spec.state_machines[0].arn
+    functions = {f.arn for f in spec.functions}
+
+    def targets(status: str) -> set[str]:
+        event = {**STATUS_EVENT, "detail": {"status": status, "stateMachineArn": machine}}
+        return {t.function_arn for r in spec.rules if r.pattern.matches(event) for t in r.targets}
+
+    assert targets("TIMED_OUT") and targets("TIMED_OUT") <= functions
+    assert targets("ABORTED") == targets("TIMED_OUT")
+    assert targets("FAILED") == set()
+
+
+def test_target_input_constant_path_or_whole_event() -> None:
+    # GIVEN targets with a constant Input, an InputPath and neither
+    event = {"detail": {"status": "ABORTED"}}
+
+    # WHEN / THEN each receives what EventBridge would send
+    assert target_input(RuleTarget("f", input='{"a": 1}'), event) == {"a": 1}
+    assert target_input(RuleTarget("f", input_path="$.detail"), event) == {"status": "ABORTED"}
+    assert target_input(RuleTarget("f"), event) is event
