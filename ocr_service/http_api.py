@@ -37,6 +37,8 @@ _CODES = {
 }
 _OPS = {op.lower(): op for op in OPERATIONS}
 _MAX_FORM_BYTES = 64 * 1024
+_DRAIN_CHUNK = 64 * 1024
+_JSON = "application/json; charset=utf-8"
 _RETRY_AFTER_SECONDS = 1
 
 
@@ -107,13 +109,15 @@ class Handler(BaseHTTPRequestHandler):
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
-        if self.command != "HEAD":
+        if getattr(self, "command", None) != "HEAD":
             self.wfile.write(body)
 
     def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-        self._send(status, json.dumps(payload).encode(), "application/json; charset=utf-8", headers)
+        self._send(status, json.dumps(payload).encode(), _JSON, headers)
 
     def _problem(self, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
+        """ProblemDetails JSON. Served as `application/json`: the official SDKs deserialize only
+        `application/json` and `text/plain` and cannot read `application/problem+json`."""
         title = HTTPStatus(status).phrase
         body = {
             "type": f"https://httpstatuses.io/{status}",
@@ -121,9 +125,15 @@ class Handler(BaseHTTPRequestHandler):
             "status": status,
             "detail": detail,
         }
-        self._send(status, json.dumps(body).encode(), "application/problem+json; charset=utf-8", headers)
+        self._send(status, json.dumps(body).encode(), _JSON, headers)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Protocol-level errors (malformed request line, unsupported method) as ProblemDetails too."""
+        self.close_connection = True
+        self._problem(code, message or explain or HTTPStatus(code).phrase)
 
     def _read_body(self, limit: int) -> bytes | None:
+        self._body_consumed = True
         length_header = self.headers.get("Content-Length")
         if self.headers.get("Transfer-Encoding"):
             self.close_connection = True
@@ -159,12 +169,41 @@ class Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         path, query = self._route()
+        self._body_consumed = False
         try:
             self._handle(path, query)
         except Exception:
             logger.exception("unhandled error", extra={"path": path})
             self.close_connection = True
             self._problem(500, "internal error")
+        self._discard_unread_body()
+
+    def _discard_unread_body(self) -> None:
+        """Drop a request body that the route answered without reading (401, 404, 405, ...).
+
+        Left unread, those bytes would be parsed as the next request on this keep-alive connection
+        (HTTP clients such as urllib3 reuse it after a 401). Bodies that cannot be drained within the
+        body limit close the connection instead.
+        """
+        if self._body_consumed or self.close_connection:
+            return
+        if self.headers.get("Transfer-Encoding"):
+            self.close_connection = True
+            return
+        try:
+            remaining = int(self.headers.get("Content-Length") or "0")
+        except ValueError:
+            self.close_connection = True
+            return
+        if remaining > self.server.settings.max_body_bytes:
+            self.close_connection = True
+            return
+        while remaining > 0:
+            chunk = self.rfile.read(min(remaining, _DRAIN_CHUNK))
+            if not chunk:
+                self.close_connection = True
+                return
+            remaining -= len(chunk)
 
     def _handle(self, path: str, query: dict[str, list[str]]) -> None:
         method = self.command
