@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import polling
+
 GOAL_PER_1000 = 0.10
 TEMPLATE = Path(__file__).resolve().parents[1] / "template.yaml"
 
@@ -98,7 +100,11 @@ def template_arm64(template: Path = TEMPLATE) -> bool:
 
 
 def designs(
-    measured: dict[str, Any], *, ocr_seconds: float, checks_per_task_template: float = 1.0
+    measured: dict[str, Any],
+    *,
+    ocr_seconds: float,
+    checks_per_task_template: float = 1.0,
+    submit_choice: bool = True,
 ) -> dict[str, Counts]:
     """Counts of each design from the stack's burst measurement (`throughput.stack_burst` output).
 
@@ -120,7 +126,7 @@ def designs(
     )
     checks = tasks * checks_per_task_template
     template = Counts(
-        transitions=2 + 3 * checks,
+        transitions=(3 if submit_choice else 2) + 3 * checks,
         invocations=(upload, submit, Invocation(checks, check.seconds, check.memory_mb)),
         s3_gets=gets,
         s3_puts=puts,
@@ -168,19 +174,40 @@ def _named(invocations: dict[str, dict[str, Any]], part: str) -> Invocation:
     return Invocation(0.0, 0.0, 0)
 
 
-def run(measured: dict[str, Any], *, ocr_seconds: float, arm64: bool | None = None) -> dict[str, Any]:
-    """Dollars per 1,000 images of every design, and which meet the goal (architecture from the template)."""
+def measured_counts(measured: dict[str, Any]) -> Counts:
+    """Counts of a burst measured in the local stack (`throughput.stack_burst` output)."""
+    invocations = tuple(
+        Invocation(float(row["per_image"]), float(row["mean_seconds"]), int(row["memory_mb"]))
+        for row in measured["invocations"].values()
+    )
+    s3 = measured["s3_requests_per_image"]
+    return Counts(float(measured["transitions_per_image"]), invocations, float(s3["GET"]), float(s3["PUT"]))
+
+
+def run(
+    measured: dict[str, Any],
+    *,
+    ocr_seconds: float,
+    arm64: bool | None = None,
+    measured_in_lambda: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Dollars per 1,000 images of every design, and which meet the goal (architecture from the template).
+
+    `measured_in_lambda` (a burst with the in-Lambda poll enabled) adds that design as measured.
+    """
     arm = template_arm64() if arm64 is None else arm64
-    table = {
-        name: per_1000(counts, arm64=arm)
-        for name, counts in designs(measured, ocr_seconds=ocr_seconds).items()
-    }
+    table_counts = designs(
+        measured, ocr_seconds=ocr_seconds, submit_choice=polling.submit_routes_through_choice()
+    )
+    if measured_in_lambda is not None:
+        table_counts["standard_in_lambda_poll_measured"] = measured_counts(measured_in_lambda)
+    table = {name: per_1000(counts, arm64=arm) for name, counts in table_counts.items()}
     return {
         "prices": asdict(PRICES),
         "lambda_architecture": "arm64" if arm else "x86_64",
         "ocr_seconds_per_image": ocr_seconds,
         "per_1000_images": table,
-        "counts": {name: asdict(c) for name, c in designs(measured, ocr_seconds=ocr_seconds).items()},
+        "counts": {name: asdict(c) for name, c in table_counts.items()},
         "goal_per_1000": GOAL_PER_1000,
         "meets_goal": {name: row["total"] <= GOAL_PER_1000 for name, row in table.items()},
         "min_standard_transitions_for_goal": GOAL_PER_1000 / (PRICES.standard_transition * 1000),

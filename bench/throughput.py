@@ -26,6 +26,7 @@ LIST_PAGE = 1000
 MAX_LIST_PAGES = 1000
 POLL_SECONDS = 0.5
 MAX_FAILURES_READ = 20
+IN_LAMBDA_BURST_DIVISOR = 4
 S3_REQUESTS_PER_IMAGE = {"endpoint": {"GET": 1, "PUT": 3}, "off": {"GET": 1, "PUT": 2}}
 """S3 requests the functions make per image (read the original; write binarized PNG, text, result)."""
 
@@ -72,13 +73,20 @@ def _running(stack: Any) -> int:
 
 
 def stack_burst(
-    images: Sequence[Pixels], burst: int, *, deadline_seconds: float, sample_records: int = 20
+    images: Sequence[Pixels],
+    burst: int,
+    *,
+    deadline_seconds: float,
+    params: dict[str, str] | None = None,
+    sample_records: int = 20,
 ) -> dict[str, Any]:
-    """Upload `burst` objects at once into a fresh local stack (template defaults, local short waits)."""
+    """Upload `burst` objects at once into a fresh local stack (template defaults, local short waits,
+    then `params`)."""
     from local_stack import LocalStack
 
     blobs = [png_bytes(image) for image in images]
-    with LocalStack.start(service_options={"workers": WORKERS, "queue_size": max(32, burst)}) as stack:
+    options = {"workers": WORKERS, "queue_size": max(32, burst)}
+    with LocalStack.start(param_overrides=params or {}, service_options=options) as stack:
         started = time.monotonic()
         keys = [
             stack.upload_bytes(blobs[i % len(blobs)], f"{stack.input_prefix}burst/{i:05d}.png")
@@ -107,6 +115,7 @@ def stack_burst(
         statuses = Counter(r.status for r in records)
         return {
             "burst": burst,
+            "params": params or {},
             "upload_seconds": uploaded,
             "seconds": seconds,
             "images_per_minute": 60.0 * texts / seconds if seconds > 0 else 0.0,
@@ -152,9 +161,21 @@ def _failure_errors(stack: Any, prefix: str, limit: int = MAX_FAILURES_READ) -> 
     return dict(errors)
 
 
-def run(images: Sequence[Pixels], *, burst: int, deadline_seconds: float) -> dict[str, Any]:
-    """Direct engine vs local stack on the same images, plus the burst figures."""
+def run(
+    images: Sequence[Pixels], *, burst: int, deadline_seconds: float, in_lambda: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Direct engine vs local stack on the same images, plus the burst figures.
+
+    With `in_lambda` (template parameters enabling the in-Lambda poll), a second, smaller burst measures
+    that configuration's counts.
+    """
     direct_result = direct(images)
     stack_result = stack_burst(images, burst, deadline_seconds=deadline_seconds)
     ratio = stack_result["images_per_minute"] / direct_result["images_per_minute"]
-    return {"direct": direct_result, "stack": stack_result, "stack_vs_direct": ratio}
+    result = {"direct": direct_result, "stack": stack_result, "stack_vs_direct": ratio}
+    if in_lambda:
+        small = max(4, burst // IN_LAMBDA_BURST_DIVISOR)
+        result["stack_in_lambda"] = stack_burst(
+            images, small, deadline_seconds=deadline_seconds, params=in_lambda
+        )
+    return result

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 from bench.polling import (
     TEMPLATE_SCHEDULE,
@@ -10,9 +12,11 @@ from bench.polling import (
     fixed,
     jittered,
     model,
+    schedules,
     sdk_linear,
     simulate,
     simulate_in_lambda,
+    submit_routes_through_choice,
 )
 from ocr_pipeline.domain.polling import Stage
 
@@ -69,8 +73,35 @@ def test_jittered_whole_second_job_is_not_lag_free() -> None:
 
 
 def test_model_goal_table_flags_every_schedule_and_job() -> None:
-    # GIVEN / WHEN the model runs
-    result = model(0.7, jobs=(0.5, 60.0))
+    # GIVEN every schedule / WHEN the model runs
+    result = model(schedules(in_lambda_parameter=False), 0.7, submit_choice=True, jobs=(0.5, 60.0))
     # THEN each schedule has a verdict per job time, and fixed 5 s misses the goal for 0.5 s jobs
     assert set(result["goal"]) == set(result["rows"])
     assert result["goal"]["fixed 5 s"]["0.5"] is False
+
+
+def test_simulate_submit_choice_adds_one_transition() -> None:
+    # GIVEN a state machine that routes Submit's result through a Choice / WHEN a job is seen at check 1
+    with_choice = simulate(0.5, fixed(1), submit_choice=True)
+    # THEN Submit, Choice, Wait, Check, Choice, Done
+    assert with_choice.transitions == simulate(0.5, fixed(1)).transitions + 1 == 6
+
+
+def test_submit_routes_through_choice_reads_the_asl(tmp_path: Path) -> None:
+    # GIVEN a definition whose first state continues into a Choice
+    asl = tmp_path / "asl.json"
+    asl.write_text(
+        json.dumps(
+            {
+                "StartAt": "Submit",
+                "States": {
+                    "Submit": {"Type": "Task", "Next": "Done?"},
+                    "Done?": {"Type": "Choice", "Choices": [], "Default": "End"},
+                    "End": {"Type": "Succeed"},
+                },
+            }
+        ),
+        encoding="utf-8",
+    )
+    # WHEN read / THEN it is detected
+    assert submit_routes_through_choice(asl) is True
