@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
+from numpy.typing import NDArray
 from PIL import Image
 
 from ocr_service.engines.binarize import binarize, to_gray
@@ -41,21 +41,21 @@ class Limits:
     max_pixels: int
 
 
-def png_bytes(image: np.ndarray) -> bytes:
+def png_bytes(image: NDArray[Any]) -> bytes:
     """Encode a gray or RGB uint8 array as PNG."""
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="PNG", compress_level=3)
     return buffer.getvalue()
 
 
-def _decode(data: bytes) -> np.ndarray:
+def _decode(data: bytes) -> NDArray[Any]:
     try:
         return load_rgb(data)
     except Exception as exc:
         raise TaskFailedError(f"cannot decode the image: {exc}") from exc
 
 
-def _preprocess(image: np.ndarray, settings: RecognizeSettings, limits: Limits) -> np.ndarray:
+def _preprocess(image: NDArray[Any], settings: RecognizeSettings, limits: Limits) -> NDArray[Any]:
     if settings.make_contrast_correction:
         image = correct_contrast(image)
     if settings.make_binarization:
@@ -74,7 +74,7 @@ def _recognize(
     if settings.rotate % 360:
         page = rotate(page, -float(settings.rotate))
     h, w = page.shape[:2]
-    crops: list[tuple[np.ndarray, tuple[int, int]]] = []
+    crops: list[tuple[NDArray[Any], tuple[int, int]]] = []
     for region in settings.regions or []:
         x0, y0, x1, y1 = min(region.x0, w), min(region.y0, h), min(region.x1, w), min(region.y1, h)
         if x1 > x0 and y1 > y0:
@@ -112,7 +112,7 @@ def _recognize(
     return results
 
 
-def _image_job(data: bytes, transform: Callable[[np.ndarray], np.ndarray]) -> Job:
+def _image_job(data: bytes, transform: Callable[[NDArray[Any]], NDArray[Any]]) -> Job:
     def job() -> list[Result]:
         return [Result("ImagePNG", png_bytes(transform(_decode(data))))]
 

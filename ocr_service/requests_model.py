@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from PIL import Image
 
 from ocr_service.enums import DSR_CONFIDENCE, DSR_MODE, LANGUAGE, RESULT_TYPE, RESULT_TYPE_TABLE
@@ -139,7 +140,7 @@ def check_image_header(data: bytes, max_pixels: int) -> tuple[int, int]:
     return width, height
 
 
-def load_rgb(data: bytes) -> np.ndarray:
+def load_rgb(data: bytes) -> NDArray[Any]:
     """Decode (after `check_image_header`) into RGB uint8; transparency is composited on white."""
     with Image.open(io.BytesIO(data)) as image:
         image.load()

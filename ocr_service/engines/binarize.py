@@ -17,9 +17,11 @@ All arithmetic is done by OpenCV calls on uint8/float32 buffers; there are no pe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,7 @@ class BinarizeParams:
 DEFAULT_PARAMS = BinarizeParams()
 
 
-def to_gray(image: np.ndarray) -> np.ndarray:
+def to_gray(image: NDArray[Any]) -> NDArray[Any]:
     """Luma of an RGB (H, W, 3), RGBA (H, W, 4) or gray (H, W) uint8 image, as (H, W) uint8."""
     if image.ndim == 2:
         return image
@@ -55,7 +57,7 @@ def _odd(n: int) -> int:
     return max(3, n | 1)
 
 
-def inverted_mask(small: np.ndarray, params: BinarizeParams) -> np.ndarray:
+def inverted_mask(small: NDArray[Any], params: BinarizeParams) -> NDArray[Any]:
     """uint8 mask (255 = inverted region) on the small working image."""
     kernel = cv2.getStructuringElement(
         cv2.MORPH_RECT, (_odd(params.invert_kernel), _odd(params.invert_kernel))
@@ -74,7 +76,7 @@ def inverted_mask(small: np.ndarray, params: BinarizeParams) -> np.ndarray:
     return cv2.morphologyEx(mask, cv2.MORPH_CLOSE, close)
 
 
-def binarize(image: np.ndarray, params: BinarizeParams = DEFAULT_PARAMS) -> np.ndarray:
+def binarize(image: NDArray[Any], params: BinarizeParams = DEFAULT_PARAMS) -> NDArray[Any]:
     """Binarize a page image: returns (H, W) uint8 with ink 0 and paper 255, same size as the input.
 
     Text in light-on-dark regions comes out dark on white like the rest. Raises ValueError on an
@@ -113,7 +115,7 @@ def binarize(image: np.ndarray, params: BinarizeParams = DEFAULT_PARAMS) -> np.n
     return out
 
 
-def ink_threshold(sample: np.ndarray, params: BinarizeParams) -> float:
+def ink_threshold(sample: NDArray[Any], params: BinarizeParams) -> float:
     """Threshold halfway between the ink and paper levels of a normalised sample (Otsu split).
 
     Halfway matches the 50 % coverage definition of ink; when ink and paper differ by less than

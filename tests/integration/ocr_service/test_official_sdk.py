@@ -177,6 +177,20 @@ def test_sdk_settings_with_null_regions_and_no_rotate_complete(client: ApiClient
     assert _recognize(client, page_b64, settings).task_status == "Completed"
 
 
+def test_sdk_rotate_setting_turns_sideways_page_upright(client: ApiClient, page: Page) -> None:
+    # GIVEN a page turned 90 degrees counter-clockwise, and Rotate=90 (the SDK sends the key as "Rotate")
+    sideways = Image.fromarray(page.image).rotate(90, expand=True)
+    buffer = io.BytesIO()
+    sideways.save(buffer, format="PNG")
+    settings = _settings("Text", Rotate=90)
+    assert settings.to_dict()["Rotate"] == 90
+    # WHEN recognized through the SDK
+    response = _recognize(client, base64.b64encode(buffer.getvalue()).decode(), settings)
+    # THEN the clockwise rotation restores readable text
+    assert response.results is not None
+    assert cer(page.text, base64.b64decode(str(response.results[0].data)).decode("utf-8")) < 0.02
+
+
 def test_sdk_task_status_of_completed_task_has_no_results(client: ApiClient, page_b64: str) -> None:
     # GIVEN a completed binarization
     api = BinarizeImageApi(client)
