@@ -9,8 +9,9 @@ literals (string, number, boolean, null: equality, numbers compared numerically)
 - `{"exists": true | false}` (`false` is the only entry that matches an absent field);
 - `{"numeric": [">", 0, "<=", 5]}` (one or two comparisons).
 
-Any other operator, a scalar where a list is expected, or an empty list raises `EventPatternError`
-at compile time: a pattern the local stack cannot evaluate fails loudly instead of never matching.
+Any other operator (`wildcard`, `cidr`, `$or`...), a scalar where a list is expected, or an empty
+list raises `EventPatternError` at compile time: a pattern the local stack cannot evaluate fails
+loudly instead of never matching.
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ def _check_object(pattern: Mapping[str, Any], path: str, depth: int) -> None:
         raise EventPatternError(f"event pattern nested deeper than {_MAX_DEPTH} levels at {path}")
     for key, value in pattern.items():
         where = f"{path}.{key}" if path else str(key)
+        if str(key).startswith("$"):
+            raise EventPatternError(f"{where}: {key} is not supported by the local stack")
         if isinstance(value, Mapping):
             if not value:
                 raise EventPatternError(f"{where}: an empty object matches nothing")

@@ -70,9 +70,21 @@ def _find_key(node: Any, depth: int) -> str | None:
     return None
 
 
+TERMINAL_HISTORY_EVENTS = frozenset(
+    {"ExecutionSucceeded", "ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"}
+)
+
+
 def history_counts(sfn: Any, execution_arn: str) -> tuple[int, int]:
     """(polls, transitions) from `get_execution_history` (bounded number of pages)."""
+    polls, transitions, _ = _history_summary(sfn, execution_arn)
+    return polls, transitions
+
+
+def _history_summary(sfn: Any, execution_arn: str) -> tuple[int, int, Any]:
+    """(polls, transitions, time of the terminal event or None)."""
     polls = transitions = 0
+    stopped: Any = None
     token: str | None = None
     for _ in range(_MAX_HISTORY_PAGES):
         kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
@@ -80,6 +92,8 @@ def history_counts(sfn: Any, execution_arn: str) -> tuple[int, int]:
             kwargs["nextToken"] = token
         page = sfn.get_execution_history(**kwargs)
         for event in page["events"]:
+            if event["type"] in TERMINAL_HISTORY_EVENTS:
+                stopped = event.get("timestamp")
             if not str(event["type"]).endswith("StateEntered"):
                 continue
             transitions += 1
@@ -89,7 +103,7 @@ def history_counts(sfn: Any, execution_arn: str) -> tuple[int, int]:
         token = page.get("nextToken")
         if not token:
             break
-    return polls, transitions
+    return polls, transitions, stopped
 
 
 def describe(sfn: Any, key: str, execution_arn: str, executions: int) -> ExecutionRecord:
@@ -99,10 +113,11 @@ def describe(sfn: Any, key: str, execution_arn: str, executions: int) -> Executi
     seconds = None
     polls = transitions = 0
     if status in TERMINAL:
-        stop = info.get("stopDate")
+        polls, transitions, stopped = _history_summary(sfn, execution_arn)
+        # moto's DescribeExecution omits stopDate for TIMED_OUT; the history has it.
+        stop = info.get("stopDate") or stopped
         if stop is not None:
             seconds = (stop - info["startDate"]).total_seconds()
-        polls, transitions = history_counts(sfn, execution_arn)
     return ExecutionRecord(
         key=key,
         status=status,

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from local_stack.event_rules import target_input
-from local_stack.executions import TERMINAL
+from local_stack.executions import TERMINAL, TERMINAL_HISTORY_EVENTS
 from local_stack.resources import DEFAULT_EVENT_BUS, EventRuleSpec, RuleTarget
 
 log = logging.getLogger(__name__)
@@ -34,9 +34,6 @@ MAX_TRACKED = 100_000
 MAX_ATTEMPTS = 3
 _MAX_DELIVERY_RECORDS = 10_000
 _STOP_JOIN_SECONDS = 30.0
-_TERMINAL_HISTORY_EVENTS = frozenset(
-    {"ExecutionSucceeded", "ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"}
-)
 
 
 @dataclass(frozen=True)
@@ -237,7 +234,7 @@ class StatusEventWatcher:
                 kwargs["nextToken"] = token
             page = self._sfn.get_execution_history(**kwargs)
             for event in page["events"]:
-                if event.get("type") in _TERMINAL_HISTORY_EVENTS:
+                if event.get("type") in TERMINAL_HISTORY_EVENTS:
                     last = event
             token = page.get("nextToken")
             if not token:

@@ -127,6 +127,7 @@ def test_pattern_from_json_text_compiles() -> None:
     [
         {"detail": {"status": [{"wildcard": "TIMED*"}]}},
         {"detail": {"status": [{"cidr": "10.0.0.0/8"}]}},
+        {"$or": [{"source": ["aws.states"]}, {"detail-type": ["x"]}]},
         {"source": "aws.states"},
         {"source": []},
         {"detail": {}},
