@@ -131,7 +131,7 @@ def test_sdk_get_right_after_post_deserializes_not_ready(
     sdk_service: RunningService, client: ApiClient, page_b64: str
 ) -> None:
     # GIVEN a task that is held in processing (the SDK examples GET immediately after POST)
-    sdk_service.set_faults(delay_seconds=1.0)
+    sdk_service.set_faults(delay_seconds=2.0)
     try:
         api = BinarizeImageApi(client)
         task_id = api.post_binarize_image(OCRBinarizeImageBody(image=page_b64))
