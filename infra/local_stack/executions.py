@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +12,7 @@ TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 NOT_STARTED = "NOT_STARTED"
 POLL_STATE = re.compile(r"(?i)check|poll|status")
 _MAX_HISTORY_PAGES = 50
+_MAX_LIST_PAGES = 100
 
 
 @dataclass(frozen=True)
@@ -81,28 +83,55 @@ def history_counts(sfn: Any, execution_arn: str) -> tuple[int, int]:
     return polls, transitions
 
 
-def _history_summary(sfn: Any, execution_arn: str) -> tuple[int, int, Any]:
-    """(polls, transitions, time of the terminal event or None)."""
-    polls = transitions = 0
-    stopped: Any = None
+def list_executions(
+    sfn: Any, machine_arn: str, *, status: str | None = None, max_pages: int = _MAX_LIST_PAGES
+) -> list[dict[str, Any]]:
+    """Every execution summary of a state machine (optionally of one status), at most `max_pages` pages."""
+    found: list[dict[str, Any]] = []
     token: str | None = None
-    for _ in range(_MAX_HISTORY_PAGES):
+    for _ in range(max_pages):
+        kwargs: dict[str, Any] = {"stateMachineArn": machine_arn, "maxResults": 1000}
+        if status:
+            kwargs["statusFilter"] = status
+        if token:
+            kwargs["nextToken"] = token
+        page = sfn.list_executions(**kwargs)
+        found.extend(page["executions"])
+        token = page.get("nextToken")
+        if not token:
+            break
+    return found
+
+
+def history_events(
+    sfn: Any, execution_arn: str, *, max_pages: int = _MAX_HISTORY_PAGES
+) -> Iterator[dict[str, Any]]:
+    """An execution's history events, oldest first, at most `max_pages` pages."""
+    token: str | None = None
+    for _ in range(max_pages):
         kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
         if token:
             kwargs["nextToken"] = token
         page = sfn.get_execution_history(**kwargs)
-        for event in page["events"]:
-            if event["type"] in TERMINAL_HISTORY_EVENTS:
-                stopped = event.get("timestamp")
-            if not str(event["type"]).endswith("StateEntered"):
-                continue
-            transitions += 1
-            name = str(event.get("stateEnteredEventDetails", {}).get("name", ""))
-            if event["type"] == "TaskStateEntered" and POLL_STATE.search(name):
-                polls += 1
+        yield from page["events"]
         token = page.get("nextToken")
         if not token:
-            break
+            return
+
+
+def _history_summary(sfn: Any, execution_arn: str) -> tuple[int, int, Any]:
+    """(polls, transitions, time of the terminal event or None)."""
+    polls = transitions = 0
+    stopped: Any = None
+    for event in history_events(sfn, execution_arn):
+        if event["type"] in TERMINAL_HISTORY_EVENTS:
+            stopped = event.get("timestamp")
+        if not str(event["type"]).endswith("StateEntered"):
+            continue
+        transitions += 1
+        name = str(event.get("stateEnteredEventDetails", {}).get("name", ""))
+        if event["type"] == "TaskStateEntered" and POLL_STATE.search(name):
+            polls += 1
     return polls, transitions, stopped
 
 

@@ -23,7 +23,7 @@ from botocore.config import Config
 
 from local_stack import lambda_hook
 from local_stack.builder import Environment
-from local_stack.executions import NOT_STARTED, ExecutionRecord, describe, key_of
+from local_stack.executions import NOT_STARTED, ExecutionRecord, describe, key_of, list_executions
 from local_stack.lambda_hook import InProcessRunner, InvocationRecord
 from local_stack.provision import provision
 from local_stack.resources import BucketSpec, StackSpec
@@ -37,7 +37,6 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TEMPLATE = PROJECT_ROOT / "template.yaml"
 LOCAL_PARAMETER_DEFAULTS: dict[str, str] = {"FirstWaitSeconds": "1", "MaxWaitSeconds": "2"}
 _POLL_INTERVAL_SECONDS = 0.25
-_MAX_LIST_PAGES = 100
 
 _running_lock = threading.Lock()
 _running: list[LocalStack] = []
@@ -178,7 +177,7 @@ class LocalStack:
         try:
             self.status_events.stop()
             for machine in self.spec.state_machines:
-                for execution in self._list_executions(machine.arn, status="RUNNING"):
+                for execution in list_executions(self.sfn, machine.arn, status="RUNNING"):
                     self.sfn.stop_execution(executionArn=execution["executionArn"], error="LocalStackStopped")
         except Exception:
             log.warning("could not stop running executions", exc_info=True)
@@ -268,7 +267,7 @@ class LocalStack:
         """The current record of each key (default: every uploaded key), in upload order."""
         wanted = list(dict.fromkeys(keys if keys is not None else self._uploaded))
         by_key: dict[str, list[dict[str, Any]]] = {}
-        for execution in self._list_executions(self.state_machine_arn):
+        for execution in list_executions(self.sfn, self.state_machine_arn):
             arn = execution["executionArn"]
             if arn not in self._key_of_execution:
                 described = self.sfn.describe_execution(executionArn=arn)
@@ -318,22 +317,6 @@ class LocalStack:
         if not record.finished:
             return False
         return record.execution_arn is None or self.status_events.handled(record.execution_arn)
-
-    def _list_executions(self, arn: str, status: str | None = None) -> list[dict[str, Any]]:
-        executions: list[dict[str, Any]] = []
-        token: str | None = None
-        for _ in range(_MAX_LIST_PAGES):
-            kwargs: dict[str, Any] = {"stateMachineArn": arn, "maxResults": 1000}
-            if status:
-                kwargs["statusFilter"] = status
-            if token:
-                kwargs["nextToken"] = token
-            page = self.sfn.list_executions(**kwargs)
-            executions.extend(page["executions"])
-            token = page.get("nextToken")
-            if not token:
-                break
-        return executions
 
 
 def _overrides(template: Path, service: Any, requested: Mapping[str, str]) -> dict[str, str]:

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from local_stack.event_rules import target_input
-from local_stack.executions import TERMINAL, TERMINAL_HISTORY_EVENTS
+from local_stack.executions import TERMINAL, TERMINAL_HISTORY_EVENTS, history_events, list_executions
 from local_stack.resources import DEFAULT_EVENT_BUS, EventRuleSpec, RuleTarget
 
 log = logging.getLogger(__name__)
@@ -198,7 +198,7 @@ class StatusEventWatcher:
     def sweep(self) -> None:
         """Deliver every terminal execution not handled yet (called by the thread; public for tests)."""
         for machine in self._machines:
-            for summary in self._executions(machine):
+            for summary in list_executions(self._sfn, machine, max_pages=self._max_pages):
                 if self._stop.is_set():
                     return
                 arn = str(summary["executionArn"])
@@ -227,33 +227,10 @@ class StatusEventWatcher:
 
     def _terminal_history_event(self, execution_arn: str) -> dict[str, Any] | None:
         last: dict[str, Any] | None = None
-        token: str | None = None
-        for _ in range(self._max_pages):
-            kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
-            if token:
-                kwargs["nextToken"] = token
-            page = self._sfn.get_execution_history(**kwargs)
-            for event in page["events"]:
-                if event.get("type") in TERMINAL_HISTORY_EVENTS:
-                    last = event
-            token = page.get("nextToken")
-            if not token:
-                break
+        for event in history_events(self._sfn, execution_arn, max_pages=self._max_pages):
+            if event.get("type") in TERMINAL_HISTORY_EVENTS:
+                last = event
         return last
-
-    def _executions(self, machine_arn: str) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-        token: str | None = None
-        for _ in range(self._max_pages):
-            kwargs: dict[str, Any] = {"stateMachineArn": machine_arn, "maxResults": 1000}
-            if token:
-                kwargs["nextToken"] = token
-            page = self._sfn.list_executions(**kwargs)
-            found.extend(page["executions"])
-            token = page.get("nextToken")
-            if not token:
-                break
-        return found
 
     def _remember(self, execution_arn: str) -> None:
         with self._sweeps:
