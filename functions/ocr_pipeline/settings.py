@@ -82,6 +82,8 @@ class OcrSettings(LayoutSettings):
     MAX_WAIT_SECONDS: Annotated[int, Field(ge=1, le=3600)]
     POLL_BACKOFF_RATE: Annotated[float, Field(ge=1.0, le=4.0)]
     MAX_POLLS: Annotated[int, Field(ge=1, le=500)]
+    IN_LAMBDA_POLL_SECONDS: Annotated[float, Field(ge=0, le=60)]
+    IN_LAMBDA_POLL_INTERVAL_SECONDS: Annotated[float, Field(ge=0.05, le=5)]
     MAX_IMAGE_BYTES: PositiveInt
     MAX_IMAGE_PIXELS: PositiveInt
 

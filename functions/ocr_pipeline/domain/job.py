@@ -7,6 +7,7 @@ never as image bytes or text.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -15,7 +16,7 @@ from ocr_pipeline.domain.binarization import decide_binarization, image_stats
 from ocr_pipeline.domain.image import check_image
 from ocr_pipeline.domain.keys import OutputKeys, output_keys
 from ocr_pipeline.domain.polling import PollSchedule, Stage
-from ocr_pipeline.domain.ports import ObjectStore, OcrApi, TaskStatus
+from ocr_pipeline.domain.ports import ObjectStore, OcrApi, OcrResponse, TaskStatus
 from ocr_pipeline.domain.start import ObjectRef
 from ocr_pipeline.errors import OcrTaskFailed, OcrTaskNotFound, PollLimitExceeded
 from ocr_pipeline.settings import BinarizationMode, LayoutSettings, OcrSettings
@@ -124,6 +125,55 @@ def check(
                 f"{stage.value} task {task_id} still {response.task_status} after {job['polls']} polls"
             )
         return {**job, "action": "wait", "wait_seconds": schedule.next_wait(int(job["wait_seconds"]))}
+    return _advance(obj, job, response, store=store, ocr=ocr, settings=settings, clock=clock)
+
+
+def settle(
+    obj: ObjectRef,
+    job: Job,
+    *,
+    store: ObjectStore,
+    ocr: OcrApi,
+    settings: OcrSettings,
+    clock: Clock,
+    sleep: Callable[[float], None] = time.sleep,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> Job:
+    """Right after submission, poll from inside the function so short jobs finish without the Wait loop.
+
+    Checks the current task every ``IN_LAMBDA_POLL_INTERVAL_SECONDS`` for at most
+    ``IN_LAMBDA_POLL_SECONDS`` (0 turns it off) and advances the job as ``check`` does (binarization
+    completed → recognition submitted, recognition completed → outputs written, ``action: done``). A job
+    still running at the deadline is handed to the Wait loop unchanged: its ``polls`` budget and first
+    wait are untouched. These checks are counted in ``in_lambda_polls``. Raises what ``check`` raises.
+    """
+    budget = settings.IN_LAMBDA_POLL_SECONDS
+    if budget <= 0 or job["action"] != "wait":
+        return job
+    interval = settings.IN_LAMBDA_POLL_INTERVAL_SECONDS
+    deadline = monotonic() + budget
+    while job["action"] == "wait" and monotonic() + interval <= deadline:
+        sleep(interval)
+        response = ocr.task_status(str(job["task_id"]))
+        job = {**job, "in_lambda_polls": int(job.get("in_lambda_polls", 0)) + 1}
+        if not response.task_status.running:
+            job = _advance(obj, job, response, store=store, ocr=ocr, settings=settings, clock=clock)
+    return job
+
+
+def _advance(
+    obj: ObjectRef,
+    job: Job,
+    response: OcrResponse,
+    *,
+    store: ObjectStore,
+    ocr: OcrApi,
+    settings: OcrSettings,
+    clock: Clock,
+) -> Job:
+    """Act on a finished task: chain binarization into recognition, or write the outputs."""
+    stage = Stage(job["stage"])
+    task_id = str(job["task_id"])
     if response.task_status is TaskStatus.ERROR:
         raise OcrTaskFailed(
             f"{stage.value} task {task_id} failed: {'; '.join(response.messages) or 'no message'}"
@@ -131,6 +181,7 @@ def check(
     if response.task_status is TaskStatus.NOT_EXIST:
         raise OcrTaskNotFound(f"{stage.value} task {task_id} does not exist (unknown id or expired result)")
     now = _iso(clock)
+    job = {**job, "tasks": {**job["tasks"]}}
     job["tasks"][stage.value] = {**job["tasks"][stage.value], "completed_at": now}
     keys = keys_of(obj, settings)
     if stage is Stage.BINARIZE:
@@ -192,6 +243,7 @@ def _finish(
         "mode": job["mode"],
         "tasks": tasks,
         "polls": job["total_polls"],
+        "in_lambda_polls": int(job.get("in_lambda_polls", 0)),
         "timings": {
             "first_submitted_at": first_submitted,
             "finished_at": now,
@@ -209,6 +261,8 @@ def _finish(
             "max_wait_seconds": settings.MAX_WAIT_SECONDS,
             "poll_backoff_rate": settings.POLL_BACKOFF_RATE,
             "max_polls": settings.MAX_POLLS,
+            "in_lambda_poll_seconds": settings.IN_LAMBDA_POLL_SECONDS,
+            "in_lambda_poll_interval_seconds": settings.IN_LAMBDA_POLL_INTERVAL_SECONDS,
         },
         "sizes": {
             **job["image"],

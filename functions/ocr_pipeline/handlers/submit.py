@@ -1,4 +1,7 @@
-"""First state: check the image, choose the binarization mode, submit the first OCR task."""
+"""First state: check the image, choose the binarization mode, submit the first OCR task.
+
+With ``IN_LAMBDA_POLL_SECONDS`` > 0 it then polls the task for that long and finishes short jobs itself.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ocr_pipeline.domain.job import submit
+from ocr_pipeline.domain.job import settle, submit
 from ocr_pipeline.domain.start import ObjectRef
 from ocr_pipeline.handlers._ocr import build_ocr_client, build_store, utc_now
 from ocr_pipeline.settings import OcrSettings, load_settings
@@ -26,7 +29,7 @@ ocr = build_ocr_client(settings)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Event ``{"object": {...}, "execution": name}``; returns the job (task id, stage, next wait)."""
+    """Event ``{"object": {...}, "execution": name}``; returns the job (``action`` wait or done)."""
     obj = ObjectRef.from_payload(event["object"])
     logger.append_keys(key=obj.key)
     job = submit(obj, store=store, ocr=ocr, settings=settings, clock=utc_now)
@@ -38,4 +41,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         mode=job["mode"]["effective"],
         wait_seconds=job["wait_seconds"],
     )
+    job = settle(obj, job, store=store, ocr=ocr, settings=settings, clock=utc_now)
+    polls = int(job.get("in_lambda_polls", 0))
+    if polls:
+        metrics.add_metric(name="InLambdaPolls", unit=MetricUnit.Count, value=polls)
+    if job["action"] == "done":
+        seconds = sum(task.get("job_seconds", 0.0) for task in job["tasks"].values())
+        metrics.add_metric(name="Completed", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name="JobSeconds", unit=MetricUnit.Seconds, value=seconds)
+        logger.info("completed", outputs=job["outputs"], in_lambda_polls=polls, job_seconds=seconds)
     return job
