@@ -29,10 +29,8 @@ DEFAULT_BURST = 200
 QUICK_BURST = 4
 QUICK_DEGRADATIONS = ("clean", "shadow", "noise", "inverted_region")
 BURST_DEADLINE_SECONDS = 1800.0
-IN_LAMBDA_PARAMS = {
-    "InLambdaPollSeconds": f"{polling.IN_LAMBDA[1]:g}",
-    "InLambdaPollIntervalSeconds": f"{polling.IN_LAMBDA[0]:g}",
-}
+IN_LAMBDA_OFF = {"InLambdaPollSeconds": "0"}
+"""The second burst's overrides: the deployed defaults against the plain Wait loop."""
 
 log = logging.getLogger("bench")
 
@@ -99,11 +97,11 @@ def run(quick: bool, only: Sequence[str] | None, burst: int, out_dir: Path) -> d
             step("polling", lambda: polling.run(quick=quick))
         if "throughput" in names:
             images = [s.page.image for s in ocr_samples if s.degradation != "real_scan"]
-            in_lambda = IN_LAMBDA_PARAMS if polling.template_has_in_lambda_poll() else None
+            variant = IN_LAMBDA_OFF if polling.template_has_in_lambda_poll() else None
             step(
                 "throughput",
                 lambda: throughput.run(
-                    images, burst=burst, deadline_seconds=BURST_DEADLINE_SECONDS, in_lambda=in_lambda
+                    images, burst=burst, deadline_seconds=BURST_DEADLINE_SECONDS, variant=variant
                 ),
             )
     if "cost" in names:
@@ -112,7 +110,7 @@ def run(quick: bool, only: Sequence[str] | None, burst: int, out_dir: Path) -> d
         step(
             "cost",
             lambda: cost.run(
-                measured["stack"], ocr_seconds=ocr_seconds, measured_in_lambda=measured.get("stack_in_lambda")
+                measured["stack"], ocr_seconds=ocr_seconds, measured_variant=measured.get("stack_variant")
             ),
         )
     info = machine()

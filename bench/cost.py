@@ -4,8 +4,9 @@ Inputs are what the local stack measured per image: state transitions, Lambda in
 duration and configured memory, S3 requests, and the OCR time an image spends in flight. The OCR
 vendor's own fee is excluded. Designs:
 
-* `standard_measured`: the deployed Standard Wait/Check/Choice loop with the counts measured locally
-  (local runs use 1-2 s waits, so they check more often than the template's AWS schedule);
+* `standard_measured`: the deployed state machine with the template's defaults (including its in-Lambda
+  poll) and the counts measured locally (local runs use 1-2 s waits); a second measured row may follow
+  with overrides (e.g. `InLambdaPollSeconds=0`, the plain Wait loop);
 * `standard_template_schedule`: the same loop with the checks the template's adaptive schedule makes for
   jobs that finish within its first wait (the best case on AWS: one check per task);
 * `standard_in_lambda_poll`: Standard, with a bounded in-Lambda poll after submission that finishes short
@@ -118,12 +119,6 @@ def designs(
     s3 = measured["s3_requests_per_image"]
     gets, puts = float(s3["GET"]), float(s3["PUT"])
     tasks = 2
-    standard_measured = Counts(
-        transitions=float(measured["transitions_per_image"]),
-        invocations=(upload, submit, check),
-        s3_gets=gets,
-        s3_puts=puts,
-    )
     checks = tasks * checks_per_task_template
     template = Counts(
         transitions=(3 if submit_choice else 2) + 3 * checks,
@@ -159,7 +154,6 @@ def designs(
         s3_puts=puts,
     )
     return {
-        "standard_measured": standard_measured,
         "standard_template_schedule": template,
         "standard_in_lambda_poll": in_lambda,
         "express_poll_loop": express,
@@ -189,18 +183,25 @@ def run(
     *,
     ocr_seconds: float,
     arm64: bool | None = None,
-    measured_in_lambda: dict[str, Any] | None = None,
+    measured_variant: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Dollars per 1,000 images of every design, and which meet the goal (architecture from the template).
 
-    `measured_in_lambda` (a burst with the in-Lambda poll enabled) adds that design as measured.
+    `measured_variant` (a burst with template overrides, e.g. the in-Lambda poll off) adds a row as measured.
     """
     arm = template_arm64() if arm64 is None else arm64
-    table_counts = designs(
-        measured, ocr_seconds=ocr_seconds, submit_choice=polling.submit_routes_through_choice()
+    off = (
+        measured_variant is not None and measured_variant.get("params", {}).get("InLambdaPollSeconds") == "0"
     )
-    if measured_in_lambda is not None:
-        table_counts["standard_in_lambda_poll_measured"] = measured_counts(measured_in_lambda)
+    # Modelled designs start from the plain Wait loop's counts (Submit without in-Lambda polling).
+    loop_base = measured_variant if off and measured_variant is not None else measured
+    table_counts = {"standard_measured (template defaults)": measured_counts(measured)}
+    table_counts.update(
+        designs(loop_base, ocr_seconds=ocr_seconds, submit_choice=polling.submit_routes_through_choice())
+    )
+    if measured_variant is not None:
+        label = ", ".join(f"{k}={v}" for k, v in measured_variant.get("params", {}).items())
+        table_counts[f"standard_measured ({label})"] = measured_counts(measured_variant)
     table = {name: per_1000(counts, arm64=arm) for name, counts in table_counts.items()}
     return {
         "prices": asdict(PRICES),

@@ -198,15 +198,15 @@ def throughput_md(r: dict[str, Any]) -> list[str]:
         "",
         *(f"- failure record: {kind} (x{count})" for kind, count in s.get("failure_errors", {}).items()),
         "",
-        *_in_lambda_burst(r.get("stack_in_lambda")),
+        *_variant_burst(r.get("stack_variant")),
     ]
 
 
-def _in_lambda_burst(s: dict[str, Any] | None) -> list[str]:
+def _variant_burst(s: dict[str, Any] | None) -> list[str]:
     if not s:
         return []
     return [
-        f"With the in-Lambda poll ({', '.join(f'{k}={v}' for k, v in s['params'].items())}), a burst of "
+        f"With {', '.join(f'{k}={v}' for k, v in s['params'].items())}, a burst of "
         f"{s['burst']}: {s['images_per_minute']:.0f} images/min, "
         f"{s['transitions_per_image']:.1f} transitions and {s['checks_per_image']:.1f} Wait-loop checks per "
         f"image, {s['texts']} texts, "

@@ -26,7 +26,7 @@ LIST_PAGE = 1000
 MAX_LIST_PAGES = 1000
 POLL_SECONDS = 0.5
 MAX_FAILURES_READ = 20
-IN_LAMBDA_BURST_DIVISOR = 4
+VARIANT_BURST_DIVISOR = 4
 S3_REQUESTS_PER_IMAGE = {"endpoint": {"GET": 1, "PUT": 3}, "off": {"GET": 1, "PUT": 2}}
 """S3 requests the functions make per image (read the original; write binarized PNG, text, result)."""
 
@@ -162,20 +162,20 @@ def _failure_errors(stack: Any, prefix: str, limit: int = MAX_FAILURES_READ) -> 
 
 
 def run(
-    images: Sequence[Pixels], *, burst: int, deadline_seconds: float, in_lambda: dict[str, str] | None = None
+    images: Sequence[Pixels], *, burst: int, deadline_seconds: float, variant: dict[str, str] | None = None
 ) -> dict[str, Any]:
     """Direct engine vs local stack on the same images, plus the burst figures.
 
-    With `in_lambda` (template parameters enabling the in-Lambda poll), a second, smaller burst measures
-    that configuration's counts.
+    With `variant` (template parameter overrides), a second, smaller burst measures that configuration's
+    counts (e.g. the in-Lambda poll switched off).
     """
     direct_result = direct(images)
     stack_result = stack_burst(images, burst, deadline_seconds=deadline_seconds)
     ratio = stack_result["images_per_minute"] / direct_result["images_per_minute"]
     result = {"direct": direct_result, "stack": stack_result, "stack_vs_direct": ratio}
-    if in_lambda:
-        small = max(4, burst // IN_LAMBDA_BURST_DIVISOR)
-        result["stack_in_lambda"] = stack_burst(
-            images, small, deadline_seconds=deadline_seconds, params=in_lambda
+    if variant:
+        small = max(4, burst // VARIANT_BURST_DIVISOR)
+        result["stack_variant"] = stack_burst(
+            images, small, deadline_seconds=deadline_seconds, params=variant
         )
     return result

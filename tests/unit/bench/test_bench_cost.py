@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from bench.cost import Counts, Invocation, designs, per_1000
+from bench.cost import Counts, Invocation, designs, measured_counts, per_1000
 
 MEASURED = {
     "transitions_per_image": 11.0,
@@ -41,6 +41,8 @@ def test_designs_in_lambda_poll_uses_three_transitions() -> None:
     assert table["lambda_polling"].transitions == 0
 
 
-def test_designs_measured_standard_keeps_measured_transitions() -> None:
-    # GIVEN measured counts / WHEN the measured design is derived / THEN its transitions are the measured ones
-    assert designs(MEASURED, ocr_seconds=1.0)["standard_measured"].transitions == 11.0
+def test_measured_counts_keep_measured_transitions_and_invocations() -> None:
+    # GIVEN a measured burst / WHEN converted to counts / THEN transitions and the three functions are kept
+    counts = measured_counts(MEASURED)
+    assert counts.transitions == 11.0
+    assert len(counts.invocations) == 3
