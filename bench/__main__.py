@@ -1,6 +1,7 @@
 """`python -m bench [--quick] [--only NAME ...] [--burst N] [--out DIR]`: run the benchmarks.
 
 Writes `<out>/<name>.json` per benchmark, `<out>/SUMMARY.md` and PNG plots (default out: bench/results).
+With `--only`, the summary also shows the earlier results of the other benchmarks found in `<out>`.
 Benchmarks: binarization, ocr_accuracy, auto_mode, polling, throughput, cost. `auto_mode` needs
 `ocr_accuracy` and `cost` needs `throughput`: they are run when asked for.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
 import logging
 import os
 import sys
@@ -113,6 +115,10 @@ def run(quick: bool, only: Sequence[str] | None, burst: int, out_dir: Path) -> d
                 measured["stack"], ocr_seconds=ocr_seconds, measured_variant=measured.get("stack_variant")
             ),
         )
+    for name in NAMES:
+        previous = out_dir / f"{name}.json"
+        if name not in results and previous.is_file():
+            results[name] = json.loads(previous.read_text(encoding="utf-8"))
     info = machine()
     header = [
         "# Benchmark results",

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.common import BenchError, ocr_client, png_bytes
+from bench.common import BenchError, ocr_client, png_bytes, start_stack
 from bench.corpus import make_page
 from ocr_pipeline.domain.polling import PollSchedule, Stage
 
@@ -247,26 +247,24 @@ def probe_image() -> bytes:
     return png_bytes(make_page(7, width=600, height=120, font_px=24).image)
 
 
-def true_job_seconds(service: Any, data: bytes, repeats: int = 3) -> float:
-    """Median time from a RecognizeImage POST to the first 20 ms status check that sees it Completed.
+def processing_seconds(service: Any, data: bytes, repeats: int = 3) -> float:
+    """Median time from a RecognizeImage POST to the first 10 ms status check that sees it Completed.
 
-    The `repeats` tasks are submitted together (the service runs them on parallel workers).
+    Measured one task at a time with no injected delay; a job's true duration is its injected delay
+    plus this.
     """
     client = ocr_client(service)
-    submitted = []
+    samples = []
     for _ in range(repeats):
         task_id = client.submit_recognition(data, language="English", make_binarization=False)
-        submitted.append((task_id, time.monotonic()))
-    done: dict[str, float] = {}
-    deadline = time.monotonic() + TRUTH_DEADLINE_SECONDS
-    while len(done) < repeats:
-        for task_id, _ in submitted:
-            if task_id not in done and not client.task_status(task_id).task_status.running:
-                done[task_id] = time.monotonic()
-        if time.monotonic() >= deadline:
-            raise BenchError(f"probe tasks not finished within {TRUTH_DEADLINE_SECONDS} s")
-        time.sleep(0.02)
-    return float(statistics.median(done[task_id] - started for task_id, started in submitted))
+        started = time.monotonic()
+        deadline = started + TRUTH_DEADLINE_SECONDS
+        while client.task_status(task_id).task_status.running:
+            if time.monotonic() >= deadline:
+                raise BenchError(f"probe task {task_id} not finished within {TRUTH_DEADLINE_SECONDS} s")
+            time.sleep(0.01)
+        samples.append(time.monotonic() - started)
+    return float(statistics.median(samples))
 
 
 def measure_stack(
@@ -278,21 +276,17 @@ def measure_stack(
     deadline_seconds: float = 180.0,
 ) -> list[dict[str, Any]]:
     """Run each expressible schedule in the local stack for each job time; one stack per schedule."""
-    from local_stack import LocalStack
-
     data = probe_image()
     rows: list[dict[str, Any]] = []
-    truths: dict[float, float] = {}
     for spec in specs:
         if spec.params is None:
             continue
         params = {"BinarizationMode": "off", **spec.params}
-        with LocalStack.start(param_overrides=params, service_options={"workers": max(2, images)}) as stack:
+        with start_stack(param_overrides=params, service_options={"workers": max(2, images)}) as stack:
+            processing = processing_seconds(stack.ocr, data)
             for job in jobs:
                 stack.ocr.set_faults(delay_seconds=job)
-                if job not in truths:
-                    truths[job] = true_job_seconds(stack.ocr, data, repeats=images)
-                truth = truths[job]
+                truth = job + processing
                 folder = f"{stack.input_prefix}poll/{spec.name.replace(' ', '_')}/{job}"
                 keys = [stack.upload_bytes(data, f"{folder}/{i}.png") for i in range(images)]
                 records = stack.wait_all(deadline_seconds, keys)

@@ -110,17 +110,38 @@ def auto_md(r: dict[str, Any]) -> list[str]:
             for d, v in per.items()
         ],
     )
-    changed = {
-        k: (r["thresholds"]["current"][k], v)
-        for k, v in r["thresholds"]["tuned"].items()
-        if r["thresholds"]["current"][k] != v
-    }
     lines += [
-        "Tuned threshold changes: "
-        + (", ".join(f"`{k}` {a} -> {b}" for k, (a, b) in changed.items()) if changed else "none"),
+        "Tuned on the training split: "
+        + _changes(r["thresholds"]["current"], r["thresholds"]["tuned"])
+        + ".",
         "",
     ]
+    rep = r.get("repeated_held_out", {})
+    if rep.get("splits"):
+        c = rep["mean_cer_percent"]
+        lines += [
+            f"Over {rep['splits']} seeded splits (tune on one half, score the other): mean held-out CER auto "
+            f"{c['auto']:.2f} %, always {c['always']:.2f} %, never {c['never']:.2f} %, oracle "
+            f"{c['oracle']:.2f} %; auto no worse than the better fixed mode in "
+            f"{rep['auto_no_worse_than_best_fixed']} of {rep['splits']} splits.",
+            "",
+        ]
+    if "fitted_on_all" in r:
+        e = r["fitted_on_all"]["all"]
+        cers = e["mean_cer_percent"]
+        lines += [
+            "Fitted on all images (the values to adopt; in-sample, so optimistic): "
+            + _changes(r["thresholds"]["current"], r["thresholds"]["fitted_on_all"])
+            + f"; auto CER {cers['auto']:.2f} % vs always {cers['always']:.2f} %, "
+            f"{e['ocr_tasks_per_image']['auto']:.2f} OCR tasks per image vs 2.",
+            "",
+        ]
     return lines
+
+
+def _changes(before: dict[str, float], after: dict[str, float]) -> str:
+    changed = [f"`{k}` {before[k]} -> {v}" for k, v in after.items() if before[k] != v]
+    return ", ".join(changed) if changed else "no change"
 
 
 def polling_md(r: dict[str, Any]) -> list[str]:

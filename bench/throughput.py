@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from bench.common import BenchError, Pixels, peak_rss_mb, png_bytes, rss_mb
+from bench.common import BenchError, Pixels, peak_rss_mb, png_bytes, rss_mb, start_stack
 from ocr_service.engines.binarize import binarize
 from ocr_service.engines.recognize import TesseractRecognizer
 
@@ -82,11 +82,9 @@ def stack_burst(
 ) -> dict[str, Any]:
     """Upload `burst` objects at once into a fresh local stack (template defaults, local short waits,
     then `params`)."""
-    from local_stack import LocalStack
-
     blobs = [png_bytes(image) for image in images]
     options = {"workers": WORKERS, "queue_size": max(32, burst)}
-    with LocalStack.start(param_overrides=params or {}, service_options=options) as stack:
+    with start_stack(param_overrides=params or {}, service_options=options) as stack:
         started = time.monotonic()
         keys = [
             stack.upload_bytes(blobs[i % len(blobs)], f"{stack.input_prefix}burst/{i:05d}.png")
