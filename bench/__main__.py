@@ -119,7 +119,14 @@ def run(quick: bool, only: Sequence[str] | None, burst: int, out_dir: Path) -> d
         previous = out_dir / f"{name}.json"
         if name not in results and previous.is_file():
             results[name] = json.loads(previous.read_text(encoding="utf-8"))
+    write_summary(results, out_dir, quick=quick, burst=burst)
+    return results
+
+
+def write_summary(results: dict[str, Any], out_dir: Path, *, quick: bool, burst: int) -> None:
+    """Write `machine.json`, `SUMMARY.md` and the plots for `results` (each with its `bench_seconds`)."""
     info = machine()
+    seconds = {name: r["bench_seconds"] for name, r in results.items() if "bench_seconds" in r}
     header = [
         "# Benchmark results",
         "",
@@ -133,7 +140,6 @@ def run(quick: bool, only: Sequence[str] | None, burst: int, out_dir: Path) -> d
     write_json(out_dir, "machine", info)
     (out_dir / "SUMMARY.md").write_text(report.summary(results, header), encoding="utf-8")
     report.plots(results, out_dir)
-    return results
 
 
 def main(argv: Sequence[str] | None = None) -> int:
