@@ -7,7 +7,11 @@ would otherwise start a Docker container. `install` replaces that one method wit
 when a moto upgrade moves it.
 
 Lambda environment variables are process-global here, so invocations are serialised: one handler runs
-at a time, with its function's variables set, and the previous values are restored afterwards.
+at a time, with its function's variables set, and the previous values are restored afterwards. A
+variable that did not exist before is not deleted after the invocation but only when the runner is
+closed: moto's threads copy `os.environ` at any time (botocore does when it builds a credential chain),
+and a deletion during such a copy raises `KeyError` in them. Until then a later function can see a
+variable an earlier one introduced, with the earlier value.
 """
 
 from __future__ import annotations
@@ -107,6 +111,7 @@ class InProcessRunner:
 
     def __init__(self, base_environment: Mapping[str, str] | None = None, lock_timeout_seconds: float = 300):
         self._base_environment = dict(base_environment or {})
+        self._introduced: set[str] = set()
         self._lock_timeout = lock_timeout_seconds
         self._lock = threading.Lock()
         self._handlers: dict[str, Handler] = {}
@@ -116,6 +121,13 @@ class InProcessRunner:
     def records(self) -> list[InvocationRecord]:
         """Invocations so far (oldest first, bounded)."""
         return list(self._records)
+
+    def close(self) -> None:
+        """Remove the variables invocations introduced (call once no invocation can run any more)."""
+        with self._lock:
+            for key in self._introduced:
+                os.environ.pop(key, None)
+            self._introduced.clear()
 
     def add_code_path(self, path: Path) -> None:
         """Make a function's `CodeUri` importable (no-op if it already is)."""
@@ -173,7 +185,7 @@ class InProcessRunner:
             log_stream_name=f"local/{request_id}",
             deadline=started + timeout,
         )
-        with _environment(self._environment_for(function)):
+        with _environment(self._environment_for(function), self._introduced):
             try:
                 handler = self._handler(str(function.function_name), str(function.handler))
                 result = handler(event, context)
@@ -228,23 +240,28 @@ class InProcessRunner:
 
 
 class _environment:
-    """Set variables for the duration of a block and restore exactly the keys it touched."""
+    """Set variables for the duration of a block; restore those that existed, record those that did not.
 
-    def __init__(self, variables: Mapping[str, str]):
+    Keys that did not exist are added to `introduced` and left set (see the module docstring).
+    """
+
+    def __init__(self, variables: Mapping[str, str], introduced: set[str]):
         self._variables = variables
-        self._saved: dict[str, str | None] = {}
+        self._introduced = introduced
+        self._saved: dict[str, str] = {}
 
     def __enter__(self) -> None:
         for key, value in self._variables.items():
-            self._saved[key] = os.environ.get(key)
+            previous = os.environ.get(key)
+            if previous is None:
+                self._introduced.add(key)
+            elif key not in self._introduced:
+                self._saved[key] = previous
             os.environ[key] = value
 
     def __exit__(self, *exc: object) -> None:
         for key, previous in self._saved.items():
-            if previous is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = previous
+            os.environ[key] = previous
 
 
 _original: Any = None

@@ -184,6 +184,7 @@ class LocalStack:
         finally:
             lambda_hook.uninstall()
             self.moto.stop()
+            self.runner.close()
             if self._owns_ocr:
                 self.ocr.stop()
             with _running_lock:

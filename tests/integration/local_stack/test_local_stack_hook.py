@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -32,11 +33,12 @@ def _function(handler: str, env: dict[str, str] | None = None, timeout: int = 10
 
 
 @pytest.fixture
-def runner() -> InProcessRunner:
+def runner() -> Iterator[InProcessRunner]:
     sys.modules.pop("fixture_handlers", None)
     runner = InProcessRunner(base_environment={"BASE_ONLY": "base"})
     runner.add_code_path(HANDLERS)
-    return runner
+    yield runner
+    runner.close()
 
 
 def test_invoke_handler_result_is_json_payload_not_errored(runner: InProcessRunner) -> None:
@@ -69,16 +71,29 @@ def test_invoke_exception_maps_to_lambda_error_payload(runner: InProcessRunner) 
 def test_invoke_sets_function_env_and_restores_previous_values(
     runner: InProcessRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN a variable the host already has and one it does not
+    # GIVEN a variable the host already has
     monkeypatch.setenv("ECHO_TAG", "host-value")
-    monkeypatch.delenv("BASE_ONLY", raising=False)
 
     # WHEN a function with its own ECHO_TAG runs
     payload, _, _ = runner.invoke(_function("fixture_handlers.echo", {"ECHO_TAG": "fn-value"}), {})
 
-    # THEN the handler saw its own values, and the host's are back afterwards
+    # THEN the handler saw its own value, and the host's is back afterwards
     assert json.loads(payload)["tag"] == "fn-value"
     assert os.environ["ECHO_TAG"] == "host-value"
+
+
+def test_invoke_keeps_introduced_variables_until_close(
+    runner: InProcessRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a variable the host does not have
+    monkeypatch.delenv("BASE_ONLY", raising=False)
+
+    # WHEN a function runs (its base environment introduces BASE_ONLY)
+    runner.invoke(_function("fixture_handlers.echo"), {})
+
+    # THEN the variable stays while other threads may copy the environment, and goes on close
+    assert os.environ.get("BASE_ONLY") == "base"
+    runner.close()
     assert "BASE_ONLY" not in os.environ
 
 
