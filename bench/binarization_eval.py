@@ -14,9 +14,11 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 from skimage.filters import threshold_sauvola
 
 from bench.corpus import A4_300DPI, corpus, degrade, make_page
@@ -24,24 +26,24 @@ from bench.metrics import cer, f_measure
 from ocr_service.engines.binarize import binarize, to_gray
 from ocr_service.engines.recognize import THRESHOLD_OTSU, THRESHOLD_SAUVOLA, TesseractRecognizer
 
-Method = Callable[[np.ndarray], np.ndarray]
+Method = Callable[[NDArray[Any]], NDArray[Any]]
 
 
-def _otsu(image: np.ndarray) -> np.ndarray:
+def _otsu(image: NDArray[Any]) -> NDArray[Any]:
     return cv2.threshold(to_gray(image), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)[1]
 
 
-def _adaptive_mean(image: np.ndarray) -> np.ndarray:
+def _adaptive_mean(image: NDArray[Any]) -> NDArray[Any]:
     return cv2.adaptiveThreshold(to_gray(image), 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY, 31, 10)
 
 
-def _adaptive_gauss(image: np.ndarray) -> np.ndarray:
+def _adaptive_gauss(image: NDArray[Any]) -> NDArray[Any]:
     return cv2.adaptiveThreshold(
         to_gray(image), 255, cv2.ADAPTIVE_THRESH_GAUSSIAN_C, cv2.THRESH_BINARY, 31, 10
     )
 
 
-def _sk_sauvola(image: np.ndarray) -> np.ndarray:
+def _sk_sauvola(image: NDArray[Any]) -> NDArray[Any]:
     gray = to_gray(image)
     threshold = threshold_sauvola(gray, window_size=31, k=0.2)  # type: ignore[no-untyped-call]
     return np.where(gray > threshold, 255, 0).astype(np.uint8)
@@ -56,14 +58,14 @@ METHODS: dict[str, Method] = {
 }
 
 
-def speed(method: Method, image: np.ndarray, repeats: int = 3) -> float:
+def speed(method: Method, image: NDArray[Any], repeats: int = 3) -> float:
     """Best-of-`repeats` throughput in MPix/s."""
     method(image)
     best = min(_timed(method, image) for _ in range(repeats))
     return float(image.shape[0] * image.shape[1] / 1e6 / best)
 
 
-def _timed(method: Method, image: np.ndarray) -> float:
+def _timed(method: Method, image: NDArray[Any]) -> float:
     start = time.perf_counter()
     method(image)
     return time.perf_counter() - start
@@ -85,7 +87,7 @@ def main(argv: list[str] | None = None) -> str:
     mpix = {name: speed(METHODS[name], a4.image) for name in names}
 
     engine = TesseractRecognizer()
-    configs: dict[str, Callable[[np.ndarray], str]] = {
+    configs: dict[str, Callable[[NDArray[Any]], str]] = {
         "Tesseract raw (Otsu)": lambda im: engine.recognize(im, thresholding=THRESHOLD_OTSU).text,
         "Tesseract internal Sauvola": lambda im: engine.recognize(im, thresholding=THRESHOLD_SAUVOLA).text,
     }

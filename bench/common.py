@@ -109,20 +109,6 @@ def wait_task(
         time.sleep(interval)
 
 
-def start_stack(**kwargs: Any) -> Any:
-    """`LocalStack.start(**kwargs)`, after dropping Powertools' process-wide parameter providers.
-
-    The handlers' Secrets Manager provider is module-global in Powertools and keeps the boto3 client of
-    the first stack of this process; once its cached secret expires it would call a stopped moto.
-    """
-    from aws_lambda_powertools.utilities import parameters
-
-    from local_stack import LocalStack
-
-    parameters.clear_caches()  # type: ignore[no-untyped-call]
-    return LocalStack.start(**kwargs)
-
-
 def machine() -> dict[str, Any]:
     """The facts that qualify every figure: CPU model and count, Python, OS."""
     model = "unknown"

@@ -11,10 +11,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import cv2
 import matplotlib
 import numpy as np
+from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageFont
 
 FONTS: dict[str, str] = {
@@ -47,10 +49,10 @@ class Page:
     recolouring ink); `ink` is `coverage >= 0.5`.
     """
 
-    image: np.ndarray
-    ink: np.ndarray
+    image: NDArray[Any]
+    ink: NDArray[Any]
     text: str
-    coverage: np.ndarray
+    coverage: NDArray[Any]
 
 
 @dataclass(frozen=True)
@@ -130,22 +132,22 @@ def make_page(
     return Page(image=image, ink=coverage >= 0.5, text="\n".join(lines), coverage=coverage)
 
 
-def _compose(page: Page, paper: np.ndarray, ink_rgb: tuple[int, int, int]) -> np.ndarray:
+def _compose(page: Page, paper: NDArray[Any], ink_rgb: tuple[int, int, int]) -> NDArray[Any]:
     """Blend ink colour over a (H, W, 3) float paper image by the page's ink coverage."""
     alpha = page.coverage[:, :, None]
-    out: np.ndarray = paper * (1.0 - alpha) + np.asarray(ink_rgb, dtype=np.float32) * alpha
+    out: NDArray[Any] = paper * (1.0 - alpha) + np.asarray(ink_rgb, dtype=np.float32) * alpha
     return out.clip(0, 255).astype(np.uint8)
 
 
-def _smooth_field(rng: np.random.Generator, shape: tuple[int, int], cells: int) -> np.ndarray:
+def _smooth_field(rng: np.random.Generator, shape: tuple[int, int], cells: int) -> NDArray[Any]:
     """A smooth random field in 0..1 (bicubic upsample of a coarse random grid)."""
     coarse = rng.random((cells, cells)).astype(np.float32)
-    field = cv2.resize(coarse, (shape[1], shape[0]), interpolation=cv2.INTER_CUBIC)
+    field = np.asarray(cv2.resize(coarse, (shape[1], shape[0]), interpolation=cv2.INTER_CUBIC), np.float32)
     field -= field.min()
     return field / max(float(field.max()), 1e-6)
 
 
-def _multiply(page: Page, factor: np.ndarray) -> Page:
+def _multiply(page: Page, factor: NDArray[Any]) -> Page:
     if factor.ndim == 2:
         factor = factor[:, :, None]
     image = np.clip(page.image.astype(np.float32) * factor, 0, 255).astype(np.uint8)
@@ -170,7 +172,7 @@ def _shadow(page: Page, rng: np.random.Generator) -> Page:
 
 def _stains(page: Page, rng: np.random.Generator) -> Page:
     h, w = page.ink.shape
-    mask: np.ndarray = np.zeros((h, w), np.float32)
+    mask: NDArray[Any] = np.zeros((h, w), np.float32)
     for _ in range(int(rng.integers(3, 6))):
         centre = (int(rng.integers(0, w)), int(rng.integers(0, h)))
         axes = (int(rng.integers(w // 14, w // 5)), int(rng.integers(h // 14, h // 5)))
@@ -251,7 +253,7 @@ def _highlighter(page: Page, rng: np.random.Generator) -> Page:
 def _inverted_region(page: Page, rng: np.random.Generator) -> Page:
     h, w = page.ink.shape
     y0 = int(rng.integers(0, h // 2))
-    y1 = int(min(h, y0 + rng.integers(h // 5, h // 2)))
+    y1 = min(h, y0 + int(rng.integers(h // 5, h // 2)))
     x0 = int(rng.integers(0, w // 4))
     x1 = int(rng.integers(w // 2, w))
     image = page.image.copy()

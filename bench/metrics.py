@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import NDArray
 
 
 def normalise_whitespace(text: str) -> str:
@@ -39,7 +42,7 @@ def cer(reference: str, hypothesis: str) -> float:
     return levenshtein(ref, hyp) / len(ref)
 
 
-def f_measure(pred_ink: np.ndarray, true_ink: np.ndarray) -> float:
+def f_measure(pred_ink: NDArray[Any], true_ink: NDArray[Any]) -> float:
     """DIBCO-style F-measure (0..100) of a predicted ink mask against the ground-truth ink mask.
 
     Both arguments are boolean arrays of the same shape, True where a pixel is ink.

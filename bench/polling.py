@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.common import BenchError, ocr_client, png_bytes, start_stack
+from bench.common import BenchError, ocr_client, png_bytes
 from bench.corpus import make_page
+from local_stack import LocalStack
 from ocr_pipeline.domain.polling import PollSchedule, Stage
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -282,7 +283,7 @@ def measure_stack(
         if spec.params is None:
             continue
         params = {"BinarizationMode": "off", **spec.params}
-        with start_stack(param_overrides=params, service_options={"workers": max(2, images)}) as stack:
+        with LocalStack.start(param_overrides=params, service_options={"workers": max(2, images)}) as stack:
             processing = processing_seconds(stack.ocr, data)
             for job in jobs:
                 stack.ocr.set_faults(delay_seconds=job)

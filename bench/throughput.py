@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from bench.common import BenchError, Pixels, peak_rss_mb, png_bytes, rss_mb, start_stack
+from bench.common import BenchError, Pixels, peak_rss_mb, png_bytes, rss_mb
+from local_stack import LocalStack
 from ocr_service.engines.binarize import binarize
 from ocr_service.engines.recognize import TesseractRecognizer
 
@@ -84,7 +85,7 @@ def stack_burst(
     then `params`)."""
     blobs = [png_bytes(image) for image in images]
     options = {"workers": WORKERS, "queue_size": max(32, burst)}
-    with start_stack(param_overrides=params or {}, service_options=options) as stack:
+    with LocalStack.start(param_overrides=params or {}, service_options=options) as stack:
         started = time.monotonic()
         keys = [
             stack.upload_bytes(blobs[i % len(blobs)], f"{stack.input_prefix}burst/{i:05d}.png")

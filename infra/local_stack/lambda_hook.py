@@ -123,11 +123,18 @@ class InProcessRunner:
         return list(self._records)
 
     def close(self) -> None:
-        """Remove the variables invocations introduced (call once no invocation can run any more)."""
-        with self._lock:
+        """Wait (bounded) for a running invocation, then remove the variables invocations introduced.
+
+        Call it after `uninstall`, so that no new invocation can start.
+        """
+        acquired = self._lock.acquire(timeout=self._lock_timeout)
+        try:
             for key in self._introduced:
                 os.environ.pop(key, None)
             self._introduced.clear()
+        finally:
+            if acquired:
+                self._lock.release()
 
     def add_code_path(self, path: Path) -> None:
         """Make a function's `CodeUri` importable (no-op if it already is)."""

@@ -136,7 +136,7 @@ class LocalStack:
                 environment = Environment(region=region, queue_endpoint=moto.endpoint)
                 overrides = _overrides(template, service, param_overrides or {})
                 spec = plan(template, overrides, environment)
-                runner = _runner(spec, moto, region)
+                runner = _runner(spec)
                 lambda_hook.install(runner)
                 stack = cls(
                     spec=spec,
@@ -183,8 +183,8 @@ class LocalStack:
             log.warning("could not stop running executions", exc_info=True)
         finally:
             lambda_hook.uninstall()
-            self.moto.stop()
             self.runner.close()
+            self.moto.stop()
             if self._owns_ocr:
                 self.ocr.stop()
             with _running_lock:
@@ -333,8 +333,9 @@ def _overrides(template: Path, service: Any, requested: Mapping[str, str]) -> di
     return overrides
 
 
-def _runner(spec: StackSpec, moto: MotoServer, region: str) -> InProcessRunner:
-    runner = InProcessRunner(base_environment=moto.environment(region))
+def _runner(spec: StackSpec) -> InProcessRunner:
+    # The endpoint, region and credentials are exported for the stack's lifetime (`MotoServer.export`).
+    runner = InProcessRunner()
     for function in spec.functions:
         runner.add_code_path(function.code_uri)
         # A previous stack in this process may have imported the module with other settings and clients.

@@ -28,6 +28,9 @@ def stack() -> Iterator[LocalStack]:
         "FirstWaitSeconds": "1",
         "MaxWaitSeconds": "1",
         "MaxPolls": "100",
+        # The Wait loop is what these tests time out; a Submit polling in-Lambda for as long as the
+        # execution may run would hold the only runner slot through the abort.
+        "InLambdaPollSeconds": "0",
     }
     with LocalStack.start(param_overrides=overrides) as running:
         running.ocr.set_faults(**SLOW_TASKS)

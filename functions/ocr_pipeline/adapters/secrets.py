@@ -21,14 +21,19 @@ class ClientCredentials:
         return f"ClientCredentials(client_id={self.client_id!r}, client_secret=***)"
 
 
-def secret_credentials(secret_id: str, *, max_age: int) -> Callable[[], ClientCredentials]:
+def secret_credentials(
+    secret_id: str, *, max_age: int, provider: parameters.SecretsProvider | None = None
+) -> Callable[[], ClientCredentials]:
     """A provider reading ``{"client_id": ..., "client_secret": ...}`` from secret ``secret_id``.
 
     The value is cached for ``max_age`` seconds, so a rotated secret is picked up without a cold start.
+    The Secrets Manager client belongs to ``provider`` (default: one made here, at cold start), not to
+    Powertools' process-wide default provider, so its lifetime is the container's.
     """
+    secrets = provider if provider is not None else parameters.SecretsProvider()
 
     def provide() -> ClientCredentials:
-        value = parameters.get_secret(secret_id, transform="json", max_age=max_age)
+        value = secrets.get(secret_id, transform="json", max_age=max_age)
         if not isinstance(value, dict):
             raise ConfigurationError(f"secret {secret_id} is not a JSON object")
         client_id, client_secret = value.get("client_id"), value.get("client_secret")
