@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -28,6 +29,17 @@ class LocalOutputs:
         if self.text is None:
             return None
         return len(self.text.read_text(encoding="utf-8", errors="replace"))
+
+    def in_lambda_checks(self) -> int:
+        """Status checks made inside the submitting function (from the result record; 0 without one)."""
+        if self.results is None:
+            return 0
+        try:
+            record = json.loads(self.results.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return 0
+        value = record.get("in_lambda_polls", 0) if isinstance(record, dict) else 0
+        return value if isinstance(value, int) else 0
 
 
 def output_keys(key: str, input_prefix: str, prefixes: dict[str, str]) -> dict[str, str]:

@@ -23,19 +23,23 @@ def progress_line(records: Sequence[ExecutionRecord]) -> str:
 
 
 def summary_table(records: Sequence[ExecutionRecord], outputs: dict[str, LocalOutputs]) -> str:
-    """A fixed-width table: key, status, seconds, characters, polls, transitions, error."""
+    """A fixed-width table: key, status, seconds, characters, polls, transitions, error.
+
+    `polls` counts the Wait loop's status checks, plus (`+N`) those the submitting function made itself.
+    """
     header = ("key", "status", "seconds", "chars", "polls", "transitions", "error")
     rows = [header]
     for record in records:
         local = outputs.get(record.key)
         characters = local.characters() if local is not None else None
+        in_lambda = local.in_lambda_checks() if local is not None else 0
         rows.append(
             (
                 record.key,
                 record.status,
                 f"{record.seconds:.1f}" if record.seconds is not None else "-",
                 str(characters) if characters is not None else "-",
-                str(record.polls),
+                f"{record.polls}+{in_lambda}" if in_lambda else str(record.polls),
                 str(record.transitions),
                 _error_summary(record, local),
             )
