@@ -32,14 +32,13 @@ def summary_table(records: Sequence[ExecutionRecord], outputs: dict[str, LocalOu
     for record in records:
         local = outputs.get(record.key)
         characters = local.characters() if local is not None else None
-        in_lambda = local.in_lambda_checks() if local is not None else 0
         rows.append(
             (
                 record.key,
                 record.status,
                 f"{record.seconds:.1f}" if record.seconds is not None else "-",
                 str(characters) if characters is not None else "-",
-                f"{record.polls}+{in_lambda}" if in_lambda else str(record.polls),
+                _polls(record, local),
                 str(record.transitions),
                 _error_summary(record, local),
             )
@@ -50,6 +49,12 @@ def summary_table(records: Sequence[ExecutionRecord], outputs: dict[str, LocalOu
         cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)]
         lines.append("  ".join([*cells, row[-1]]).rstrip())
     return "\n".join(lines)
+
+
+def _polls(record: ExecutionRecord, local: LocalOutputs | None) -> str:
+    """Wait-loop checks, then `+N` for the checks Submit made itself (when there were any)."""
+    in_lambda = local.in_lambda_checks() if local is not None else 0
+    return f"{record.polls}+{in_lambda}" if in_lambda else str(record.polls)
 
 
 def _error_summary(record: ExecutionRecord, local: LocalOutputs | None) -> str:
@@ -102,7 +107,7 @@ def write_html(
         rows.append(
             "<tr>"
             f"<td><b>{html.escape(record.key)}</b><br>{html.escape(record.status)}<br>{timing}<br>"
-            f"polls {record.polls} · transitions {record.transitions}</td>"
+            f"polls {_polls(record, local)} · transitions {record.transitions}</td>"
             f"<td>{link(local.original if local else None, 'original')}</td>"
             f"<td>{link(local.binarized if local else None, 'binarized image')}</td>"
             f"<td><pre>{html.escape(text or failure)}</pre></td>"
