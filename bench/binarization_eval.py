@@ -71,6 +71,25 @@ def _timed(method: Method, image: NDArray[Any]) -> float:
     return time.perf_counter() - start
 
 
+def _table(
+    title: str, rows: dict[str, dict[str, list[float]]], columns: list[str], *, scale: float, digits: int
+) -> list[str]:
+    """A Markdown table of per-degradation means, with a bold mean over the degraded pages last."""
+    lines = [f"### {title}", "", "| degradation | " + " | ".join(columns) + " |"]
+    lines.append("|---" * (len(columns) + 1) + "|")
+    degraded: dict[str, list[float]] = defaultdict(list)
+    for deg, row in rows.items():
+        lines.append(
+            f"| {deg} | " + " | ".join(f"{scale * np.mean(row[c]):.{digits}f}" for c in columns) + " |"
+        )
+        if deg != "clean":
+            for c in columns:
+                degraded[c] += row[c]
+    means = " | ".join(f"**{scale * np.mean(degraded[c]):.{digits}f}**" for c in columns)
+    lines.append(f"| **mean of degraded** | {means} |")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="2 pages instead of 6; CER on 2 pages always")
@@ -98,35 +117,9 @@ def main(argv: list[str] | None = None) -> str:
         for label, run in configs.items():
             ocr[sample.degradation][label].append(cer(sample.page.text, run(sample.page.image)))
 
-    lines = ["### Ink F-measure (0-100) per degradation", "", "| degradation | " + " | ".join(names) + " |"]
-    lines.append("|---" * (len(names) + 1) + "|")
-    degraded: dict[str, list[float]] = defaultdict(list)
-    for deg, row in fm.items():
-        lines.append(f"| {deg} | " + " | ".join(f"{np.mean(row[n]):.1f}" for n in names) + " |")
-        if deg != "clean":
-            for n in names:
-                degraded[n] += row[n]
-    lines.append(
-        "| **mean of degraded** | " + " | ".join(f"**{np.mean(degraded[n]):.1f}**" for n in names) + " |"
-    )
+    lines = _table("Ink F-measure (0-100) per degradation", fm, names, scale=1.0, digits=1)
     lines.append("| MPix/s, A4 300 dpi | " + " | ".join(f"{mpix[n]:.0f}" for n in names) + " |")
-    labels = list(configs)
-    lines += [
-        "",
-        "### Tesseract 5.5 CER (%) per degradation",
-        "",
-        "| degradation | " + " | ".join(labels) + " |",
-    ]
-    lines.append("|---" * (len(labels) + 1) + "|")
-    totals: dict[str, list[float]] = defaultdict(list)
-    for deg, row in ocr.items():
-        lines.append(f"| {deg} | " + " | ".join(f"{100 * np.mean(row[c]):.2f}" for c in labels) + " |")
-        if deg != "clean":
-            for c in labels:
-                totals[c] += row[c]
-    lines.append(
-        "| **mean of degraded** | " + " | ".join(f"**{100 * np.mean(totals[c]):.2f}**" for c in labels) + " |"
-    )
+    lines += ["", *_table("Tesseract 5.5 CER (%) per degradation", ocr, list(configs), scale=100.0, digits=2)]
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:
