@@ -75,9 +75,9 @@ def test_submit_and_checks_write_text_binarized_png_and_result(aws: Aws, api: re
     job = check({"object": obj, "job": job, "execution": "scan-1"})
     # THEN the outputs are in S3 and the job is done
     assert job["action"] == "done"
-    assert aws.read("text/2026/scan.txt") == b"Bonjour"
-    assert aws.read("binarized/2026/scan.png") == png
-    record = json.loads(aws.read("results/2026/scan.json"))
+    assert aws.read("text/2026/scan.png.txt") == b"Bonjour"
+    assert aws.read("binarized/2026/scan.png.png") == png
+    record = json.loads(aws.read("results/2026/scan.png.json"))
     assert (record["tasks"]["binarize"]["task_id"], record["tasks"]["recognize"]["task_id"]) == (
         TASK_B,
         TASK_R,
@@ -115,8 +115,8 @@ def test_record_failure_from_catch_writes_failed_record(aws: Aws) -> None:
     # WHEN recorded
     outcome = aws.handler("record_failure")({"state": state, "execution": "scan-1"})
     # THEN failed/<rel>.json holds the error
-    record = json.loads(aws.read("failed/2026/scan.json"))
-    assert outcome["failed_key"] == "failed/2026/scan.json"
+    record = json.loads(aws.read("failed/2026/scan.png.json"))
+    assert outcome["failed_key"] == "failed/2026/scan.png.json"
     assert (record["error_type"], record["message"], record["execution"]) == (
         "PollLimitExceeded",
         "still Pending after 3 polls",
@@ -130,6 +130,6 @@ def test_record_failure_from_timed_out_execution_event_writes_failed_record(aws:
     # WHEN recorded
     aws.handler("record_failure")(event)
     # THEN the record names the timeout and the execution
-    record = json.loads(aws.read("failed/2026/scan.json"))
+    record = json.loads(aws.read("failed/2026/scan.jpg.json"))
     assert (record["status"], record["error_type"]) == ("TIMED_OUT", "States.TIMED_OUT")
     assert record["execution"] == event["detail"]["name"]

@@ -59,9 +59,9 @@ def test_real_service_job_recognizes_generated_page(aws: Aws, service: RunningSe
     # WHEN the job runs against the OCR service
     job = _run_job(aws, obj)
     # THEN the text is close to the truth and the record names the service
-    text = aws.read(f"text/real/{mode}.txt").decode("utf-8")
+    text = aws.read(f"text/real/{mode}.png.txt").decode("utf-8")
     assert cer(page.text, text) <= MAX_CER, text
-    record = json.loads(aws.read(f"results/real/{mode}.json"))
+    record = json.loads(aws.read(f"results/real/{mode}.png.json"))
     assert record["engine"]["base_url"] == service.base_url
     assert job["mode"]["effective"] == mode
-    assert (f"binarized/real/{mode}.png" in aws.object_keys()) is (mode == "endpoint")
+    assert (f"binarized/real/{mode}.png.png" in aws.object_keys()) is (mode == "endpoint")

@@ -93,7 +93,7 @@ def test_settle_short_recognition_finishes_in_lambda(store: FakeStore, ocr: Fake
     # THEN the outputs are written here, after two in-Lambda checks and no Wait-loop check
     assert done["action"] == "done"
     assert (done["in_lambda_polls"], done["total_polls"]) == (2, 0)
-    assert store.json("results/2026/scan.json")["in_lambda_polls"] == 2
+    assert store.json("results/2026/scan.png.json")["in_lambda_polls"] == 2
 
 
 def test_settle_endpoint_mode_chains_binarization_into_recognition(store: FakeStore, ocr: FakeOcr) -> None:

@@ -112,7 +112,7 @@ def test_check_completed_binarization_submits_recognition_of_png(store: FakeStor
     # WHEN checked
     after = check(OBJ, job, store=store, ocr=ocr, settings=_settings(), clock=StepClock())
     # THEN the PNG is stored and recognition of it is submitted in the same step
-    assert store.objects[(BUCKET, "binarized/2026/scan.png")] == ocr.png
+    assert store.objects[(BUCKET, "binarized/2026/scan.png.png")] == ocr.png
     assert ocr.submitted[-1] == ("RecognizeImage", {"language": "English", "make_binarization": False})
     assert (after["stage"], after["task_id"], after["polls"], after["total_polls"]) == (
         "recognize",
@@ -129,13 +129,13 @@ def test_check_completed_recognition_writes_text_and_result(store: FakeStore, oc
         submit(OBJ, store=store, ocr=ocr, settings=settings, clock=StepClock()), store, ocr, settings
     )
     # THEN the text is UTF-8 and the result record names outputs, tasks and polls
-    assert store.objects[(BUCKET, "text/2026/scan.txt")].decode("utf-8") == "Hello, wörld\n"
-    record = store.json("results/2026/scan.json")
+    assert store.objects[(BUCKET, "text/2026/scan.png.txt")].decode("utf-8") == "Hello, wörld\n"
+    record = store.json("results/2026/scan.png.json")
     assert record["status"] == "SUCCEEDED"
     assert record["outputs"] == {
-        "text": "text/2026/scan.txt",
-        "binarized": "binarized/2026/scan.png",
-        "result": "results/2026/scan.json",
+        "text": "text/2026/scan.png.txt",
+        "binarized": "binarized/2026/scan.png.png",
+        "result": "results/2026/scan.png.json",
     }
     assert set(record["tasks"]) == {"binarize", "recognize"}
     assert record["polls"] == 2
@@ -148,8 +148,8 @@ def test_check_off_mode_result_has_no_binarized_output(store: FakeStore, ocr: Fa
     settings = _settings(BINARIZATION_MODE="off")
     _run_to_end(submit(OBJ, store=store, ocr=ocr, settings=settings, clock=StepClock()), store, ocr, settings)
     # THEN no binarized image is claimed or written
-    assert store.json("results/2026/scan.json")["outputs"]["binarized"] is None
-    assert (BUCKET, "binarized/2026/scan.png") not in store.objects
+    assert store.json("results/2026/scan.png.json")["outputs"]["binarized"] is None
+    assert (BUCKET, "binarized/2026/scan.png.png") not in store.objects
 
 
 @pytest.mark.parametrize(
@@ -192,8 +192,8 @@ def test_record_failure_caught_lambda_error_writes_stage_type_message(store: Fak
         state, execution="exec-1", status="FAILED", store=store, layout=layout, clock=StepClock()
     )
     # THEN failed/<rel>.json carries stage, error type, the message (not the stack) and attempts
-    record = store.json("failed/2026/scan.json")
-    assert outcome == {"failed_key": "failed/2026/scan.json", "error_type": "OcrTaskFailed"}
+    record = store.json("failed/2026/scan.png.json")
+    assert outcome == {"failed_key": "failed/2026/scan.png.json", "error_type": "OcrTaskFailed"}
     assert (record["stage"], record["error_type"], record["message"]) == (
         "recognize",
         "OcrTaskFailed",
@@ -208,4 +208,4 @@ def test_record_failure_before_any_job_names_submit_stage(store: FakeStore) -> N
     layout = load_settings(LayoutSettings, LAYOUT_ENV)
     # WHEN recorded / THEN the stage is "submit"
     record_failure(state, execution="e", status="FAILED", store=store, layout=layout, clock=StepClock())
-    assert store.json("failed/2026/scan.json")["stage"] == "submit"
+    assert store.json("failed/2026/scan.png.json")["stage"] == "submit"
