@@ -22,7 +22,12 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[LocalStack]:
-    overrides = {"FirstWaitSeconds": "1", "MaxWaitSeconds": "1", "MaxPolls": str(MAX_POLLS)}
+    overrides = {
+        "FirstWaitSeconds": "1",
+        "MaxWaitSeconds": "1",
+        "MaxPolls": str(MAX_POLLS),
+        "InLambdaPollSeconds": "0",
+    }
     with LocalStack.start(param_overrides=overrides) as running:
         yield running
 
