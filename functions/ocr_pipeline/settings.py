@@ -86,6 +86,7 @@ class OcrSettings(LayoutSettings):
     BINARIZATION_MODE: BinarizationMode
     FIRST_WAIT_SECONDS: Annotated[float, Field(ge=0, le=3600)]
     SECONDS_PER_MEGAPIXEL: Annotated[float, Field(ge=0, le=600)]
+    RECOGNITION_SECONDS_PER_MEGAPIXEL: Annotated[float, Field(ge=0, le=600)]
     MAX_WAIT_SECONDS: Annotated[int, Field(ge=1, le=3600)]
     POLL_BACKOFF_RATE: Annotated[float, Field(ge=1.0, le=4.0)]
     MAX_POLLS: Annotated[int, Field(ge=1, le=500)]

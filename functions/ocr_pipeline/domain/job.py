@@ -83,6 +83,7 @@ def job_config(settings: OcrSettings) -> JobConfig:
         schedule=PollSchedule(
             first_wait=settings.FIRST_WAIT_SECONDS,
             seconds_per_megapixel=settings.SECONDS_PER_MEGAPIXEL,
+            recognition_seconds_per_megapixel=settings.RECOGNITION_SECONDS_PER_MEGAPIXEL,
             max_wait=settings.MAX_WAIT_SECONDS,
             backoff_rate=settings.POLL_BACKOFF_RATE,
             max_polls=settings.MAX_POLLS,
@@ -98,6 +99,7 @@ def job_config(settings: OcrSettings) -> JobConfig:
             "binarization_mode": settings.BINARIZATION_MODE.value,
             "first_wait_seconds": settings.FIRST_WAIT_SECONDS,
             "seconds_per_megapixel": settings.SECONDS_PER_MEGAPIXEL,
+            "recognition_seconds_per_megapixel": settings.RECOGNITION_SECONDS_PER_MEGAPIXEL,
             "max_wait_seconds": settings.MAX_WAIT_SECONDS,
             "poll_backoff_rate": settings.POLL_BACKOFF_RATE,
             "max_polls": settings.MAX_POLLS,

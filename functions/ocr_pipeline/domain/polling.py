@@ -8,15 +8,17 @@ from dataclasses import dataclass
 from ocr_pipeline.domain.models import Stage
 
 RECOGNITION_COST_FACTOR = 2.0
-"""Recognition takes longer than binarization on the same pixels; its expected time is scaled by this."""
+"""Without its own rate, recognition is expected to take this many times a preprocessing stage."""
 
 
 @dataclass(frozen=True, slots=True)
 class PollSchedule:
     """Expected task time, then waits in whole seconds (what a Wait state's ``SecondsPath`` accepts).
 
-    The expected job time is ``first_wait + seconds_per_megapixel x MP`` (x a stage factor): the first
-    result request is made then, so a typical task is ``Completed`` at its first GET. Each further wait
+    The expected job time is ``first_wait + rate x MP``, the rate being ``seconds_per_megapixel`` for a
+    preprocessing stage and ``recognition_seconds_per_megapixel`` for recognition (measured: see
+    ``bench/polling.py``): the first result request is made then, so a typical task is ``Completed`` at
+    its first GET. Each further wait
     grows by ``backoff_rate``; every wait is capped by ``max_wait``; at most ``max_polls`` result
     requests are made per task by the Wait loop.
     """
@@ -26,11 +28,15 @@ class PollSchedule:
     max_wait: int
     backoff_rate: float
     max_polls: int
+    recognition_seconds_per_megapixel: float | None = None
 
     def expected_seconds(self, megapixels: float, stage: Stage) -> float:
         """How long a task of ``stage`` on an image of ``megapixels`` is expected to run."""
-        factor = RECOGNITION_COST_FACTOR if stage is Stage.RECOGNIZE else 1.0
-        return self.first_wait + self.seconds_per_megapixel * max(megapixels, 0.0) * factor
+        rate = self.seconds_per_megapixel
+        if stage is Stage.RECOGNIZE:
+            own = self.recognition_seconds_per_megapixel
+            rate = own if own is not None else self.seconds_per_megapixel * RECOGNITION_COST_FACTOR
+        return self.first_wait + rate * max(megapixels, 0.0)
 
     def initial_wait(self, megapixels: float, stage: Stage) -> int:
         """Whole seconds to wait before the Wait loop's first result request."""
