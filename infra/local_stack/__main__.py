@@ -56,7 +56,8 @@ def find_images(folder: Path) -> list[Path]:
 
 @contextlib.contextmanager
 def _quiet_handlers(out: Path) -> Iterator[TextIO]:
-    """Send handler output (JSON logs, EMF metrics) to `out/logs/`, keep the terminal for progress."""
+    """Send the local stack's log to `out/logs/`, keep the terminal for progress (the functions' own
+    output goes to `out/logs/lambda.log`, see `lambda_log`)."""
     logs = out / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     console = sys.stdout
@@ -65,15 +66,12 @@ def _quiet_handlers(out: Path) -> Iterator[TextIO]:
     root = logging.getLogger()
     root.addHandler(file_handler)
     root.setLevel(logging.INFO)
-    with (
-        (logs / "lambda.log").open("w", encoding="utf-8") as lambda_log,
-        contextlib.redirect_stdout(lambda_log),
-    ):
-        try:
-            yield console
-        finally:
-            root.removeHandler(file_handler)
-            file_handler.close()
+    (logs / "lambda.log").write_text("", encoding="utf-8")
+    try:
+        yield console
+    finally:
+        root.removeHandler(file_handler)
+        file_handler.close()
 
 
 class _Progress:
@@ -108,7 +106,9 @@ def run(args: argparse.Namespace) -> int:
     overrides = _parameters(args.param)
     with _quiet_handlers(out) as console:
         started = time.monotonic()
-        with LocalStack.start(template=Path(args.template), param_overrides=overrides) as stack:
+        with LocalStack.start(
+            template=Path(args.template), param_overrides=overrides, lambda_log=out / "logs" / "lambda.log"
+        ) as stack:
             console.write(f"local stack up in {time.monotonic() - started:.1f} s: {stack.endpoint}\n")
             keys = [stack.input_prefix + p.relative_to(images_dir).as_posix() for p in images]
             console.write(f"uploading {len(images)} image(s) to s3://{stack.bucket}/{stack.input_prefix}\n")
@@ -145,7 +145,10 @@ def serve(args: argparse.Namespace) -> int:
     with _quiet_handlers(out) as console:
         overrides = _parameters(args.param)
         with LocalStack.start(
-            template=Path(args.template), param_overrides=overrides, moto_port=args.port
+            template=Path(args.template),
+            param_overrides=overrides,
+            moto_port=args.port,
+            lambda_log=out / "logs" / "lambda.log",
         ) as stack:
             example = f"s3://{stack.bucket}/{stack.input_prefix}scan.jpg"
             console.write(
