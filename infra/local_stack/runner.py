@@ -103,6 +103,7 @@ class AsyncInvocation:
     throttles: int = field(default=0, compare=False)
     ok: bool | None = field(default=None, compare=False)
     error: str | None = field(default=None, compare=False)
+    payload: str | None = field(default=None, compare=False, repr=False)
     done: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
 
 
@@ -135,6 +136,7 @@ class Worker:
         self._read_fd = parent_read
         self._writer = os.fdopen(parent_write, "w", encoding="utf-8")
         self._buffer = b""
+        self._closed = threading.Lock()
         self.init_seconds: float | None = None
 
     def wait_ready(self, timeout: float) -> dict[str, Any] | None:
@@ -174,14 +176,21 @@ class Worker:
         line, _, self._buffer = self._buffer.partition(b"\n")
         return line
 
-    def kill(self) -> None:
-        """Stop the process for good (SIGKILL, as Lambda does at a timeout) and close the pipes."""
+    def terminate(self) -> None:
+        """SIGKILL the process (as Lambda does at a timeout); a thread reading its reply gets EOF."""
         if self.process.poll() is None:
             self.process.kill()
         try:
             self.process.wait(timeout=_STOP_SECONDS)
         except subprocess.TimeoutExpired:
             log.warning("worker did not exit", extra={"pid": self.process.pid})
+
+    def kill(self) -> None:
+        """Terminate and close the pipes, once. Only the thread using the worker (or, for an idle worker,
+        the pool) may call it: a descriptor closed under a reader could be reused by another file."""
+        if not self._closed.acquire(blocking=False):
+            return
+        self.terminate()
         for close in (self._writer.close, lambda: os.close(self._read_fd)):
             with contextlib.suppress(OSError):
                 close()
@@ -277,12 +286,16 @@ class FunctionPool:
         return None, error_payload(str(error["errorType"]), str(error["errorMessage"]))
 
     def close(self) -> None:
+        """Kill the idle workers; terminate the busy ones (their callers see EOF and close them)."""
         with self._runner.lock:
-            workers = list(self._all)
+            idle = list(self._idle)
+            busy = [worker for worker in self._all if worker not in self._idle]
             self._all.clear()
             self._idle.clear()
-        for worker in workers:
+        for worker in idle:
             worker.kill()
+        for worker in busy:
+            worker.terminate()
 
     # -- asynchronous invocations ------------------------------------------------------------------
 
@@ -332,9 +345,10 @@ class FunctionPool:
             payload, errored = error_payload("Runtime.Unknown", f"{type(exc).__name__}: {exc}"), True
         finally:
             self.release()
+        item.payload = payload
         if not errored:
             item.ok = True
-            item.done.set()
+            self._runner.finished(item)
             return
         error = json.loads(payload)
         if item.attempts > self.spec.max_retry_attempts or self._runner.stopped:
@@ -349,7 +363,9 @@ class FunctionPool:
         item.error = f"{error_type}: {message}"
         fields = {"function": self.spec.name, "request_id": item.request_id, "attempts": item.attempts}
         target = self.spec.dead_letter_arn
-        if target and self._runner.dead_letter is not None:
+        if self._runner.stopped:
+            log.warning("asynchronous invocation abandoned at stop", extra=fields)
+        elif target and self._runner.dead_letter is not None:
             try:
                 self._runner.dead_letter(target, item.event, item.request_id, error_type, message)
                 log.error("asynchronous invocation failed, event sent to %s", target, extra=fields)
@@ -357,7 +373,7 @@ class FunctionPool:
                 log.exception("asynchronous invocation failed and the dead-letter queue refused it")
         else:
             log.error("asynchronous invocation failed, event dropped: %s", item.error, extra=fields)
-        item.done.set()
+        self._runner.finished(item)
 
 
 class Runner:
@@ -383,6 +399,8 @@ class Runner:
         self.dead_letter = dead_letter
         self.lock = threading.Condition()
         self.stopped = False
+        self.listeners: list[Callable[[AsyncInvocation], None]] = []
+        """Called (in a runner thread) with each asynchronous invocation once it succeeded or failed."""
         self._records: deque[InvocationRecord] = deque(maxlen=_MAX_RECORDS)
         self._sequence = itertools.count()
         self._random = random.Random(self.options.seed)
@@ -444,6 +462,15 @@ class Runner:
             pool.enqueue(item)
             accepted.append(item)
         return accepted
+
+    def finished(self, item: AsyncInvocation) -> None:
+        """Mark `item` done and tell the listeners (a failing listener is logged, never raised)."""
+        item.done.set()
+        for listener in list(self.listeners):
+            try:
+                listener(item)
+            except Exception:
+                log.exception("asynchronous invocation listener failed")
 
     def environment_for(self, spec: FunctionSpec) -> dict[str, str]:
         """A worker's whole environment: nothing of this process but PATH/LANG, then Lambda's variables."""

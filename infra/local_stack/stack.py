@@ -30,9 +30,9 @@ from local_stack.executions import NOT_STARTED, ExecutionRecord, describe, key_o
 from local_stack.provision import provision
 from local_stack.resources import BucketSpec, StackSpec
 from local_stack.runner import InvocationRecord, Runner, RunnerOptions
-from local_stack.server import MotoServer, start_moto
+from local_stack.server import MotoServer, check_port_free, start_moto
 from local_stack.status_events import Delivery, StatusEventWatcher
-from local_stack.template import declared_parameters, plan
+from local_stack.template import check_overrides, declared_parameters, plan
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +138,7 @@ class LocalStack:
         region: str = "us-east-1",
         lambda_options: RunnerOptions | None = None,
         lambda_log: Path | None = None,
+        check_parameters: bool = True,
     ) -> LocalStack:
         """Start moto, the OCR service (unless `ocr` is given) and create every resource of `template`.
 
@@ -146,10 +147,16 @@ class LocalStack:
         `param_overrides`. `service_options` go to `ocr_service.testing.start_service`; `lambda_options`
         to the function runner (account concurrency, async retry delays, duplicate deliveries);
         the functions' output goes to `lambda_log` (default: a temporary file, `stack.lambda_log`).
+        Parameter values are checked against their constraints unless `check_parameters` is False
+        (tests that need, say, a 3 s execution timeout).
         """
         with _running_lock:
             if _running:
                 raise StackError("a LocalStack is already running in this process; stop it first")
+            # User errors first, before anything is started.
+            if check_parameters:
+                check_overrides(template, param_overrides or {})
+            check_port_free(moto_port)
             owns_ocr = ocr is None
             service: Any = ocr if ocr is not None else _start_ocr_service(service_options or {})
             moto: MotoServer | None = None
@@ -159,7 +166,7 @@ class LocalStack:
                 moto.export(region)
                 environment = Environment(region=region, queue_endpoint=moto.endpoint)
                 overrides = _overrides(template, service, param_overrides or {})
-                spec = plan(template, overrides, environment)
+                spec = plan(template, overrides, environment, check_constraints=check_parameters)
                 stack = cls(
                     spec=spec,
                     moto=moto,
