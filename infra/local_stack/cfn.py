@@ -23,6 +23,7 @@ class TemplateError(ValueError):
 NO_VALUE = object()
 """Marker for `AWS::NoValue`: the enclosing key or list item is dropped."""
 
+
 def load_yaml(text: str) -> dict[str, Any]:
     """Parse a CloudFormation/SAM template (YAML or JSON) into long-form data, with cfn-lint's loader."""
     try:
