@@ -26,7 +26,14 @@ from botocore.config import Config
 
 from local_stack import lambda_hook
 from local_stack.builder import Environment
-from local_stack.executions import NOT_STARTED, ExecutionRecord, describe, key_of, list_executions
+from local_stack.executions import (
+    NOT_STARTED,
+    ExecutionRecord,
+    describe,
+    key_of,
+    list_executions,
+    poll_states,
+)
 from local_stack.provision import provision
 from local_stack.resources import BucketSpec, StackSpec
 from local_stack.runner import InvocationRecord, Runner, RunnerOptions
@@ -114,6 +121,10 @@ class LocalStack:
             dead_letter=lambda *args: _send_to_dead_letter_queue(dead_letter_sqs, *args),
         )
         self._uploaded: list[str] = []
+        machines = (
+            [m for m in spec.state_machines if m.arn == self.state_machine_arn] if spec.state_machines else []
+        )
+        self._poll_states = poll_states(machines[0].definition) if machines else frozenset()
         self._key_of_execution: dict[str, str | None] = {}
         self._stopped = False
         # Own clients: the watcher thread must not share the caller's.
@@ -350,7 +361,8 @@ class LocalStack:
             if not executions:
                 result.append(ExecutionRecord(key=key, status=NOT_STARTED))
                 continue
-            result.append(describe(self.sfn, key, executions[-1]["executionArn"], len(executions)))
+            arn = executions[-1]["executionArn"]
+            result.append(describe(self.sfn, key, arn, len(executions), self._poll_states))
         return result
 
     def known_keys(self) -> list[str]:
