@@ -197,7 +197,8 @@ def submit_stage(
     """Submit the stage's one task and, if it is expected to be short, wait for it here.
 
     Once the POST was accepted nothing raises except a task that failed for good: any other error of
-    the in-Lambda wait hands the job (with its task id) to the Wait loop.
+    the in-Lambda wait hands the job (with its task id) to the Wait loop. A re-run that resumes an
+    accepted task goes straight to the Wait loop.
     """
     if job.next != stage:
         raise ValueError(f"job expects {job.next!r} next, not {stage.value}")
@@ -223,6 +224,9 @@ def submit_stage(
             "tasks": {**job.tasks, stage: task},
         }
     )
+    if submission.resumed:
+        # A re-run of this state (its first run may have died while waiting here): straight to the loop.
+        return job
     return _settle(
         obj,
         job,
