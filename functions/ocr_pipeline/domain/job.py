@@ -257,7 +257,8 @@ def _settle(
     expected = cfg.schedule.expected_seconds(job.image.megapixels, stage)
     if not cfg.in_lambda.applies(expected):
         return job
-    deadline = monotonic() + cfg.in_lambda.budget_seconds
+    started = monotonic()
+    deadline = started + cfg.in_lambda.budget_seconds
     delay = expected
     while monotonic() + delay <= deadline:
         sleep(delay)
@@ -279,7 +280,7 @@ def _settle(
             return job
         if job.status is StageStatus.COMPLETED:
             return job
-        delay = cfg.in_lambda.interval_seconds
+        delay = cfg.in_lambda.next_delay(monotonic() - started, cfg.schedule.backoff_rate)
     return job.model_copy(update={"wait_seconds": 1})
 
 
