@@ -20,7 +20,7 @@ from typing import Any
 from ocr_pipeline.domain.binarization import decide_binarization, image_stats
 from ocr_pipeline.domain.image import CheckedImage
 from ocr_pipeline.domain.image import check_image as decode_checked
-from ocr_pipeline.domain.keys import OutputKeys, output_keys
+from ocr_pipeline.domain.keys import OutputKeys, output_keys, stage_image_key
 from ocr_pipeline.domain.models import (
     DONE,
     AutoDecision,
@@ -70,6 +70,7 @@ class JobConfig:
     in_lambda: InLambdaPoll
     language: str
     mode: BinarizationMode
+    preprocessing: str
     base_url: str
     in_doubt_after_seconds: float
     summary: dict[str, str | int | float | bool] = field(default_factory=dict)
@@ -91,12 +92,14 @@ def job_config(settings: OcrSettings) -> JobConfig:
         in_lambda=InLambdaPoll(settings.IN_LAMBDA_POLL_SECONDS, settings.IN_LAMBDA_POLL_INTERVAL_SECONDS),
         language=settings.LANGUAGE,
         mode=settings.BINARIZATION_MODE,
+        preprocessing=settings.PREPROCESSING,
         base_url=settings.OCR_API_BASE_URL,
         in_doubt_after_seconds=settings.OCR_CONNECT_TIMEOUT_SECONDS
         + settings.OCR_READ_TIMEOUT_SECONDS
         + SUBMISSION_SLACK_SECONDS,
         summary={
             "binarization_mode": settings.BINARIZATION_MODE.value,
+            "preprocessing": settings.PREPROCESSING,
             "first_wait_seconds": settings.FIRST_WAIT_SECONDS,
             "seconds_per_megapixel": settings.SECONDS_PER_MEGAPIXEL,
             "recognition_seconds_per_megapixel": settings.RECOGNITION_SECONDS_PER_MEGAPIXEL,
@@ -122,29 +125,81 @@ def keys_of(obj: ObjectRef, layout: LayoutSettings) -> OutputKeys:
 
 
 def image_key(obj: ObjectRef, stage: Stage, layout: LayoutSettings) -> str:
-    """Where the image a preprocessing stage produced is stored."""
-    if stage is not Stage.BINARIZE:
+    """Where the image a preprocessing stage produced is stored, under that stage's own prefix."""
+    prefixes = {
+        Stage.DESKEW: layout.DESKEWED_PREFIX,
+        Stage.UPSCALE: layout.UPSCALED_PREFIX,
+        Stage.BINARIZE: layout.BINARIZED_PREFIX,
+    }
+    if stage not in prefixes:
         raise ValueError(f"stage {stage.value} produces no stored image")
-    return keys_of(obj, layout).binarized
+    return stage_image_key(obj.key, input_prefix=layout.INPUT_PREFIX, stage_prefix=prefixes[stage])
 
 
 def _iso(clock: Clock) -> str:
     return clock().isoformat(timespec="milliseconds")
 
 
-def _plan(image: CheckedImage, mode: BinarizationMode) -> tuple[tuple[Stage, ...], ModeInfo]:
-    effective = mode
+UPSCALE_BELOW_MEGAPIXELS = 1.0
+"""``Preprocessing=auto`` upscales images smaller than this (small text loses thin strokes)."""
+
+
+def _chain(preprocessing: str) -> list[Stage]:
+    if preprocessing in ("none", "auto"):
+        return []
+    chain: list[Stage] = []
+    for name in preprocessing.split(","):
+        stage = Stage(name.strip())
+        if stage not in chain:
+            chain.append(stage)
+    return chain
+
+
+def _plan(
+    image: CheckedImage, mode: BinarizationMode, preprocessing: str
+) -> tuple[tuple[Stage, ...], ModeInfo]:
+    """The stages for this image: the configured chain (or auto's choice), binarization per the mode."""
+    chain = _chain(preprocessing)
+    reasons: dict[str, str] = {}
     decision: AutoDecision | None = None
-    if mode is BinarizationMode.AUTO:
+    decides_binarization = mode is BinarizationMode.AUTO or preprocessing == "auto"
+    if decides_binarization:
         verdict = decide_binarization(image_stats(image.image))
-        effective = BinarizationMode.ENDPOINT if verdict.binarize else BinarizationMode.OFF
         decision = AutoDecision(
             binarize=verdict.binarize, reason=verdict.reason, stats=verdict.stats.as_dict()
         )
-    steps = (
-        (Stage.BINARIZE, Stage.RECOGNIZE) if effective is BinarizationMode.ENDPOINT else (Stage.RECOGNIZE,)
+        chain = [s for s in chain if s is not Stage.BINARIZE]
+        if verdict.binarize:
+            chain.append(Stage.BINARIZE)
+    if preprocessing == "auto":
+        reasons[Stage.DESKEW.value] = "skipped: no skew estimate is made before the API call"
+        if image.megapixels < UPSCALE_BELOW_MEGAPIXELS:
+            chain.insert(0, Stage.UPSCALE)
+            reasons[Stage.UPSCALE.value] = (
+                f"{image.megapixels:.2f} MP < {UPSCALE_BELOW_MEGAPIXELS:g} MP: small text"
+            )
+        else:
+            reasons[Stage.UPSCALE.value] = (
+                f"skipped: {image.megapixels:.2f} MP >= {UPSCALE_BELOW_MEGAPIXELS:g} MP"
+            )
+        assert decision is not None
+        reasons[Stage.BINARIZE.value] = (
+            decision.reason if decision.binarize else f"skipped: {decision.reason}"
+        )
+    if mode in (BinarizationMode.OFF, BinarizationMode.INLINE):
+        chain = [s for s in chain if s is not Stage.BINARIZE]
+    if Stage.BINARIZE in chain:
+        effective = BinarizationMode.ENDPOINT
+    else:
+        effective = BinarizationMode.INLINE if mode is BinarizationMode.INLINE else BinarizationMode.OFF
+    info = ModeInfo(
+        requested=mode.value,
+        effective=effective.value,
+        decision=decision,
+        preprocessing=preprocessing,
+        reasons=reasons,
     )
-    return steps, ModeInfo(requested=mode.value, effective=effective.value, decision=decision)
+    return (*chain, Stage.RECOGNIZE), info
 
 
 def check_image(obj: ObjectRef, *, store: ObjectStore, cfg: JobConfig) -> Job:
@@ -154,7 +209,7 @@ def check_image(obj: ObjectRef, *, store: ObjectStore, cfg: JobConfig) -> Job:
     """
     data = store.read(obj.bucket, obj.key, max_bytes=cfg.limits.max_bytes, version_id=obj.version_id)
     image = decode_checked(data, max_bytes=cfg.limits.max_bytes, max_pixels=cfg.limits.max_pixels)
-    steps, mode = _plan(image, cfg.mode)
+    steps, mode = _plan(image, cfg.mode, cfg.preprocessing)
     return Job(
         steps=steps,
         stage=None,
@@ -220,7 +275,7 @@ def submit_stage(
             "stage": stage,
             "status": StageStatus.PENDING,
             "next": job.following(stage),
-            "wait_seconds": cfg.schedule.initial_wait(job.image.megapixels, stage),
+            "wait_seconds": cfg.schedule.initial_wait(_megapixels(job), stage),
             "tasks": {**job.tasks, stage: task},
         }
     )
@@ -241,6 +296,11 @@ def submit_stage(
     )
 
 
+def _megapixels(job: Job) -> float:
+    """Size of the image the current stage works on."""
+    return job.source_megapixels if job.source_megapixels is not None else job.image.megapixels
+
+
 def _settle(
     obj: ObjectRef,
     job: Job,
@@ -254,7 +314,7 @@ def _settle(
     sleep: Callable[[float], None],
     monotonic: Callable[[], float],
 ) -> Job:
-    expected = cfg.schedule.expected_seconds(job.image.megapixels, stage)
+    expected = cfg.schedule.expected_seconds(_megapixels(job), stage)
     if not cfg.in_lambda.applies(expected):
         return job
     started = monotonic()
@@ -338,7 +398,7 @@ def _check(
     now = _iso(clock)
     if stage.preprocessing:
         key = image_key(obj, stage, cfg.layout)
-        decode_checked(payload, max_bytes=cfg.limits.max_bytes, max_pixels=cfg.limits.max_pixels)
+        produced = decode_checked(payload, max_bytes=cfg.limits.max_bytes, max_pixels=cfg.limits.max_pixels)
         store.write(obj.bucket, key, payload, content_type="image/png")
         task = task.model_copy(update={"completed_at": now, "output_key": key, "output_bytes": len(payload)})
         return job.model_copy(
@@ -346,6 +406,7 @@ def _check(
                 "status": StageStatus.COMPLETED,
                 "source_key": key,
                 "source_version_id": None,
+                "source_megapixels": round(produced.megapixels, 3),
                 "tasks": {**job.tasks, stage: task},
                 "wait_seconds": 0,
             }
