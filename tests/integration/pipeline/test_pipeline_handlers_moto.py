@@ -204,3 +204,33 @@ def test_record_failure_from_timed_out_execution_event_writes_failed_record(aws:
     record = json.loads(aws.read("failed/2026/scan.jpg.json"))
     assert (record["status"], record["error_type"]) == ("TIMED_OUT", "States.TIMED_OUT")
     assert record["execution"] == event["detail"]["name"]
+
+
+def test_record_failure_from_catch_event_fixture_names_the_stage(aws: Aws) -> None:
+    # GIVEN the sample Catch payload of a failed recognition
+    event = load_event("sfn_catch_failure")
+    # WHEN recorded / THEN the record names the stage and carries the Lambda error message
+    outcome = aws.handler("record_failure")(event)
+    record = FailureRecord.model_validate(json.loads(aws.read("failed/2026/scan.jpg.json")))
+    assert (outcome["stage"], record.stage, record.error_type) == ("recognize", "recognize", "OcrTaskFailed")
+    assert record.message.endswith("failed: engine error")
+
+
+def test_record_failure_timed_out_execution_names_last_submitted_stage(aws: Aws) -> None:
+    # GIVEN a timed-out execution whose binarization and recognition were both submitted
+    event = load_event("sfn_execution_timed_out")
+    name = event["detail"]["name"]
+    for stage in ("binarize", "recognize"):
+        aws.s3.put_object(Bucket=BUCKET, Key=f"submissions/{name}/{stage}.json", Body=b"{}")
+    # WHEN its status-change event is recorded / THEN the record says recognition was running
+    aws.handler("record_failure")(event)
+    assert json.loads(aws.read("failed/2026/scan.jpg.json"))["stage"] == "recognize"
+
+
+def test_validate_image_event_fixture_plans_stages(aws: Aws) -> None:
+    # GIVEN the sample Validate image input and its object
+    event = load_event("sfn_validate_image")
+    aws.put(event["object"]["key"], image_bytes(200, 100, "JPEG"))
+    # WHEN handled / THEN the job routes to binarization, the only planned preprocessing stage
+    job = aws.handler("preprocess")(event)
+    assert (job["steps"], job["next"], job["status"]) == (["binarize", "recognize"], "binarize", "completed")
