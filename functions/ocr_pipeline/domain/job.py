@@ -10,28 +10,13 @@ State between steps is a :class:`Job` (keys, task ids, counters, times), never i
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
 
-from ocr_pipeline.domain.binarization import decide_binarization, image_stats
-from ocr_pipeline.domain.image import CheckedImage
+from ocr_pipeline.domain.config import Clock, JobConfig, image_key, job_config, json_bytes, keys_of
 from ocr_pipeline.domain.image import check_image as decode_checked
-from ocr_pipeline.domain.keys import OutputKeys, output_keys, stage_image_key
-from ocr_pipeline.domain.models import (
-    DONE,
-    AutoDecision,
-    ImageInfo,
-    Job,
-    ModeInfo,
-    Stage,
-    StageStatus,
-    StageTask,
-)
-from ocr_pipeline.domain.polling import InLambdaPoll, PollSchedule
+from ocr_pipeline.domain.models import DONE, ImageInfo, Job, ModeInfo, Stage, StageStatus, StageTask
+from ocr_pipeline.domain.plan import plan_stages
 from ocr_pipeline.domain.ports import ObjectStore, OcrApi, OcrResponse, TaskStatus
 from ocr_pipeline.domain.records import result_record
 from ocr_pipeline.domain.start import ObjectRef
@@ -43,163 +28,25 @@ from ocr_pipeline.errors import (
     OcrTaskNotFound,
     PollLimitExceeded,
 )
-from ocr_pipeline.settings import BinarizationMode, LayoutSettings, OcrSettings
+from ocr_pipeline.settings import BinarizationMode
 
-Clock = Callable[[], datetime]
+__all__ = [
+    "Clock",
+    "JobConfig",
+    "check_image",
+    "job_config",
+    "json_bytes",
+    "keys_of",
+    "poll_stage",
+    "submit_stage",
+]
+
 _PNG_TYPES = ("ImagePNG", "PNG")
 _TEXT_TYPES = ("Text",)
-SUBMISSION_SLACK_SECONDS = 5.0
-"""A claim older than the POST's (connect + read) timeout plus this cannot belong to a live POST."""
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """What an image may be."""
-
-    max_bytes: int
-    max_pixels: int
-
-
-@dataclass(frozen=True, slots=True)
-class JobConfig:
-    """The part of a function's settings the job needs."""
-
-    layout: LayoutSettings
-    limits: Limits
-    schedule: PollSchedule
-    in_lambda: InLambdaPoll
-    language: str
-    mode: BinarizationMode
-    preprocessing: str
-    base_url: str
-    in_doubt_after_seconds: float
-    summary: dict[str, str | int | float | bool] = field(default_factory=dict)
-
-
-def job_config(settings: OcrSettings) -> JobConfig:
-    """The job's configuration, from a function's settings."""
-    return JobConfig(
-        layout=LayoutSettings.model_validate(settings.model_dump()),
-        limits=Limits(settings.MAX_IMAGE_BYTES, settings.MAX_IMAGE_PIXELS),
-        schedule=PollSchedule(
-            first_wait=settings.FIRST_WAIT_SECONDS,
-            seconds_per_megapixel=settings.SECONDS_PER_MEGAPIXEL,
-            recognition_seconds_per_megapixel=settings.RECOGNITION_SECONDS_PER_MEGAPIXEL,
-            max_wait=settings.MAX_WAIT_SECONDS,
-            backoff_rate=settings.POLL_BACKOFF_RATE,
-            max_polls=settings.MAX_POLLS,
-        ),
-        in_lambda=InLambdaPoll(settings.IN_LAMBDA_POLL_SECONDS, settings.IN_LAMBDA_POLL_INTERVAL_SECONDS),
-        language=settings.LANGUAGE,
-        mode=settings.BINARIZATION_MODE,
-        preprocessing=settings.PREPROCESSING,
-        base_url=settings.OCR_API_BASE_URL,
-        in_doubt_after_seconds=settings.OCR_CONNECT_TIMEOUT_SECONDS
-        + settings.OCR_READ_TIMEOUT_SECONDS
-        + SUBMISSION_SLACK_SECONDS,
-        summary={
-            "binarization_mode": settings.BINARIZATION_MODE.value,
-            "preprocessing": settings.PREPROCESSING,
-            "first_wait_seconds": settings.FIRST_WAIT_SECONDS,
-            "seconds_per_megapixel": settings.SECONDS_PER_MEGAPIXEL,
-            "recognition_seconds_per_megapixel": settings.RECOGNITION_SECONDS_PER_MEGAPIXEL,
-            "max_wait_seconds": settings.MAX_WAIT_SECONDS,
-            "poll_backoff_rate": settings.POLL_BACKOFF_RATE,
-            "max_polls": settings.MAX_POLLS,
-            "in_lambda_poll_seconds": settings.IN_LAMBDA_POLL_SECONDS,
-            "in_lambda_poll_interval_seconds": settings.IN_LAMBDA_POLL_INTERVAL_SECONDS,
-        },
-    )
-
-
-def keys_of(obj: ObjectRef, layout: LayoutSettings) -> OutputKeys:
-    """Output keys of ``obj`` under the configured layout."""
-    return output_keys(
-        obj.key,
-        input_prefix=layout.INPUT_PREFIX,
-        text_prefix=layout.TEXT_PREFIX,
-        binarized_prefix=layout.BINARIZED_PREFIX,
-        result_prefix=layout.RESULT_PREFIX,
-        failed_prefix=layout.FAILED_PREFIX,
-    )
-
-
-def image_key(obj: ObjectRef, stage: Stage, layout: LayoutSettings) -> str:
-    """Where the image a preprocessing stage produced is stored, under that stage's own prefix."""
-    prefixes = {
-        Stage.DESKEW: layout.DESKEWED_PREFIX,
-        Stage.UPSCALE: layout.UPSCALED_PREFIX,
-        Stage.BINARIZE: layout.BINARIZED_PREFIX,
-    }
-    if stage not in prefixes:
-        raise ValueError(f"stage {stage.value} produces no stored image")
-    return stage_image_key(obj.key, input_prefix=layout.INPUT_PREFIX, stage_prefix=prefixes[stage])
 
 
 def _iso(clock: Clock) -> str:
     return clock().isoformat(timespec="milliseconds")
-
-
-UPSCALE_BELOW_MEGAPIXELS = 1.0
-"""``Preprocessing=auto`` upscales images smaller than this (small text loses thin strokes)."""
-
-
-def _chain(preprocessing: str) -> list[Stage]:
-    if preprocessing in ("none", "auto"):
-        return []
-    chain: list[Stage] = []
-    for name in preprocessing.split(","):
-        stage = Stage(name.strip())
-        if stage not in chain:
-            chain.append(stage)
-    return chain
-
-
-def _plan(
-    image: CheckedImage, mode: BinarizationMode, preprocessing: str
-) -> tuple[tuple[Stage, ...], ModeInfo]:
-    """The stages for this image: the configured chain (or auto's choice), binarization per the mode."""
-    chain = _chain(preprocessing)
-    reasons: dict[str, str] = {}
-    decision: AutoDecision | None = None
-    decides_binarization = mode is BinarizationMode.AUTO or preprocessing == "auto"
-    if decides_binarization:
-        verdict = decide_binarization(image_stats(image.image))
-        decision = AutoDecision(
-            binarize=verdict.binarize, reason=verdict.reason, stats=verdict.stats.as_dict()
-        )
-        chain = [s for s in chain if s is not Stage.BINARIZE]
-        if verdict.binarize:
-            chain.append(Stage.BINARIZE)
-    if preprocessing == "auto":
-        reasons[Stage.DESKEW.value] = "skipped: no skew estimate is made before the API call"
-        if image.megapixels < UPSCALE_BELOW_MEGAPIXELS:
-            chain.insert(0, Stage.UPSCALE)
-            reasons[Stage.UPSCALE.value] = (
-                f"{image.megapixels:.2f} MP < {UPSCALE_BELOW_MEGAPIXELS:g} MP: small text"
-            )
-        else:
-            reasons[Stage.UPSCALE.value] = (
-                f"skipped: {image.megapixels:.2f} MP >= {UPSCALE_BELOW_MEGAPIXELS:g} MP"
-            )
-        assert decision is not None
-        reasons[Stage.BINARIZE.value] = (
-            decision.reason if decision.binarize else f"skipped: {decision.reason}"
-        )
-    if mode in (BinarizationMode.OFF, BinarizationMode.INLINE):
-        chain = [s for s in chain if s is not Stage.BINARIZE]
-    if Stage.BINARIZE in chain:
-        effective = BinarizationMode.ENDPOINT
-    else:
-        effective = BinarizationMode.INLINE if mode is BinarizationMode.INLINE else BinarizationMode.OFF
-    info = ModeInfo(
-        requested=mode.value,
-        effective=effective.value,
-        decision=decision,
-        preprocessing=preprocessing,
-        reasons=reasons,
-    )
-    return (*chain, Stage.RECOGNIZE), info
 
 
 def check_image(obj: ObjectRef, *, store: ObjectStore, cfg: JobConfig) -> Job:
@@ -209,7 +56,7 @@ def check_image(obj: ObjectRef, *, store: ObjectStore, cfg: JobConfig) -> Job:
     """
     data = store.read(obj.bucket, obj.key, max_bytes=cfg.limits.max_bytes, version_id=obj.version_id)
     image = decode_checked(data, max_bytes=cfg.limits.max_bytes, max_pixels=cfg.limits.max_pixels)
-    steps, mode = _plan(image, cfg.mode, cfg.preprocessing)
+    steps, mode = plan_stages(image, cfg.mode, cfg.preprocessing)
     return Job(
         steps=steps,
         stage=None,
@@ -447,8 +294,3 @@ def _completed_payload(stage: Stage, task_id: str, response: OcrResponse) -> byt
     raise OcrApiProtocolError(
         f"{stage.value} task {task_id} is Completed without a {'/'.join(sorted(wanted))} result"
     )
-
-
-def json_bytes(record: dict[str, Any]) -> bytes:
-    """A record as indented UTF-8 JSON."""
-    return json.dumps(record, indent=2, sort_keys=False, ensure_ascii=False).encode("utf-8")
