@@ -25,8 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.common import BenchError, ocr_client, png_bytes
-from bench.corpus import make_page
+from bench.common import BenchError, ocr_client
 from local_stack import LocalStack
 from ocr_pipeline.domain.models import Stage
 from ocr_pipeline.domain.polling import InLambdaPoll, PollSchedule
@@ -52,8 +51,8 @@ MEASURED_TASK_SECONDS = {Stage.BINARIZE: 0.11, Stage.RECOGNIZE: 1.06}
 """Medians measured on the offline service for 0.7 MP sample pages (functions/README.md)."""
 TEMPLATE_SCHEDULE = PollSchedule(
     first_wait=0.1,
-    seconds_per_megapixel=0.15,
-    recognition_seconds_per_megapixel=1.6,
+    seconds_per_megapixel=0.1,
+    recognition_seconds_per_megapixel=1.4,
     max_wait=30,
     backoff_rate=1.5,
     max_polls=20,
@@ -229,8 +228,8 @@ def submit_routes_through_choice(asl: Path = ASL) -> bool:
 
 
 def probe_image() -> bytes:
-    """A 0.7 MP page (1000x700) like the sample images."""
-    return png_bytes(make_page(7, width=1000, height=700, font_px=28).image)
+    """A 0.7 MP sample page (``events/images/clean.png``), the image the task times were measured on."""
+    return (ROOT / "events" / "images" / "clean.png").read_bytes()
 
 
 def task_seconds(service: Any, data: bytes, repeats: int = 3) -> dict[Stage, float]:
@@ -305,8 +304,8 @@ def measure_stack(
 
 TEMPLATE_PARAMS = {
     "FirstWaitSeconds": "0.1",
-    "SecondsPerMegapixel": "0.15",
-    "RecognitionSecondsPerMegapixel": "1.6",
+    "SecondsPerMegapixel": "0.1",
+    "RecognitionSecondsPerMegapixel": "1.4",
     "MaxWaitSeconds": "30",
 }
 """The template defaults the local stack would otherwise shorten."""

@@ -23,11 +23,11 @@ LOOP_ONLY = ScheduleSpec("loop", {})
 
 
 def test_stage_outcome_task_done_by_expected_time_needs_one_get_in_lambda() -> None:
-    # GIVEN a recognition task shorter than its expected time (0.1 + 1.6 x 0.7 = 1.22 s)
+    # GIVEN a recognition task shorter than its expected time (0.1 + 1.4 x 0.7 = 1.08 s)
     outcome = stage_outcome(DEFAULT, TEMPLATE_SCHEDULE, Stage.RECOGNIZE, 1.0, 0.7)
     # WHEN / THEN one GET at the expected time sees it, no Wait-loop check
     assert (outcome.gets, outcome.loop_checks) == (1, 0)
-    assert math.isclose(outcome.lag_seconds, 0.22)
+    assert math.isclose(outcome.lag_seconds, 0.08)
 
 
 def test_stage_outcome_task_longer_than_budget_continues_in_wait_loop() -> None:
