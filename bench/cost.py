@@ -26,6 +26,9 @@ from typing import Any
 from bench import polling
 
 GOAL_PER_1000 = 0.10
+S3_REQUESTS_PER_IMAGE = {"GET": 5, "PUT": 7}
+"""Endpoint mode, from the code: GETs of the upload, the binarized PNG and a submission record per stage
+(checked before POSTing); PUTs of a claim + accepted record per stage, the PNG, the text, the result."""
 TEMPLATE = Path(__file__).resolve().parents[1] / "template.yaml"
 
 
@@ -117,8 +120,7 @@ def designs(
     upload = _named(invocations, "OnUpload")
     pre = _named(invocations, "Preprocess")
     rec = _named(invocations, "Recognize")
-    s3 = measured["s3_requests_per_image"]
-    gets, puts = float(s3["GET"]), float(s3["PUT"])
+    gets, puts = float(S3_REQUESTS_PER_IMAGE["GET"]), float(S3_REQUESTS_PER_IMAGE["PUT"])
     stages = 2
     checks = stages * checks_per_task_template
     base = polling.FIXED_TRANSITIONS + stages * polling.STAGE_TRANSITIONS
@@ -180,7 +182,7 @@ def measured_counts(measured: dict[str, Any]) -> Counts:
         Invocation(float(row["per_image"]), float(row["mean_seconds"]), int(row["memory_mb"]))
         for row in measured["invocations"].values()
     )
-    s3 = measured["s3_requests_per_image"]
+    s3 = S3_REQUESTS_PER_IMAGE
     return Counts(float(measured["transitions_per_image"]), invocations, float(s3["GET"]), float(s3["PUT"]))
 
 

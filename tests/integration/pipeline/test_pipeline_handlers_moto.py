@@ -234,3 +234,18 @@ def test_validate_image_event_fixture_plans_stages(aws: Aws) -> None:
     # WHEN handled / THEN the job routes to binarization, the only planned preprocessing stage
     job = aws.handler("preprocess")(event)
     assert (job["steps"], job["next"], job["status"]) == (["binarize", "recognize"], "binarize", "completed")
+
+
+def test_s3_store_service_error_becomes_retryable_storage_unavailable(aws: Aws) -> None:
+    # GIVEN S3 answering a write with a 503 SlowDown
+    from botocore.stub import Stubber
+
+    from ocr_pipeline.adapters.s3_store import S3ObjectStore
+    from ocr_pipeline.errors import StorageUnavailable
+
+    store = S3ObjectStore(aws.s3)
+    with Stubber(aws.s3) as stub:
+        stub.add_client_error("put_object", service_error_code="SlowDown", http_status_code=503)
+        # WHEN written / THEN the named, retried error is raised (not botocore's ClientError)
+        with pytest.raises(StorageUnavailable, match="SlowDown"):
+            store.write(BUCKET, "text/a.txt", b"x", content_type="text/plain")
