@@ -7,12 +7,12 @@ vendor's own fee is excluded. Designs:
 * `standard_measured`: the deployed state machine with the template's defaults (including its in-Lambda
   poll) and the counts measured locally (local runs use 1-2 s waits); a second measured row may follow
   with overrides (e.g. `InLambdaPollSeconds=0`, the plain Wait loop);
-* `standard_template_schedule`: the same loop with the checks the template's adaptive schedule makes for
-  jobs that finish within its first wait (the best case on AWS: one check per task);
-* `standard_in_lambda_poll`: Standard, with a bounded in-Lambda poll after submission that finishes short
-  jobs inside the Submit function (Submit + Choice + Done = 3 transitions; Submit runs as long as the job);
-* `express_poll_loop`: the Wait/Check/Choice loop in an Express workflow (started by the upload function;
-  no Standard transitions; billed per request and per GB-second at the 64 MB minimum);
+* `standard_wait_loop`: every stage through its Wait loop, one check per stage (13 transitions);
+* `standard_in_lambda_wait`: each stage's task seen finished by the submitting function's own GET at
+  the expected time (7 transitions; the submitting functions run as long as the tasks);
+* `express_poll_loop`: the same states in an Express workflow (started by the upload function; no
+  Standard transitions; billed per request and per GB-second at the 64 MB minimum; safe now that
+  each stage's submission is exactly-once by its own record);
 * `lambda_polling`: one Lambda invocation per image submits, polls and writes outputs (no Step Functions);
   its duration is the whole OCR time.
 """
@@ -26,6 +26,9 @@ from typing import Any
 from bench import polling
 
 GOAL_PER_1000 = 0.10
+S3_REQUESTS_PER_IMAGE = {"GET": 5, "PUT": 7}
+"""Endpoint mode, from the code: GETs of the upload, the binarized PNG and a submission record per stage
+(checked before POSTing); PUTs of a claim + accepted record per stage, the PNG, the text, the result."""
 TEMPLATE = Path(__file__).resolve().parents[1] / "template.yaml"
 
 
@@ -109,55 +112,60 @@ def designs(
 ) -> dict[str, Counts]:
     """Counts of each design from the stack's burst measurement (`throughput.stack_burst` output).
 
-    `ocr_seconds` is the time one image spends in OCR tasks (both stages), used where a design bills
-    wall time (Express, the in-Lambda poll, Lambda polling).
+    An image is two stages (binarization, recognition). `ocr_seconds` is the time one image spends in
+    OCR tasks, used where a design bills wall time (Express, the in-Lambda wait, Lambda polling).
+    Invocation seconds are the measured means per function.
     """
     invocations = measured["invocations"]
     upload = _named(invocations, "OnUpload")
-    submit = _named(invocations, "Submit")
-    check = _named(invocations, "Check")
-    s3 = measured["s3_requests_per_image"]
-    gets, puts = float(s3["GET"]), float(s3["PUT"])
-    tasks = 2
-    checks = tasks * checks_per_task_template
-    template = Counts(
-        transitions=(3 if submit_choice else 2) + 3 * checks,
-        invocations=(upload, submit, Invocation(checks, check.seconds, check.memory_mb)),
+    pre = _named(invocations, "Preprocess")
+    rec = _named(invocations, "Recognize")
+    gets, puts = float(S3_REQUESTS_PER_IMAGE["GET"]), float(S3_REQUESTS_PER_IMAGE["PUT"])
+    stages = 2
+    checks = stages * checks_per_task_template
+    base = polling.FIXED_TRANSITIONS + stages * polling.STAGE_TRANSITIONS
+    loop = Counts(
+        transitions=base + polling.LOOP_TRANSITIONS * checks,
+        invocations=(
+            upload,
+            Invocation(2 + checks_per_task_template, pre.seconds, pre.memory_mb),
+            Invocation(1 + checks_per_task_template, rec.seconds, rec.memory_mb),
+        ),
         s3_gets=gets,
         s3_puts=puts,
     )
     in_lambda = Counts(
-        transitions=3,
+        transitions=base,
         invocations=(
             upload,
-            Invocation(1, submit.seconds + check.seconds * tasks + ocr_seconds, submit.memory_mb),
+            Invocation(1, pre.seconds, pre.memory_mb),
+            Invocation(1, pre.seconds + ocr_seconds / stages, pre.memory_mb),
+            Invocation(1, rec.seconds + ocr_seconds / stages, rec.memory_mb),
         ),
         s3_gets=gets,
         s3_puts=puts,
     )
     express = Counts(
         transitions=0,
-        invocations=(upload, submit, check),
+        invocations=loop.invocations,
         s3_gets=gets,
         s3_puts=puts,
         express_requests=1,
         express_seconds=float(measured.get("execution_seconds_per_image", ocr_seconds)),
     )
-    polling = Counts(
+    lambda_polling = Counts(
         transitions=0,
         invocations=(
-            Invocation(
-                1, upload.seconds + submit.seconds + check.seconds * tasks + ocr_seconds, submit.memory_mb
-            ),
+            Invocation(1, upload.seconds + pre.seconds * 2 + rec.seconds + ocr_seconds, pre.memory_mb),
         ),
         s3_gets=gets,
         s3_puts=puts,
     )
     return {
-        "standard_template_schedule": template,
-        "standard_in_lambda_poll": in_lambda,
+        "standard_wait_loop": loop,
+        "standard_in_lambda_wait": in_lambda,
         "express_poll_loop": express,
-        "lambda_polling": polling,
+        "lambda_polling": lambda_polling,
     }
 
 
@@ -174,7 +182,7 @@ def measured_counts(measured: dict[str, Any]) -> Counts:
         Invocation(float(row["per_image"]), float(row["mean_seconds"]), int(row["memory_mb"]))
         for row in measured["invocations"].values()
     )
-    s3 = measured["s3_requests_per_image"]
+    s3 = S3_REQUESTS_PER_IMAGE
     return Counts(float(measured["transitions_per_image"]), invocations, float(s3["GET"]), float(s3["PUT"]))
 
 
@@ -193,7 +201,7 @@ def run(
     off = (
         measured_variant is not None and measured_variant.get("params", {}).get("InLambdaPollSeconds") == "0"
     )
-    # Modelled designs start from the plain Wait loop's counts (Submit without in-Lambda polling).
+    # Modelled designs start from the plain Wait loop's measured invocations (no in-Lambda wait).
     loop_base = measured_variant if off and measured_variant is not None else measured
     table_counts = {"standard_measured (template defaults)": measured_counts(measured)}
     table_counts.update(

@@ -86,3 +86,7 @@ class SubmissionInProgress(PipelineError):
 
 class SubmissionInDoubt(PipelineError):
     """A POST of this stage may have been accepted but its task id is unknown; re-posting could bill twice."""
+
+
+class StorageUnavailable(PipelineError):
+    """S3 failed a request (throttling, 5xx, connection trouble); safe to retry the state."""

@@ -39,6 +39,8 @@ class LayoutSettings(_Settings):
     INPUT_PREFIX: Prefix
     TEXT_PREFIX: Prefix
     BINARIZED_PREFIX: Prefix
+    DESKEWED_PREFIX: Prefix
+    UPSCALED_PREFIX: Prefix
     RESULT_PREFIX: Prefix
     FAILED_PREFIX: Prefix
     SUBMISSION_PREFIX: Prefix
@@ -56,6 +58,8 @@ class LayoutSettings(_Settings):
         return (
             self.TEXT_PREFIX,
             self.BINARIZED_PREFIX,
+            self.DESKEWED_PREFIX,
+            self.UPSCALED_PREFIX,
             self.RESULT_PREFIX,
             self.FAILED_PREFIX,
             self.SUBMISSION_PREFIX,
@@ -84,6 +88,9 @@ class OcrSettings(LayoutSettings):
     OCR_READ_TIMEOUT_SECONDS: Annotated[float, Field(gt=0, le=600)]
     LANGUAGE: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z_]+$")]
     BINARIZATION_MODE: BinarizationMode
+    PREPROCESSING: Annotated[
+        str, Field(pattern=r"^(none|auto|(deskew|upscale|binarize)(,(deskew|upscale|binarize))*)$")
+    ]
     FIRST_WAIT_SECONDS: Annotated[float, Field(ge=0, le=3600)]
     SECONDS_PER_MEGAPIXEL: Annotated[float, Field(ge=0, le=600)]
     RECOGNITION_SECONDS_PER_MEGAPIXEL: Annotated[float, Field(ge=0, le=600)]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
-from ocr_pipeline.errors import ImageTooLarge, InvalidImage
+from ocr_pipeline.errors import ImageTooLarge, InvalidImage, StorageUnavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -14,6 +16,24 @@ if TYPE_CHECKING:
 _MISSING = frozenset({"NoSuchKey", "404", "NoSuchVersion"})
 # 412: the key exists; 409: a concurrent conditional write to the same key is in flight.
 _TAKEN = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})
+
+
+@contextmanager
+def _transient(what: str, passthrough: Callable[[ClientError], bool] = lambda exc: False) -> Iterator[None]:
+    """S3 errors other than the ones the caller handles become :class:`StorageUnavailable`."""
+    try:
+        yield
+    except ClientError as exc:
+        if passthrough(exc):
+            raise
+        code = exc.response.get("Error", {}).get("Code")
+        raise StorageUnavailable(f"S3 {what} failed: {code}") from exc
+    except BotoCoreError as exc:
+        raise StorageUnavailable(f"S3 {what} failed: {exc}") from exc
+
+
+def _code_in(codes: frozenset[str]) -> Callable[[ClientError], bool]:
+    return lambda exc: exc.response.get("Error", {}).get("Code") in codes
 
 
 class S3ObjectStore:
@@ -33,17 +53,17 @@ class S3ObjectStore:
         if version_id:
             kwargs["VersionId"] = version_id
         try:
-            response = self._client.get_object(**kwargs)
+            with _transient(f"GET {key}", _code_in(_MISSING)):
+                response = self._client.get_object(**kwargs)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in _MISSING:
-                raise InvalidImage(f"s3://{bucket}/{key} no longer exists") from exc
-            raise
+            raise InvalidImage(f"s3://{bucket}/{key} no longer exists") from exc
         length = int(response.get("ContentLength", 0))
         body = response["Body"]
         try:
             if length > max_bytes:
                 raise ImageTooLarge(f"{length} bytes exceed the limit of {max_bytes}")
-            data: bytes = body.read(max_bytes + 1)
+            with _transient(f"GET {key} (body)"):
+                data: bytes = body.read(max_bytes + 1)
         finally:
             body.close()
         if len(data) > max_bytes:
@@ -52,7 +72,8 @@ class S3ObjectStore:
 
     def write(self, bucket: str, key: str, body: bytes, *, content_type: str) -> None:
         """Create or replace ``s3://bucket/key``."""
-        self._client.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+        with _transient(f"PUT {key}"):
+            self._client.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
 
     def read_optional(self, bucket: str, key: str, *, max_bytes: int) -> bytes | None:
         """The object's bytes, or ``None`` when it does not exist."""
@@ -64,15 +85,15 @@ class S3ObjectStore:
     def create(self, bucket: str, key: str, body: bytes, *, content_type: str) -> bool:
         """Write ``s3://bucket/key`` only if nothing is there (``If-None-Match: *``); ``False`` if taken."""
         try:
-            self._client.put_object(
-                Bucket=bucket, Key=key, Body=body, ContentType=content_type, IfNoneMatch="*"
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in _TAKEN:
-                return False
-            raise
+            with _transient(f"conditional PUT {key}", _code_in(_TAKEN)):
+                self._client.put_object(
+                    Bucket=bucket, Key=key, Body=body, ContentType=content_type, IfNoneMatch="*"
+                )
+        except ClientError:
+            return False
         return True
 
     def delete(self, bucket: str, key: str) -> None:
         """Remove ``s3://bucket/key``."""
-        self._client.delete_object(Bucket=bucket, Key=key)
+        with _transient(f"DELETE {key}"):
+            self._client.delete_object(Bucket=bucket, Key=key)

@@ -10,28 +10,13 @@ State between steps is a :class:`Job` (keys, task ids, counters, times), never i
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
 
-from ocr_pipeline.domain.binarization import decide_binarization, image_stats
-from ocr_pipeline.domain.image import CheckedImage
+from ocr_pipeline.domain.config import Clock, JobConfig, image_key, job_config, json_bytes, keys_of
 from ocr_pipeline.domain.image import check_image as decode_checked
-from ocr_pipeline.domain.keys import OutputKeys, output_keys
-from ocr_pipeline.domain.models import (
-    DONE,
-    AutoDecision,
-    ImageInfo,
-    Job,
-    ModeInfo,
-    Stage,
-    StageStatus,
-    StageTask,
-)
-from ocr_pipeline.domain.polling import InLambdaPoll, PollSchedule
+from ocr_pipeline.domain.models import DONE, ImageInfo, Job, ModeInfo, Stage, StageStatus, StageTask
+from ocr_pipeline.domain.plan import plan_stages
 from ocr_pipeline.domain.ports import ObjectStore, OcrApi, OcrResponse, TaskStatus
 from ocr_pipeline.domain.records import result_record
 from ocr_pipeline.domain.start import ObjectRef
@@ -43,108 +28,25 @@ from ocr_pipeline.errors import (
     OcrTaskNotFound,
     PollLimitExceeded,
 )
-from ocr_pipeline.settings import BinarizationMode, LayoutSettings, OcrSettings
+from ocr_pipeline.settings import BinarizationMode
 
-Clock = Callable[[], datetime]
+__all__ = [
+    "Clock",
+    "JobConfig",
+    "check_image",
+    "job_config",
+    "json_bytes",
+    "keys_of",
+    "poll_stage",
+    "submit_stage",
+]
+
 _PNG_TYPES = ("ImagePNG", "PNG")
 _TEXT_TYPES = ("Text",)
-SUBMISSION_SLACK_SECONDS = 5.0
-"""A claim older than the POST's (connect + read) timeout plus this cannot belong to a live POST."""
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """What an image may be."""
-
-    max_bytes: int
-    max_pixels: int
-
-
-@dataclass(frozen=True, slots=True)
-class JobConfig:
-    """The part of a function's settings the job needs."""
-
-    layout: LayoutSettings
-    limits: Limits
-    schedule: PollSchedule
-    in_lambda: InLambdaPoll
-    language: str
-    mode: BinarizationMode
-    base_url: str
-    in_doubt_after_seconds: float
-    summary: dict[str, str | int | float | bool] = field(default_factory=dict)
-
-
-def job_config(settings: OcrSettings) -> JobConfig:
-    """The job's configuration, from a function's settings."""
-    return JobConfig(
-        layout=LayoutSettings.model_validate(settings.model_dump()),
-        limits=Limits(settings.MAX_IMAGE_BYTES, settings.MAX_IMAGE_PIXELS),
-        schedule=PollSchedule(
-            first_wait=settings.FIRST_WAIT_SECONDS,
-            seconds_per_megapixel=settings.SECONDS_PER_MEGAPIXEL,
-            recognition_seconds_per_megapixel=settings.RECOGNITION_SECONDS_PER_MEGAPIXEL,
-            max_wait=settings.MAX_WAIT_SECONDS,
-            backoff_rate=settings.POLL_BACKOFF_RATE,
-            max_polls=settings.MAX_POLLS,
-        ),
-        in_lambda=InLambdaPoll(settings.IN_LAMBDA_POLL_SECONDS, settings.IN_LAMBDA_POLL_INTERVAL_SECONDS),
-        language=settings.LANGUAGE,
-        mode=settings.BINARIZATION_MODE,
-        base_url=settings.OCR_API_BASE_URL,
-        in_doubt_after_seconds=settings.OCR_CONNECT_TIMEOUT_SECONDS
-        + settings.OCR_READ_TIMEOUT_SECONDS
-        + SUBMISSION_SLACK_SECONDS,
-        summary={
-            "binarization_mode": settings.BINARIZATION_MODE.value,
-            "first_wait_seconds": settings.FIRST_WAIT_SECONDS,
-            "seconds_per_megapixel": settings.SECONDS_PER_MEGAPIXEL,
-            "recognition_seconds_per_megapixel": settings.RECOGNITION_SECONDS_PER_MEGAPIXEL,
-            "max_wait_seconds": settings.MAX_WAIT_SECONDS,
-            "poll_backoff_rate": settings.POLL_BACKOFF_RATE,
-            "max_polls": settings.MAX_POLLS,
-            "in_lambda_poll_seconds": settings.IN_LAMBDA_POLL_SECONDS,
-            "in_lambda_poll_interval_seconds": settings.IN_LAMBDA_POLL_INTERVAL_SECONDS,
-        },
-    )
-
-
-def keys_of(obj: ObjectRef, layout: LayoutSettings) -> OutputKeys:
-    """Output keys of ``obj`` under the configured layout."""
-    return output_keys(
-        obj.key,
-        input_prefix=layout.INPUT_PREFIX,
-        text_prefix=layout.TEXT_PREFIX,
-        binarized_prefix=layout.BINARIZED_PREFIX,
-        result_prefix=layout.RESULT_PREFIX,
-        failed_prefix=layout.FAILED_PREFIX,
-    )
-
-
-def image_key(obj: ObjectRef, stage: Stage, layout: LayoutSettings) -> str:
-    """Where the image a preprocessing stage produced is stored."""
-    if stage is not Stage.BINARIZE:
-        raise ValueError(f"stage {stage.value} produces no stored image")
-    return keys_of(obj, layout).binarized
 
 
 def _iso(clock: Clock) -> str:
     return clock().isoformat(timespec="milliseconds")
-
-
-def _plan(image: CheckedImage, mode: BinarizationMode) -> tuple[tuple[Stage, ...], ModeInfo]:
-    effective = mode
-    decision: AutoDecision | None = None
-    if mode is BinarizationMode.AUTO:
-        verdict = decide_binarization(image_stats(image.image))
-        effective = BinarizationMode.ENDPOINT if verdict.binarize else BinarizationMode.OFF
-        decision = AutoDecision(
-            binarize=verdict.binarize, reason=verdict.reason, stats=verdict.stats.as_dict()
-        )
-    steps = (
-        (Stage.BINARIZE, Stage.RECOGNIZE) if effective is BinarizationMode.ENDPOINT else (Stage.RECOGNIZE,)
-    )
-    return steps, ModeInfo(requested=mode.value, effective=effective.value, decision=decision)
 
 
 def check_image(obj: ObjectRef, *, store: ObjectStore, cfg: JobConfig) -> Job:
@@ -154,7 +56,7 @@ def check_image(obj: ObjectRef, *, store: ObjectStore, cfg: JobConfig) -> Job:
     """
     data = store.read(obj.bucket, obj.key, max_bytes=cfg.limits.max_bytes, version_id=obj.version_id)
     image = decode_checked(data, max_bytes=cfg.limits.max_bytes, max_pixels=cfg.limits.max_pixels)
-    steps, mode = _plan(image, cfg.mode)
+    steps, mode = plan_stages(image, cfg.mode, cfg.preprocessing)
     return Job(
         steps=steps,
         stage=None,
@@ -197,7 +99,8 @@ def submit_stage(
     """Submit the stage's one task and, if it is expected to be short, wait for it here.
 
     Once the POST was accepted nothing raises except a task that failed for good: any other error of
-    the in-Lambda wait hands the job (with its task id) to the Wait loop.
+    the in-Lambda wait hands the job (with its task id) to the Wait loop. A re-run that resumes an
+    accepted task goes straight to the Wait loop.
     """
     if job.next != stage:
         raise ValueError(f"job expects {job.next!r} next, not {stage.value}")
@@ -219,10 +122,13 @@ def submit_stage(
             "stage": stage,
             "status": StageStatus.PENDING,
             "next": job.following(stage),
-            "wait_seconds": cfg.schedule.initial_wait(job.image.megapixels, stage),
+            "wait_seconds": cfg.schedule.initial_wait(_megapixels(job), stage),
             "tasks": {**job.tasks, stage: task},
         }
     )
+    if submission.resumed:
+        # A re-run of this state (its first run may have died while waiting here): straight to the loop.
+        return job
     return _settle(
         obj,
         job,
@@ -235,6 +141,11 @@ def submit_stage(
         sleep=sleep,
         monotonic=monotonic,
     )
+
+
+def _megapixels(job: Job) -> float:
+    """Size of the image the current stage works on."""
+    return job.source_megapixels if job.source_megapixels is not None else job.image.megapixels
 
 
 def _settle(
@@ -250,10 +161,11 @@ def _settle(
     sleep: Callable[[float], None],
     monotonic: Callable[[], float],
 ) -> Job:
-    expected = cfg.schedule.expected_seconds(job.image.megapixels, stage)
+    expected = cfg.schedule.expected_seconds(_megapixels(job), stage)
     if not cfg.in_lambda.applies(expected):
         return job
-    deadline = monotonic() + cfg.in_lambda.budget_seconds
+    started = monotonic()
+    deadline = started + cfg.in_lambda.budget_seconds
     delay = expected
     while monotonic() + delay <= deadline:
         sleep(delay)
@@ -275,7 +187,7 @@ def _settle(
             return job
         if job.status is StageStatus.COMPLETED:
             return job
-        delay = cfg.in_lambda.interval_seconds
+        delay = cfg.in_lambda.next_delay(monotonic() - started, cfg.schedule.backoff_rate)
     return job.model_copy(update={"wait_seconds": 1})
 
 
@@ -333,7 +245,7 @@ def _check(
     now = _iso(clock)
     if stage.preprocessing:
         key = image_key(obj, stage, cfg.layout)
-        decode_checked(payload, max_bytes=cfg.limits.max_bytes, max_pixels=cfg.limits.max_pixels)
+        produced = decode_checked(payload, max_bytes=cfg.limits.max_bytes, max_pixels=cfg.limits.max_pixels)
         store.write(obj.bucket, key, payload, content_type="image/png")
         task = task.model_copy(update={"completed_at": now, "output_key": key, "output_bytes": len(payload)})
         return job.model_copy(
@@ -341,6 +253,7 @@ def _check(
                 "status": StageStatus.COMPLETED,
                 "source_key": key,
                 "source_version_id": None,
+                "source_megapixels": round(produced.megapixels, 3),
                 "tasks": {**job.tasks, stage: task},
                 "wait_seconds": 0,
             }
@@ -381,8 +294,3 @@ def _completed_payload(stage: Stage, task_id: str, response: OcrResponse) -> byt
     raise OcrApiProtocolError(
         f"{stage.value} task {task_id} is Completed without a {'/'.join(sorted(wanted))} result"
     )
-
-
-def json_bytes(record: dict[str, Any]) -> bytes:
-    """A record as indented UTF-8 JSON."""
-    return json.dumps(record, indent=2, sort_keys=False, ensure_ascii=False).encode("utf-8")

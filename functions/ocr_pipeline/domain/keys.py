@@ -89,6 +89,11 @@ def output_keys(
     )
 
 
+def stage_image_key(key: str, *, input_prefix: str, stage_prefix: str) -> str:
+    """Where a preprocessing stage stores the image it produced (``deskewed/2026/scan.jpg.png``)."""
+    return f"{stage_prefix}{relative_key(key, input_prefix)}.png"
+
+
 def execution_name(bucket: str, key: str, version: str | None) -> str:
     """A deterministic Step Functions execution name for one object version.
 

@@ -123,11 +123,13 @@ class AutoDecision(Model):
 
 
 class ModeInfo(Model):
-    """The requested binarization mode, the one used, and ``auto``'s reasons."""
+    """The requested binarization mode and preprocessing chain, what was used, and ``auto``'s reasons."""
 
     requested: str
     effective: str
     decision: AutoDecision | None = None
+    preprocessing: str = Field(default="binarize", description="the Preprocessing parameter")
+    reasons: dict[str, str] = Field(default={}, description="why auto took or skipped each step")
 
 
 class Job(Model):
@@ -140,6 +142,7 @@ class Job(Model):
     wait_seconds: NonNegative = Field(description="the Wait state's next wait")
     source_key: str = Field(description="the image the next stage submits")
     source_version_id: str | None = None
+    source_megapixels: float | None = Field(default=None, description="size of a preprocessed source image")
     total_polls: NonNegative = 0
     mode: ModeInfo
     image: ImageInfo

@@ -55,12 +55,18 @@ class PollSchedule:
 class InLambdaPoll:
     """Right after a POST, the submitting function may wait for the task itself.
 
-    Only when the expected time fits the budget: it sleeps until then, asks once, and (while budget is
-    left) again every ``interval``. A task still running at the deadline goes on to the Wait loop.
+    Only when the expected time fits the budget: it sleeps until then and asks once; while budget is
+    left it asks again, each time after ``elapsed x (backoff - 1)`` but at least ``interval`` (so a task
+    slower than expected costs a few GETs, not one per interval). A task still running at the deadline
+    goes on to the Wait loop.
     """
 
     budget_seconds: float
     interval_seconds: float
+
+    def next_delay(self, elapsed_seconds: float, backoff_rate: float) -> float:
+        """Seconds until the next in-Lambda result request, ``elapsed_seconds`` after submitting."""
+        return max(self.interval_seconds, elapsed_seconds * (backoff_rate - 1))
 
     def applies(self, expected_seconds: float) -> bool:
         """Whether a task expected to take this long is waited for inside the function."""

@@ -20,7 +20,7 @@ from ocr_pipeline.domain.models import (
 from ocr_pipeline.domain.start import ObjectRef
 
 if TYPE_CHECKING:
-    from ocr_pipeline.domain.job import JobConfig
+    from ocr_pipeline.domain.config import JobConfig
 
 API_NAME = "Aspose.OCR Cloud v5"
 

@@ -204,3 +204,48 @@ def test_record_failure_from_timed_out_execution_event_writes_failed_record(aws:
     record = json.loads(aws.read("failed/2026/scan.jpg.json"))
     assert (record["status"], record["error_type"]) == ("TIMED_OUT", "States.TIMED_OUT")
     assert record["execution"] == event["detail"]["name"]
+
+
+def test_record_failure_from_catch_event_fixture_names_the_stage(aws: Aws) -> None:
+    # GIVEN the sample Catch payload of a failed recognition
+    event = load_event("sfn_catch_failure")
+    # WHEN recorded / THEN the record names the stage and carries the Lambda error message
+    outcome = aws.handler("record_failure")(event)
+    record = FailureRecord.model_validate(json.loads(aws.read("failed/2026/scan.jpg.json")))
+    assert (outcome["stage"], record.stage, record.error_type) == ("recognize", "recognize", "OcrTaskFailed")
+    assert record.message.endswith("failed: engine error")
+
+
+def test_record_failure_timed_out_execution_names_last_submitted_stage(aws: Aws) -> None:
+    # GIVEN a timed-out execution whose binarization and recognition were both submitted
+    event = load_event("sfn_execution_timed_out")
+    name = event["detail"]["name"]
+    for stage in ("binarize", "recognize"):
+        aws.s3.put_object(Bucket=BUCKET, Key=f"submissions/{name}/{stage}.json", Body=b"{}")
+    # WHEN its status-change event is recorded / THEN the record says recognition was running
+    aws.handler("record_failure")(event)
+    assert json.loads(aws.read("failed/2026/scan.jpg.json"))["stage"] == "recognize"
+
+
+def test_validate_image_event_fixture_plans_stages(aws: Aws) -> None:
+    # GIVEN the sample Validate image input and its object
+    event = load_event("sfn_validate_image")
+    aws.put(event["object"]["key"], image_bytes(200, 100, "JPEG"))
+    # WHEN handled / THEN the job routes to binarization, the only planned preprocessing stage
+    job = aws.handler("preprocess")(event)
+    assert (job["steps"], job["next"], job["status"]) == (["binarize", "recognize"], "binarize", "completed")
+
+
+def test_s3_store_service_error_becomes_retryable_storage_unavailable(aws: Aws) -> None:
+    # GIVEN S3 answering a write with a 503 SlowDown
+    from botocore.stub import Stubber
+
+    from ocr_pipeline.adapters.s3_store import S3ObjectStore
+    from ocr_pipeline.errors import StorageUnavailable
+
+    store = S3ObjectStore(aws.s3)
+    with Stubber(aws.s3) as stub:
+        stub.add_client_error("put_object", service_error_code="SlowDown", http_status_code=503)
+        # WHEN written / THEN the named, retried error is raised (not botocore's ClientError)
+        with pytest.raises(StorageUnavailable, match="SlowDown"):
+            store.write(BUCKET, "text/a.txt", b"x", content_type="text/plain")

@@ -11,8 +11,8 @@ MEASURED = {
     "execution_seconds_per_image": 4.0,
     "invocations": {
         "ocr-local-OnUploadFunction": {"per_image": 1.0, "mean_seconds": 0.05, "memory_mb": 256},
-        "ocr-local-SubmitFunction": {"per_image": 1.0, "mean_seconds": 0.1, "memory_mb": 1024},
-        "ocr-local-CheckFunction": {"per_image": 3.0, "mean_seconds": 0.1, "memory_mb": 1024},
+        "ocr-local-PreprocessFunction": {"per_image": 2.0, "mean_seconds": 0.1, "memory_mb": 1024},
+        "ocr-local-RecognizeFunction": {"per_image": 1.0, "mean_seconds": 0.1, "memory_mb": 512},
     },
     "s3_requests_per_image": {"GET": 1, "PUT": 3},
 }
@@ -32,11 +32,13 @@ def test_per_1000_lambda_bills_requests_and_gb_seconds() -> None:
     assert math.isclose(per_1000(counts)["lambda"], 0.0002 + 1000 * 0.0000166667)
 
 
-def test_designs_in_lambda_poll_uses_three_transitions() -> None:
+def test_designs_in_lambda_wait_uses_seven_transitions_and_wait_loop_thirteen() -> None:
     # GIVEN measured counts / WHEN the alternatives are derived
     table = designs(MEASURED, ocr_seconds=1.0)
-    # THEN the in-Lambda poll needs Submit + Choice + Done, and neither Express nor Lambda polling bills any
-    assert table["standard_in_lambda_poll"].transitions == 3
+    # THEN Validate, Choose, 2 x (Submit, done?), Done; the loop adds Wait, Check, Choice per stage;
+    # neither Express nor Lambda polling bills any Standard transition
+    assert table["standard_in_lambda_wait"].transitions == 7
+    assert table["standard_wait_loop"].transitions == 13
     assert table["express_poll_loop"].transitions == 0
     assert table["lambda_polling"].transitions == 0
 

@@ -1,107 +1,72 @@
-"""The polling model: when a schedule notices a job, and what it costs in state transitions."""
+"""The polling model: API calls, detection lag and state transitions per image for each schedule."""
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 
 from bench.polling import (
+    CALLS_GOAL,
+    LAG_GOAL_SHARE,
+    MEASURED_TASK_SECONDS,
     TEMPLATE_SCHEDULE,
-    adaptive,
-    fixed,
+    ScheduleSpec,
+    image_outcome,
     jittered,
     model,
     schedules,
-    sdk_linear,
-    simulate,
-    simulate_in_lambda,
-    submit_routes_through_choice,
+    stage_outcome,
 )
-from ocr_pipeline.domain.polling import Stage
+from ocr_pipeline.domain.models import Stage
+
+DEFAULT = schedules()[0]
+LOOP_ONLY = ScheduleSpec("loop", {})
 
 
-def test_simulate_first_check_after_job_detects_it() -> None:
-    # GIVEN checks every 5 s / WHEN a 7 s job runs
-    outcome = simulate(7.0, fixed(5))
-    # THEN the second check (at 10 s) sees it: lag 3 s, Submit + 2 x (Wait, Check, Choice) + Done
-    assert (outcome.lag_seconds, outcome.checks, outcome.transitions) == (3.0, 2, 8)
+def test_stage_outcome_task_done_by_expected_time_needs_one_get_in_lambda() -> None:
+    # GIVEN a recognition task shorter than its expected time (0.1 + 1.4 x 0.7 = 1.08 s)
+    outcome = stage_outcome(DEFAULT, TEMPLATE_SCHEDULE, Stage.RECOGNIZE, 1.0, 0.7)
+    # WHEN / THEN one GET at the expected time sees it, no Wait-loop check
+    assert (outcome.gets, outcome.loop_checks) == (1, 0)
+    assert math.isclose(outcome.lag_seconds, 0.08)
 
 
-def test_simulate_schedule_exhausted_reports_undetected() -> None:
-    # GIVEN the SDK example's five tries (75 s in all) / WHEN a 100 s job runs
-    outcome = simulate(100.0, sdk_linear())
-    # THEN it is never seen finished
-    assert outcome.detected is False
-    assert math.isinf(outcome.lag_seconds)
+def test_stage_outcome_task_longer_than_budget_continues_in_wait_loop() -> None:
+    # GIVEN a 10 s task with a 3 s in-Lambda budget / WHEN modelled / THEN the loop sees it
+    outcome = stage_outcome(DEFAULT, TEMPLATE_SCHEDULE, Stage.RECOGNIZE, 10.0, 0.7)
+    assert outcome.detected and outcome.loop_checks >= 1 and outcome.gets > outcome.loop_checks
 
 
-def test_sdk_linear_waits_grow_by_step() -> None:
-    # GIVEN / WHEN the Java example's schedule is built / THEN it sleeps 5 s x try number
-    assert sdk_linear() == [5, 10, 15, 20, 25]
+def test_stage_outcome_loop_only_first_check_at_rounded_expected_time() -> None:
+    # GIVEN no in-Lambda wait / WHEN a 1 s recognition runs / THEN the first check (2 s) sees it
+    outcome = stage_outcome(LOOP_ONLY, TEMPLATE_SCHEDULE, Stage.RECOGNIZE, 1.0, 0.7)
+    assert (outcome.gets, outcome.loop_checks, outcome.lag_seconds) == (1, 1, 1.0)
 
 
-def test_adaptive_waits_follow_poll_schedule() -> None:
-    # GIVEN the template schedule and a 0.7 MP image
-    waits = adaptive(TEMPLATE_SCHEDULE, 0.7)
-    # WHEN compared with the pipeline's own methods / THEN the first waits match, and max_polls bounds them
-    assert waits[0] == TEMPLATE_SCHEDULE.initial_wait(0.7, Stage.RECOGNIZE)
-    assert waits[1] == TEMPLATE_SCHEDULE.next_wait(waits[0])
-    assert len(waits) == TEMPLATE_SCHEDULE.max_polls
+def test_image_outcome_both_tasks_seen_in_lambda_costs_four_calls_and_seven_transitions() -> None:
+    # GIVEN the measured task times / WHEN the default schedule is modelled
+    outcome = image_outcome(DEFAULT, TEMPLATE_SCHEDULE, dict(MEASURED_TASK_SECONDS), 0.7)
+    # THEN 2 POSTs + 2 GETs and Validate, Choose, 2 x (Submit, done?), Done
+    assert (outcome["calls"], outcome["transitions"]) == (4, 7)
 
 
-def test_in_lambda_poll_short_job_needs_three_transitions() -> None:
-    # GIVEN an in-Lambda poll every 0.1 s for 3 s / WHEN a 0.45 s job runs
-    outcome = simulate_in_lambda(0.45, fixed(1), interval=0.1, budget=3.0)
-    # THEN it is seen at 0.5 s with Submit + Choice + Done only
-    assert math.isclose(outcome.lag_seconds, 0.05)
-    assert outcome.transitions == 3
+def test_defaults_meet_calls_and_lag_goals_at_measured_task_times() -> None:
+    # GIVEN the template's default schedule / WHEN jittered around the measured times
+    row = jittered(DEFAULT, TEMPLATE_SCHEDULE, 1.0)
+    # THEN the median image costs at most 4.5 calls and its lag is at most 25 % of the job time
+    assert row["median_calls"] <= CALLS_GOAL and row["median_lag_share"] <= LAG_GOAL_SHARE
 
 
-def test_in_lambda_poll_long_job_falls_back_to_wait_loop() -> None:
-    # GIVEN a 3 s in-Lambda budget, then 5 s waits / WHEN a 7 s job runs
-    outcome = simulate_in_lambda(7.0, fixed(5), interval=0.1, budget=3.0)
-    # THEN the first Wait-loop check (3 + 5 = 8 s) sees it, with one more Choice than the plain loop
-    assert (outcome.lag_seconds, outcome.checks, outcome.transitions) == (1.0, 1, 6)
+def test_model_reports_every_schedule_and_slowdown_with_goal_flags() -> None:
+    result = model(schedules())
+    assert set(result["rows"]) == {s.name for s in schedules()}
+    assert all(set(row) == set(result["goal"][name]) for name, row in result["rows"].items())
+    assert result["goal"][DEFAULT.name]["1.0"] is True
 
 
-def test_jittered_whole_second_job_is_not_lag_free() -> None:
-    # GIVEN fixed 1 s checks / WHEN a job of about 2 s is modelled with jitter
-    row = jittered(2.0, lambda t: simulate(t, fixed(1)))
-    # THEN the median lag is positive (an exact 2.0 s job would show none by coincidence)
-    assert row["median_lag_seconds"] > 0
-
-
-def test_model_goal_table_flags_every_schedule_and_job() -> None:
-    # GIVEN every schedule / WHEN the model runs
-    result = model(schedules(in_lambda_parameter=False), 0.7, submit_choice=True, jobs=(0.5, 60.0))
-    # THEN each schedule has a verdict per job time, and fixed 5 s misses the goal for 0.5 s jobs
-    assert set(result["goal"]) == set(result["rows"])
-    assert result["goal"]["fixed 5 s"]["0.5"] is False
-
-
-def test_simulate_submit_choice_adds_one_transition() -> None:
-    # GIVEN a state machine that routes Submit's result through a Choice / WHEN a job is seen at check 1
-    with_choice = simulate(0.5, fixed(1), submit_choice=True)
-    # THEN Submit, Choice, Wait, Check, Choice, Done
-    assert with_choice.transitions == simulate(0.5, fixed(1)).transitions + 1 == 6
-
-
-def test_submit_routes_through_choice_reads_the_asl(tmp_path: Path) -> None:
-    # GIVEN a definition whose first state continues into a Choice
-    asl = tmp_path / "asl.json"
-    asl.write_text(
-        json.dumps(
-            {
-                "StartAt": "Submit",
-                "States": {
-                    "Submit": {"Type": "Task", "Next": "Done?"},
-                    "Done?": {"Type": "Choice", "Choices": [], "Default": "End"},
-                    "End": {"Type": "Succeed"},
-                },
-            }
-        ),
-        encoding="utf-8",
+def test_previous_design_polling_from_submission_makes_more_calls_than_defaults() -> None:
+    # GIVEN the old every-0.25-s in-Lambda poll / WHEN compared at measured times / THEN more calls
+    previous = next(s for s in schedules() if "previous" in s.name)
+    assert (
+        jittered(previous, TEMPLATE_SCHEDULE, 1.0)["median_calls"]
+        > jittered(DEFAULT, TEMPLATE_SCHEDULE, 1.0)["median_calls"]
     )
-    # WHEN read / THEN it is detected
-    assert submit_routes_through_choice(asl) is True

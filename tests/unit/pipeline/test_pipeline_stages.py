@@ -251,3 +251,59 @@ def test_poll_stage_on_a_job_not_waiting_for_that_stage_is_refused(stage_status:
     job = check_image(OBJ, store=store, cfg=cfg)
     with pytest.raises(ValueError, match="not waiting"):
         _poll(job, Stage.BINARIZE, store, FakeOcr(), cfg)
+
+
+def test_check_image_configured_chain_plans_each_step_before_recognition() -> None:
+    # GIVEN Preprocessing=deskew,upscale,binarize / WHEN checked / THEN those stages in order, then recognize
+    job = check_image(OBJ, store=_store(), cfg=_cfg(PREPROCESSING="deskew,upscale,binarize"))
+    assert job.steps == (Stage.DESKEW, Stage.UPSCALE, Stage.BINARIZE, Stage.RECOGNIZE)
+    assert job.mode.preprocessing == "deskew,upscale,binarize"
+
+
+def test_check_image_preprocessing_none_recognizes_the_upload() -> None:
+    job = check_image(OBJ, store=_store(), cfg=_cfg(PREPROCESSING="none"))
+    assert (job.steps, job.mode.effective) == ((Stage.RECOGNIZE,), "off")
+
+
+def test_check_image_off_mode_drops_binarize_from_chain() -> None:
+    job = check_image(OBJ, store=_store(), cfg=_cfg(PREPROCESSING="deskew,binarize", BINARIZATION_MODE="off"))
+    assert job.steps == (Stage.DESKEW, Stage.RECOGNIZE)
+
+
+def test_check_image_auto_upscales_small_image_and_records_reasons() -> None:
+    # GIVEN a 0.12 MP image and Preprocessing=auto
+    job = check_image(OBJ, store=_store(), cfg=_cfg(PREPROCESSING="auto"))
+    # THEN upscaling comes first, and every step's reason is recorded
+    assert job.steps[0] is Stage.UPSCALE
+    assert set(job.mode.reasons) == {"deskew", "upscale", "binarize"}
+    assert "small text" in job.mode.reasons["upscale"]
+    assert job.mode.decision is not None
+
+
+def test_chain_each_step_stores_its_image_under_its_own_prefix_and_feeds_the_next() -> None:
+    # GIVEN a three-step chain whose tasks complete at the first check, and upscaling doubling the size
+    cfg = _cfg(PREPROCESSING="deskew,upscale,binarize", IN_LAMBDA_POLL_SECONDS="0")
+    store, ocr = _store(), FakeOcr(png=image_bytes(800, 600), text="x")
+    job = check_image(OBJ, store=store, cfg=cfg)
+    # WHEN every stage is submitted and polled in order
+    for stage in job.steps:
+        job = _poll(_submit(job, stage, store, ocr, cfg), stage, store, ocr, cfg)
+    # THEN each operation was posted once, each image is under its prefix, each stage read the previous one
+    assert [op for op, _ in ocr.submitted] == [
+        "DeskewImage",
+        "UpscaleImage",
+        "BinarizeImage",
+        "RecognizeImage",
+    ]
+    assert {"deskewed/2026/scan.png.png", "upscaled/2026/scan.png.png", "binarized/2026/scan.png.png"} <= set(
+        store.keys()
+    )
+    assert job.task(Stage.UPSCALE).source_key == "deskewed/2026/scan.png.png"
+    assert job.task(Stage.RECOGNIZE).source_key == "binarized/2026/scan.png.png"
+    record = ResultRecord.model_validate(store.json("results/2026/scan.png.json"))
+    assert record.calls.posts == 4 and set(record.outputs.images) == {
+        Stage.DESKEW,
+        Stage.UPSCALE,
+        Stage.BINARIZE,
+    }
+    assert job.source_megapixels == 0.48

@@ -1,0 +1,65 @@
+"""A POST whose answer timed out is never re-posted: one accepted task, the stage fails as in doubt."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from local_stack.stack import LocalStack
+
+DEADLINE = 120.0
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def slow_reply_stack() -> Iterator[LocalStack]:
+    # A read timeout far below the time the service needs to answer a large image's POST.
+    overrides = {"OcrReadTimeoutSeconds": "0.05", "FirstWaitSeconds": "0.1", "MaxWaitSeconds": "1"}
+    with LocalStack.start(param_overrides=overrides) as running:
+        yield running
+
+
+def _large_png() -> bytes:
+    pixels = np.random.default_rng(3).integers(0, 256, size=(2400, 2400), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_post_whose_answer_timed_out_is_never_reposted_and_fails_naming_stage(
+    slow_reply_stack: LocalStack,
+) -> None:
+    stack = slow_reply_stack
+    # GIVEN a large image whose BinarizeImage answer takes longer than the client's read timeout
+    key = stack.upload_bytes(_large_png(), "incoming/once/slow-reply.png")
+
+    # WHEN it is processed
+    (record,) = stack.wait_all(DEADLINE, [key])
+
+    # THEN one POST went out and one task was accepted; the stage failed as in doubt instead of
+    # re-posting, and the failure record names the stage
+    assert _posts(stack, "BinarizeImage") == 1
+    assert _stored_tasks(stack) == 1
+    assert record.status == "FAILED"
+    failure = _read_json(stack, "failed/once/slow-reply.png.json")
+    assert (failure["stage"], failure["error_type"]) == ("binarize", "SubmissionInDoubt")
+
+
+def _posts(stack: LocalStack, operation: str) -> int:
+    return int(stack.ocr.stats()["requests"].get(f"POST {operation}", 0))
+
+
+def _stored_tasks(stack: LocalStack) -> int:
+    counts = stack.ocr.stats()["tasks"]
+    return sum(int(n) for status, n in counts.items() if status != "queued")
+
+
+def _read_json(stack: LocalStack, key: str) -> dict[str, object]:
+    data: dict[str, object] = json.loads(stack.s3.get_object(Bucket=stack.bucket, Key=key)["Body"].read())
+    return data
