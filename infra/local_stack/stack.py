@@ -102,7 +102,7 @@ class LocalStack:
         self.sfn: Any = session.client("stepfunctions", endpoint_url=moto.endpoint, config=config)
         self.clients: dict[str, Any] = {
             name: session.client(name, endpoint_url=moto.endpoint, config=config)
-            for name in ("iam", "sqs", "secretsmanager", "lambda")
+            for name in ("iam", "sqs", "secretsmanager", "lambda", "dynamodb")
         }
         self.clients.update({"s3": self.s3, "stepfunctions": self.sfn})
         self._owns_log = lambda_log is None

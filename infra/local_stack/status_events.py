@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from local_stack.event_rules import target_input
 from local_stack.executions import TERMINAL, TERMINAL_HISTORY_EVENTS, history_events, list_executions
 from local_stack.resources import DEFAULT_EVENT_BUS, EventRuleSpec, RuleTarget
 
@@ -264,7 +263,7 @@ class StatusEventWatcher:
 
     def _invoke(self, rule: EventRuleSpec, target: RuleTarget, event: dict[str, Any]) -> Delivery:
         try:
-            ok, attempts, error = self._invoke_target(target.function_arn, target_input(target, event))
+            ok, attempts, error = self._invoke_target(target.function_arn, event)
         except Exception as exc:
             ok, attempts, error = False, 0, f"{type(exc).__name__}: {exc}"
         detail = event["detail"]

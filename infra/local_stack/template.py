@@ -1,17 +1,26 @@
 """Read `template.yaml` into the typed `StackSpec` the local stack provisions.
 
-Pure: no AWS calls. Parameters take their defaults unless overridden; SAM Globals are merged into each
-function; every intrinsic is resolved against identities predicted from names, so the same template that
-deploys drives the local run.
+Pure: no AWS calls. The template is read with cfn-lint's loader and translated offline by the SAM
+translator (Globals, function events, dead-letter queues, event invoke configs: SAM's own semantics);
+parameters take their defaults unless overridden and are checked against their constraints; every
+intrinsic is resolved against identities predicted from names, so the template that deploys drives the
+local run. Resource types the local stack does not create are listed in `StackSpec.ignored`.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
+
+import boto3
+from samtranslator.model.exceptions import InvalidDocumentException  # type: ignore[import-untyped]
+from samtranslator.parser.parser import Parser  # type: ignore[import-untyped]
+from samtranslator.translator.translator import Translator  # type: ignore[import-untyped]
 
 from local_stack.builder import SUPPORTED, Builder, Environment, Identities
 from local_stack.cfn import Resolver, TemplateError, load_yaml
@@ -42,8 +51,8 @@ def plan(
     env = environment or Environment()
     template = load_yaml(template_path.read_text(encoding="utf-8"))
     parameters = _parameters(template.get("Parameters") or {}, dict(overrides or {}), check_constraints)
-    raw_resources: dict[str, Any] = template.get("Resources") or {}
-    resources = _merge_globals(raw_resources, template.get("Globals") or {})
+    translated, code_uris, definition_files = translate(template, template_path.parent, parameters, env)
+    resources: dict[str, Any] = translated.get("Resources") or {}
     mappings = template.get("Mappings") or {}
     base_refs: dict[str, Any] = {**_pseudo(env), **parameters}
     conditions = _LazyConditions(template.get("Conditions") or {}, base_refs, mappings)
@@ -54,13 +63,14 @@ def plan(
         for logical_id, body in resources.items()
         if "Condition" not in body or resolver.condition(body["Condition"])
     }
-    builder = Builder(template_path.parent, resolver, identities, active)
+    builder = Builder(resolver, identities, active, code_uris, definition_files)
     ignored = {
         lid: body.get("Type", "?") for lid, body in active.items() if body.get("Type") not in SUPPORTED
     }
     if ignored:
-        summary = ", ".join(f"{logical_id} ({kind})" for logical_id, kind in sorted(ignored.items()))
-        log.info("resources not created locally: %s", summary, extra={"ignored": ignored})
+        kinds = Counter(ignored.values())
+        summary = ", ".join(f"{kind} x{count}" for kind, count in sorted(kinds.items()))
+        log.info("resources not emulated, skipped: %s", summary, extra={"ignored": ignored})
     return StackSpec(
         parameters=parameters,
         buckets=tuple(builder.buckets()),
@@ -70,7 +80,58 @@ def plan(
         queues=tuple(builder.queues()),
         ignored=ignored,
         rules=tuple(builder.rules()),
+        tables=tuple(builder.tables()),
     )
+
+
+class _NoManagedPolicies:
+    """The translator asks IAM for managed policy ARNs only when a function names one; none here."""
+
+    def load(self) -> dict[str, str]:
+        return {}
+
+
+def translate(
+    template: Mapping[str, Any], base_dir: Path, parameters: Mapping[str, Any], env: Environment
+) -> tuple[dict[str, Any], dict[str, Path], dict[str, Path]]:
+    """The SAM transform, offline: (CloudFormation template, local code folder and local definition file
+    of each function / state machine by logical id). Local `CodeUri`/`DefinitionUri` paths are replaced
+    by dummy S3 locations for the translator, and kept here for the local stack."""
+    document: dict[str, Any] = json.loads(json.dumps(template))
+    code_uris: dict[str, Path] = {}
+    definition_files: dict[str, Path] = {}
+    function_globals = (document.get("Globals") or {}).get("Function") or {}
+    default_code = function_globals.get("CodeUri")
+    if isinstance(default_code, str):
+        function_globals["CodeUri"] = "s3://local-code/globals"
+    for logical_id, body in (document.get("Resources") or {}).items():
+        props = body.setdefault("Properties", {}) if isinstance(body, dict) else {}
+        kind = body.get("Type")
+        if kind == "AWS::Serverless::Function":
+            code = props.get("CodeUri", default_code)
+            if isinstance(code, str) and not code.startswith("s3://"):
+                code_uris[logical_id] = (base_dir / code).resolve()
+                props["CodeUri"] = f"s3://local-code/{logical_id}"
+        elif kind == "AWS::Serverless::StateMachine":
+            uri = props.get("DefinitionUri")
+            if isinstance(uri, str) and not uri.startswith("s3://"):
+                definition_files[logical_id] = (base_dir / uri).resolve()
+                props["DefinitionUri"] = f"s3://local-definitions/{logical_id}"
+    if "Serverless" not in str(document.get("Transform", "")):
+        return document, code_uris, definition_files
+    translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name=env.region))
+    try:
+        translated = translator.translate(
+            document,
+            parameter_values=dict(parameters),
+            get_managed_policy_map=_NoManagedPolicies().load,
+        )
+    except InvalidDocumentException as exc:
+        causes = "; ".join(str(cause.message) for cause in exc.causes)
+        raise TemplateError(f"the SAM transform refused the template: {causes}") from exc
+    finally:
+        translator.metrics.publish()  # to its dummy publisher; unpublished metrics warn at exit
+    return translated, code_uris, definition_files
 
 
 def _pseudo(env: Environment) -> dict[str, Any]:
@@ -143,30 +204,6 @@ def _parameters(declared: Mapping[str, Any], overrides: dict[str, str], check: b
             value = str(value)
         values[name] = value
     return values
-
-
-def _deep_merge(base: Any, override: Any) -> Any:
-    """SAM Globals semantics: maps merge (resource wins), lists concatenate, scalars are replaced."""
-    if isinstance(base, dict) and isinstance(override, dict):
-        merged = dict(base)
-        for key, value in override.items():
-            merged[key] = _deep_merge(base[key], value) if key in base else value
-        return merged
-    if isinstance(base, list) and isinstance(override, list):
-        return base + override
-    return override
-
-
-def _merge_globals(resources: dict[str, Any], global_sections: Mapping[str, Any]) -> dict[str, Any]:
-    merged: dict[str, Any] = {}
-    for logical_id, body in resources.items():
-        kind = str(body.get("Type", ""))
-        section = kind.removeprefix("AWS::Serverless::") if kind.startswith("AWS::Serverless::") else None
-        defaults = global_sections.get(section) if section else None
-        if defaults:
-            body = {**body, "Properties": _deep_merge(defaults, body.get("Properties") or {})}
-        merged[logical_id] = body
-    return merged
 
 
 class _LazyConditions(Mapping[str, bool]):

@@ -160,6 +160,33 @@ def test_async_invoke_that_keeps_failing_lands_in_the_dead_letter_queue(stack: L
     assert message["MessageAttributes"]["ErrorCode"]["StringValue"] == "FixtureError"
 
 
+def test_dynamodb_table_of_the_template_serves_the_state_machine_integration(stack: LocalStack) -> None:
+    # GIVEN the fixture's table and a workflow putting an item through arn:aws:states:::dynamodb:putItem
+    table = stack.spec.tables[0].name
+    machine = stack.spec.state_machine("TableWorkflow").arn
+
+    # WHEN it runs
+    arn = stack.sfn.start_execution(stateMachineArn=machine, name=f"t-{time.time_ns()}", input='{"id": "a"}')[
+        "executionArn"
+    ]
+    deadline = time.monotonic() + 30
+    while (
+        stack.sfn.describe_execution(executionArn=arn)["status"] == "RUNNING" and time.monotonic() < deadline
+    ):
+        time.sleep(0.2)
+
+    # THEN it succeeded and the item is in the table
+    assert stack.sfn.describe_execution(executionArn=arn)["status"] == "SUCCEEDED"
+    item = stack.clients["dynamodb"].get_item(TableName=table, Key={"id": {"S": "a"}})
+    assert item["Item"]["id"] == {"S": "a"}
+
+
+def test_resource_types_not_emulated_are_listed_not_fatal(stack: LocalStack) -> None:
+    # GIVEN / WHEN the fixture (a KMS key, an SNS topic, a log group) is up
+    # THEN those are listed as not emulated
+    assert {"Key": "AWS::KMS::Key", "Alarms": "AWS::SNS::Topic"}.items() <= stack.spec.ignored.items()
+
+
 def test_memory_size_is_given_to_the_handler_and_reported(stack: LocalStack) -> None:
     # GIVEN the function with MemorySize 512
     name = stack.spec.function("WhoAmIFunction").name

@@ -171,8 +171,10 @@ def test_plan_unsupported_resource_is_listed_as_ignored() -> None:
     # GIVEN / WHEN the fixture planned
     spec = plan(FIXTURE, environment=ENV)
 
-    # THEN the log group is not created but named as ignored
-    assert spec.ignored == {"Logs": "AWS::Logs::LogGroup"}
+    # THEN the log group (and the roles and permissions SAM generates) are not created but listed
+    assert spec.ignored["Logs"] == "AWS::Logs::LogGroup"
+    assert {"AWS::Logs::LogGroup", "AWS::IAM::Role", "AWS::Lambda::Permission"} <= set(spec.ignored.values())
+    assert not {kind for kind in spec.ignored.values() if kind.startswith("AWS::Serverless::")}
 
 
 @pytest.mark.skipif(not PROJECT_TEMPLATE.exists(), reason="template.yaml not present")
