@@ -62,8 +62,10 @@ bench-quick: ## The benchmarks' quick smoke mode
 build: ## sam build
 	$(BIN)/sam build --template-file template.yaml
 
-deploy: build ## sam deploy --guided
-	$(BIN)/sam deploy --guided
+# The first deploy is guided and saves its answers (never NoEcho values) as parameter_overrides in
+# samconfig.toml; later deploys reuse them without prompting.
+deploy: build ## sam deploy (guided only until samconfig.toml holds the stack's parameters)
+	@if grep -q '^parameter_overrides' samconfig.toml; then $(BIN)/sam deploy; else $(BIN)/sam deploy --guided; fi
 
 clean: ## Remove build outputs and caches (keeps .venv)
 	rm -rf .aws-sam $(OUT) .pytest_cache .mypy_cache .ruff_cache
