@@ -66,7 +66,9 @@ def submit(obj: ObjectRef, *, store: ObjectStore, ocr: OcrApi, settings: OcrSett
     Raises ``ImageTooLarge`` / ``UnsupportedImage`` / ``InvalidImage`` for bad input (never worth a retry)
     and the OCR client's errors for API trouble.
     """
-    data = store.read(obj.bucket, obj.key, max_bytes=settings.MAX_IMAGE_BYTES, version_id=obj.version_id)
+    data = store.read(
+        obj.bucket, obj.key, max_bytes=settings.MAX_IMAGE_BYTES, version_id=obj.version_id, etag=obj.etag
+    )
     image = check_image(data, max_bytes=settings.MAX_IMAGE_BYTES, max_pixels=settings.MAX_IMAGE_PIXELS)
     requested = settings.BINARIZATION_MODE
     effective = requested
@@ -272,6 +274,8 @@ def _finish(
         },
     }
     store.write(obj.bucket, keys.result, json_bytes(record), content_type="application/json")
+    # A failure record of an earlier attempt (reprocessed, or the object uploaded again) is now stale.
+    store.delete(obj.bucket, keys.failed)
     return {**job, "action": "done", "tasks": tasks, "outputs": record["outputs"], "wait_seconds": 0}
 
 

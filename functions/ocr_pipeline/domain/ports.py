@@ -46,12 +46,19 @@ class OcrResponse:
 class ObjectStore(Protocol):
     """Bytes in a bucket."""
 
-    def read(self, bucket: str, key: str, *, max_bytes: int, version_id: str | None = None) -> bytes:
-        """Return the object's bytes; raise ``ImageTooLarge`` above ``max_bytes`` without reading them all."""
+    def read(
+        self, bucket: str, key: str, *, max_bytes: int, version_id: str | None = None, etag: str | None = None
+    ) -> bytes:
+        """Return the bytes of that version (and eTag) of the object; raise ``ImageTooLarge`` above
+        ``max_bytes`` without reading them all, ``InvalidImage`` if it is gone or was replaced."""
         ...
 
     def write(self, bucket: str, key: str, body: bytes, *, content_type: str) -> None:
         """Create or replace an object."""
+        ...
+
+    def delete(self, bucket: str, key: str) -> None:
+        """Remove an object; no error if it does not exist."""
         ...
 
 

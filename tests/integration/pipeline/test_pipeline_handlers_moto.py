@@ -60,14 +60,14 @@ def test_on_upload_starts_one_named_execution_and_counts_redelivery_as_duplicate
 
 def test_submit_and_checks_write_text_binarized_png_and_result(aws: Aws, api: responses.RequestsMock) -> None:
     # GIVEN an uploaded image and an OCR API that finishes each task by the first poll
-    aws.put("incoming/2026/scan.png", image_bytes(400, 300, "PNG", color=180))
+    etag = aws.put("incoming/2026/scan.png", image_bytes(400, 300, "PNG", color=180))
     png = image_bytes(400, 300, "PNG", color=255)
     api.post(f"{BASE}/v5.0/ocr/BinarizeImage", body=TASK_B)
     api.post(f"{BASE}/v5.0/ocr/RecognizeImage", body=TASK_R)
     api.get(f"{BASE}/v5.0/ocr/Utilities/GetTaskStatus", body=_ocr_response(TASK_B, "Completed"))
     api.get(f"{BASE}/v5.0/ocr/BinarizeImage", body=_ocr_response(TASK_B, "Completed", ("ImagePNG", png)))
     api.get(f"{BASE}/v5.0/ocr/RecognizeImage", body=_ocr_response(TASK_R, "Completed", ("Text", b"Bonjour")))
-    obj = {"bucket": BUCKET, "key": "incoming/2026/scan.png", "version_id": None, "etag": "e", "size": None}
+    obj = {"bucket": BUCKET, "key": "incoming/2026/scan.png", "version_id": None, "etag": etag, "size": None}
     submit, check = aws.handler("submit"), aws.handler("check")
     # WHEN the workflow's three Lambda steps run in order
     job = submit({"object": obj, "execution": "scan-1"})
@@ -87,9 +87,9 @@ def test_submit_and_checks_write_text_binarized_png_and_result(aws: Aws, api: re
 
 def test_submit_oversized_object_raises_before_calling_api(aws: Aws, api: responses.RequestsMock) -> None:
     # GIVEN an object above MAX_IMAGE_BYTES
-    aws.put("incoming/big.bmp", image_bytes(400, 400, "BMP"))
+    etag = aws.put("incoming/big.bmp", image_bytes(400, 400, "BMP"))
     submit = aws.handler("submit", MAX_IMAGE_BYTES="1000")
-    obj = {"bucket": BUCKET, "key": "incoming/big.bmp", "version_id": None, "etag": "e", "size": None}
+    obj = {"bucket": BUCKET, "key": "incoming/big.bmp", "version_id": None, "etag": etag, "size": None}
     # WHEN submitted / THEN ImageTooLarge (the Lambda errorType) propagates and no call was made
     with pytest.raises(ImageTooLarge):
         submit({"object": obj, "execution": "big"})
@@ -100,9 +100,9 @@ def test_submit_throttled_post_raises_named_error_for_workflow_retry(
     aws: Aws, api: responses.RequestsMock
 ) -> None:
     # GIVEN an OCR API that throttles submissions
-    aws.put("incoming/a.png", image_bytes())
+    etag = aws.put("incoming/a.png", image_bytes())
     api.post(f"{BASE}/v5.0/ocr/BinarizeImage", status=429)
-    obj = {"bucket": BUCKET, "key": "incoming/a.png", "version_id": None, "etag": "e", "size": None}
+    obj = {"bucket": BUCKET, "key": "incoming/a.png", "version_id": None, "etag": etag, "size": None}
     # WHEN submitted / THEN OcrApiThrottled propagates
     with pytest.raises(OcrApiThrottled):
         aws.handler("submit")({"object": obj, "execution": "a"})

@@ -79,7 +79,9 @@ class FakeStore:
     objects: dict[tuple[str, str], bytes] = field(default_factory=dict)
     content_types: dict[tuple[str, str], str] = field(default_factory=dict)
 
-    def read(self, bucket: str, key: str, *, max_bytes: int, version_id: str | None = None) -> bytes:
+    def read(
+        self, bucket: str, key: str, *, max_bytes: int, version_id: str | None = None, etag: str | None = None
+    ) -> bytes:
         data = self.objects[(bucket, key)]
         if len(data) > max_bytes:
             raise ImageTooLarge(f"{len(data)} > {max_bytes}")
@@ -88,6 +90,10 @@ class FakeStore:
     def write(self, bucket: str, key: str, body: bytes, *, content_type: str) -> None:
         self.objects[(bucket, key)] = body
         self.content_types[(bucket, key)] = content_type
+
+    def delete(self, bucket: str, key: str) -> None:
+        self.objects.pop((bucket, key), None)
+        self.content_types.pop((bucket, key), None)
 
     def json(self, key: str) -> dict[str, Any]:
         data: dict[str, Any] = json.loads(self.objects[(BUCKET, key)])
