@@ -30,6 +30,19 @@ class RecordListing:
     truncated: bool
 
 
+def object_ref(
+    bucket: str, key: str, version_id: str | None, etag: str | None, size: int | None
+) -> ObjectRef:
+    """An object version as S3 lists it (``"null"`` version id on an unversioned bucket, quoted eTag)."""
+    return ObjectRef(
+        bucket=bucket,
+        key=key,
+        version_id=None if version_id in (None, _UNVERSIONED) else version_id,
+        etag=(etag or "").strip('"') or None,
+        size=size,
+    )
+
+
 def current_objects(s3: S3Client, bucket: str, prefix: str, *, limit: int) -> Listing:
     """The current version of each object under ``prefix`` (deleted keys left out), at most ``limit``.
 
@@ -44,14 +57,9 @@ def current_objects(s3: S3Client, bucket: str, prefix: str, *, limit: int) -> Li
                 continue
             if len(found) == limit:
                 return Listing(tuple(found), truncated=True)
-            version_id = version.get("VersionId")
             found.append(
-                ObjectRef(
-                    bucket=bucket,
-                    key=version["Key"],
-                    version_id=None if version_id in (None, _UNVERSIONED) else version_id,
-                    etag=str(version.get("ETag", "")).strip('"') or None,
-                    size=version.get("Size"),
+                object_ref(
+                    bucket, version["Key"], version.get("VersionId"), version.get("ETag"), version.get("Size")
                 )
             )
     return Listing(tuple(found), truncated=False)

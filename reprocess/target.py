@@ -14,6 +14,7 @@ from ocr_pipeline.domain.keys import execution_name
 from ocr_pipeline.domain.start import ObjectRef
 from ocr_pipeline.errors import ConfigurationError
 from ocr_pipeline.settings import LayoutSettings, load_settings
+from reprocess.listing import object_ref
 from reprocess.plan import Candidate
 
 MAX_RECORD_BYTES = 1_000_000
@@ -148,14 +149,7 @@ def failed_objects(s3: Any, target: Target, failure_keys: Mapping[str, str], pre
                 found.notes.append(f"missing\t{key}\t(failure record {failed_key})")
                 continue
             raise
-        version_id = head.get("VersionId")
         found.objects.append(
-            ObjectRef(
-                bucket=target.bucket,
-                key=key,
-                version_id=None if version_id in (None, "null") else version_id,
-                etag=str(head.get("ETag", "")).strip('"') or None,
-                size=head.get("ContentLength"),
-            )
+            object_ref(target.bucket, key, head.get("VersionId"), head.get("ETag"), head.get("ContentLength"))
         )
     return found

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from local_stack.template import plan
 from ocr_pipeline.adapters.secrets import secret_credentials
@@ -100,16 +98,7 @@ def test_stack_without_a_client_secret_stores_empty_credentials() -> None:
     assert json.loads(secret.secret_string) == {"client_id": "", "client_secret": ""}
 
 
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        yield
-
-
-def test_empty_client_secret_is_a_configuration_error_naming_the_fix(aws: None) -> None:
+def test_empty_client_secret_is_a_configuration_error_naming_the_fix(moto_aws: None) -> None:
     # GIVEN a secret created by a deploy without OcrClientSecret, the operator's id filled in
     client = boto3.client("secretsmanager")
     arn = client.create_secret(

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from ocr_pipeline.settings import LayoutSettings, load_settings
 from reprocess.__main__ import main
@@ -59,12 +57,8 @@ class Aws:
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        yield Aws()
+def aws(moto_aws: None) -> Aws:
+    return Aws()
 
 
 def test_backfill_starts_only_objects_without_a_result(aws: Aws, capsys: pytest.CaptureFixture[str]) -> None:
