@@ -10,10 +10,10 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY = 0
 
 .DEFAULT_GOAL := help
-.PHONY: help install run serve test test-unit test-integration test-e2e lint format typecheck bench bench-quick build deploy reprocess clean
+.PHONY: help install run serve invoke check test test-unit test-integration test-e2e lint format typecheck bench bench-quick build deploy reprocess clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -27,6 +27,11 @@ run: ## Run the pipeline locally on IMAGES (default: events/images), outputs und
 
 serve: ## Keep the local stack up as a drop folder (Ctrl-C stops it)
 	$(BIN)/ocr-local serve --out $(OUT) $(ARGS)
+
+invoke: ## Invoke one function with an event file: make invoke FUNCTION=OnUploadFunction EVENT=events/s3_put.json
+	$(BIN)/ocr-local invoke $(FUNCTION) -e $(EVENT) --out $(OUT) $(ARGS)
+
+check: lint test ## Everything CI runs: lint (with typecheck and the template checks), then the tests
 
 test: ## Run the whole test suite (unit, integration, e2e, bench smoke)
 	$(BIN)/pytest -q $(ARGS)

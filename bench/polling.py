@@ -27,7 +27,8 @@ from typing import Any
 from bench.common import BenchError, ocr_client, png_bytes
 from bench.corpus import make_page
 from local_stack import LocalStack
-from ocr_pipeline.domain.polling import PollSchedule, Stage
+from ocr_pipeline.domain.models import Stage
+from ocr_pipeline.domain.polling import PollSchedule
 
 ROOT = Path(__file__).resolve().parents[1]
 ASL = ROOT / "infra" / "ocr_pipeline.asl.json"
@@ -299,7 +300,7 @@ def measure_stack(
                     if not record.succeeded:
                         continue
                     result = _result_record(stack, record.key)
-                    lags.append(result["tasks"]["recognize"]["job_seconds"] - truth)
+                    lags.append(result["stages"]["recognize"]["job_seconds"] - truth)
                     transitions.append(record.transitions)
                     checks.append(record.polls)
                 expected = spec.detect(truth, PROBE_MEGAPIXELS, submit_choice=submit_choice)
@@ -323,8 +324,7 @@ def measure_stack(
 
 def _result_record(stack: Any, key: str) -> dict[str, Any]:
     relative = key[len(stack.input_prefix) :]
-    stem = relative.rsplit(".", 1)[0]
-    body = stack.s3.get_object(Bucket=stack.bucket, Key=f"{stack.output_prefixes['results']}{stem}.json")
+    body = stack.s3.get_object(Bucket=stack.bucket, Key=f"{stack.output_prefixes['results']}{relative}.json")
     record: dict[str, Any] = json.loads(body["Body"].read())
     return record
 

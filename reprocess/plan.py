@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from ocr_pipeline.domain.keys import OutputKeys, output_keys, skip_reason
+from ocr_pipeline.domain.keys import keys_of, skip_reason
 from ocr_pipeline.domain.start import ObjectRef
 from ocr_pipeline.settings import LayoutSettings
 
@@ -38,18 +38,6 @@ class Plan:
     with_result: int = 0
     without_failure: int = 0
     not_accepted: int = 0
-
-
-def keys_of(key: str, layout: LayoutSettings) -> OutputKeys:
-    """Output keys of an input key under ``layout``."""
-    return output_keys(
-        key,
-        input_prefix=layout.INPUT_PREFIX,
-        text_prefix=layout.TEXT_PREFIX,
-        binarized_prefix=layout.BINARIZED_PREFIX,
-        result_prefix=layout.RESULT_PREFIX,
-        failed_prefix=layout.FAILED_PREFIX,
-    )
 
 
 def record_prefix(prefix: str, output_prefix: str, layout: LayoutSettings) -> str:
@@ -93,7 +81,7 @@ def plan(
         ):
             not_accepted += 1
             continue
-        keys = keys_of(obj.key, layout)
+        keys = keys_of(obj, layout)
         if mode is Mode.BACKFILL:
             if keys.result in (results or {}):
                 with_result += 1

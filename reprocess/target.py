@@ -25,6 +25,7 @@ _LAYOUT_PARAMETERS = {
     "BINARIZED_PREFIX": "BinarizedPrefix",
     "RESULT_PREFIX": "ResultPrefix",
     "FAILED_PREFIX": "FailedPrefix",
+    "SUBMISSION_PREFIX": "SubmissionPrefix",
 }
 
 
@@ -102,6 +103,7 @@ def target_from_args(args: argparse.Namespace) -> Target:
             "BINARIZED_PREFIX": args.binarized_prefix,
             "RESULT_PREFIX": args.result_prefix,
             "FAILED_PREFIX": args.failed_prefix,
+            "SUBMISSION_PREFIX": args.submission_prefix,
         }
     )
     return Target(args.bucket, args.state_machine_arn, layout, _suffixes(args.suffixes))

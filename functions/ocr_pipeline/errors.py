@@ -70,3 +70,19 @@ class OcrTaskNotFound(OcrApiError):
 
 class PollLimitExceeded(PipelineError):
     """The OCR task was still not finished after the configured number of polls."""
+
+
+class OcrApiReplyLost(OcrApiTimeout):
+    """A POST was sent but its answer never arrived: the API may have accepted the task.
+
+    Raised by the client only for submissions; the submission record turns it into
+    :class:`SubmissionInDoubt`, so it is never retried blindly.
+    """
+
+
+class SubmissionInProgress(PipelineError):
+    """Another invocation holds this stage's submission record and has not finished its POST; retry later."""
+
+
+class SubmissionInDoubt(PipelineError):
+    """A POST of this stage may have been accepted but its task id is unknown; re-posting could bill twice."""

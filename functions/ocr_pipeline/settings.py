@@ -43,6 +43,7 @@ class LayoutSettings(_Settings):
     BINARIZED_PREFIX: Prefix
     RESULT_PREFIX: Prefix
     FAILED_PREFIX: Prefix
+    SUBMISSION_PREFIX: Prefix
 
     @model_validator(mode="after")
     def _outputs_outside_input(self) -> LayoutSettings:
@@ -54,7 +55,13 @@ class LayoutSettings(_Settings):
     @property
     def output_prefixes(self) -> tuple[str, ...]:
         """Every prefix the pipeline writes to."""
-        return (self.TEXT_PREFIX, self.BINARIZED_PREFIX, self.RESULT_PREFIX, self.FAILED_PREFIX)
+        return (
+            self.TEXT_PREFIX,
+            self.BINARIZED_PREFIX,
+            self.RESULT_PREFIX,
+            self.FAILED_PREFIX,
+            self.SUBMISSION_PREFIX,
+        )
 
 
 class OnUploadSettings(LayoutSettings):
@@ -70,7 +77,7 @@ class OnUploadSettings(LayoutSettings):
 
 
 class OcrSettings(LayoutSettings):
-    """Settings of the functions that call the OCR API (submit, check)."""
+    """Settings of the functions that call the OCR API (preprocessing stages, recognition)."""
 
     OCR_API_BASE_URL: Annotated[str, Field(pattern=r"^https?://[^\s]+$")]
     OCR_CREDENTIALS_SECRET: Annotated[str, Field(min_length=1)]
@@ -79,8 +86,9 @@ class OcrSettings(LayoutSettings):
     OCR_READ_TIMEOUT_SECONDS: Annotated[float, Field(gt=0, le=600)]
     LANGUAGE: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z_]+$")]
     BINARIZATION_MODE: BinarizationMode
-    FIRST_WAIT_SECONDS: Annotated[int, Field(ge=0, le=3600)]
+    FIRST_WAIT_SECONDS: Annotated[float, Field(ge=0, le=3600)]
     SECONDS_PER_MEGAPIXEL: Annotated[float, Field(ge=0, le=600)]
+    RECOGNITION_SECONDS_PER_MEGAPIXEL: Annotated[float, Field(ge=0, le=600)]
     MAX_WAIT_SECONDS: Annotated[int, Field(ge=1, le=3600)]
     POLL_BACKOFF_RATE: Annotated[float, Field(ge=1.0, le=4.0)]
     MAX_POLLS: Annotated[int, Field(ge=1, le=500)]

@@ -182,6 +182,8 @@ class Builder:
                     )
             variables = (props.get("Environment") or {}).get("Variables") or {}
             reserved = props.get("ReservedConcurrentExecutions")
+            invoke_config = props.get("EventInvokeConfig") or {}
+            dead_letter = props.get("DeadLetterQueue") or {}
             yield FunctionSpec(
                 logical_id=logical_id,
                 name=name,
@@ -194,6 +196,9 @@ class Builder:
                 environment={key: _env_string(value) for key, value in variables.items()},
                 queue_sources=tuple(sources),
                 reserved_concurrency=int(reserved) if reserved is not None else None,
+                max_retry_attempts=int(invoke_config.get("MaximumRetryAttempts", 2)),
+                max_event_age_seconds=int(invoke_config.get("MaximumEventAgeInSeconds", 21600)),
+                dead_letter_arn=str(dead_letter["TargetArn"]) if dead_letter.get("TargetArn") else None,
             )
 
     def state_machines(self) -> Iterator[StateMachineSpec]:

@@ -1,4 +1,4 @@
-"""Bring a key's outputs down from the local bucket: `OUT/text/x/scan.txt` for `incoming/x/scan.jpg`."""
+"""Bring a key's outputs down from the local bucket: `OUT/text/x/scan.jpg.txt` for `incoming/x/scan.jpg`."""
 
 from __future__ import annotations
 
@@ -43,10 +43,9 @@ class LocalOutputs:
 
 
 def output_keys(key: str, input_prefix: str, prefixes: dict[str, str]) -> dict[str, str]:
-    """The S3 key of each output of `key` (`incoming/a/b.jpg` → `text/a/b.txt`, ...)."""
+    """The S3 key of each output of `key` (`incoming/a/b.jpg` → `text/a/b.jpg.txt`, ...)."""
     relative = PurePosixPath(key[len(input_prefix) :] if key.startswith(input_prefix) else key)
-    stem = str(relative.with_suffix("")) if relative.suffix else str(relative)
-    return {kind: f"{prefixes[kind]}{stem}{suffix}" for kind, suffix in _SUFFIXES.items()}
+    return {kind: f"{prefixes[kind]}{relative}{suffix}" for kind, suffix in _SUFFIXES.items()}
 
 
 def _local_path(out: Path, key: str) -> Path:

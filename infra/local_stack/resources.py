@@ -89,6 +89,9 @@ class FunctionSpec:
     environment: dict[str, str] = field(default_factory=dict)
     queue_sources: tuple[QueueEventSource, ...] = ()
     reserved_concurrency: int | None = None
+    max_retry_attempts: int = 2
+    max_event_age_seconds: int = 21600
+    dead_letter_arn: str | None = None
 
 
 @dataclass(frozen=True)

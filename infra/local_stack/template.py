@@ -8,6 +8,7 @@ deploys drives the local run.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -16,24 +17,31 @@ from local_stack.builder import SUPPORTED, Builder, Environment, Identities
 from local_stack.cfn import Resolver, TemplateError, load_yaml
 from local_stack.resources import StackSpec
 
-__all__ = ["Environment", "TemplateError", "plan"]
+__all__ = ["Environment", "ParameterError", "TemplateError", "plan"]
 
 log = logging.getLogger(__name__)
+
+
+class ParameterError(TemplateError):
+    """A parameter override is unknown or breaks its declared constraints (message names both)."""
 
 
 def plan(
     template_path: Path,
     overrides: Mapping[str, str] | None = None,
     environment: Environment | None = None,
+    *,
+    check_constraints: bool = True,
 ) -> StackSpec:
     """Resolve `template_path` with parameter `overrides` into the resources to create.
 
-    Raises `TemplateError` on an unknown override, a value outside `AllowedValues`, a parameter without
-    a value, or an intrinsic that cannot be resolved.
+    Raises `ParameterError` on an unknown override or (with `check_constraints`) a value breaking its
+    `AllowedValues`, `AllowedPattern`, `MinValue`/`MaxValue` or `Number` type, as CloudFormation does at
+    deploy time; `TemplateError` on a parameter without a value or an intrinsic that cannot be resolved.
     """
     env = environment or Environment()
     template = load_yaml(template_path.read_text(encoding="utf-8"))
-    parameters = _parameters(template.get("Parameters") or {}, dict(overrides or {}))
+    parameters = _parameters(template.get("Parameters") or {}, dict(overrides or {}), check_constraints)
     raw_resources: dict[str, Any] = template.get("Resources") or {}
     resources = _merge_globals(raw_resources, template.get("Globals") or {})
     mappings = template.get("Mappings") or {}
@@ -79,10 +87,45 @@ def _pseudo(env: Environment) -> dict[str, Any]:
     }
 
 
-def _parameters(declared: Mapping[str, Any], overrides: dict[str, str]) -> dict[str, Any]:
+def check_parameter(name: str, spec: Mapping[str, Any], value: str) -> None:
+    """Raise `ParameterError` unless `value` meets the constraints CloudFormation checks for `name`."""
+    allowed = spec.get("AllowedValues")
+    if allowed is not None and value not in {str(a) for a in allowed}:
+        choices = ", ".join(str(a) for a in allowed)
+        raise ParameterError(f"parameter {name}={value!r} is not allowed; allowed values: {choices}")
+    pattern = spec.get("AllowedPattern")
+    if pattern is not None and re.fullmatch(str(pattern), value) is None:
+        raise ParameterError(f"parameter {name}={value!r} does not match its AllowedPattern {pattern}")
+    if str(spec.get("Type", "String")) != "Number":
+        return
+    try:
+        number = float(value)
+    except ValueError:
+        raise ParameterError(f"parameter {name}={value!r} is not a number") from None
+    low, high = spec.get("MinValue"), spec.get("MaxValue")
+    if (low is not None and number < float(low)) or (high is not None and number > float(high)):
+        span = f"{low if low is not None else '-inf'} to {high if high is not None else 'inf'}"
+        raise ParameterError(f"parameter {name}={value} is out of range; allowed values: {span}")
+
+
+def check_overrides(template_path: Path, overrides: Mapping[str, str]) -> None:
+    """Raise `ParameterError` for an unknown override or one breaking its constraints (nothing started)."""
+    declared = declared_parameters(template_path)
     unknown = sorted(set(overrides) - set(declared))
     if unknown:
-        raise TemplateError(f"unknown parameter override(s): {', '.join(unknown)}")
+        raise ParameterError(
+            f"unknown parameter {', '.join(unknown)}; the template declares: {', '.join(declared)}"
+        )
+    for name, value in overrides.items():
+        check_parameter(name, declared[name], str(value))
+
+
+def _parameters(declared: Mapping[str, Any], overrides: dict[str, str], check: bool) -> dict[str, Any]:
+    unknown = sorted(set(overrides) - set(declared))
+    if unknown:
+        raise ParameterError(
+            f"unknown parameter {', '.join(unknown)}; the template declares: {', '.join(declared)}"
+        )
     values: dict[str, Any] = {}
     for name, spec in declared.items():
         if name in overrides:
@@ -91,9 +134,8 @@ def _parameters(declared: Mapping[str, Any], overrides: dict[str, str]) -> dict[
             value = spec["Default"]
         else:
             raise TemplateError(f"parameter {name} has no Default and no override")
-        allowed = spec.get("AllowedValues")
-        if allowed is not None and str(value) not in {str(a) for a in allowed}:
-            raise TemplateError(f"parameter {name}={value!r} is not one of {allowed}")
+        if check:
+            check_parameter(name, spec, str(value))
         kind = str(spec.get("Type", "String"))
         if kind == "CommaDelimitedList" or kind.startswith("List<"):
             value = [item.strip() for item in str(value).split(",")] if str(value) else []

@@ -32,7 +32,8 @@ def stack() -> Iterator[LocalStack]:
         # execution may run would hold the only runner slot through the abort.
         "InLambdaPollSeconds": "0",
     }
-    with LocalStack.start(param_overrides=overrides) as running:
+    # ExecutionTimeoutSeconds=3 is below its MinValue (60): checks off to see a timeout in seconds.
+    with LocalStack.start(param_overrides=overrides, check_parameters=False) as running:
         running.ocr.set_faults(**SLOW_TASKS)
         yield running
 
@@ -65,7 +66,7 @@ def test_execution_over_its_timeout_writes_timed_out_failure_record(stack: Local
     # failed/….json saying so
     assert record.status == "TIMED_OUT"
     assert record.seconds is not None
-    failure = json.loads(_read(stack, "failed/events/slow.json"))
+    failure = json.loads(_read(stack, "failed/events/slow.png.json"))
     assert failure["status"] == "TIMED_OUT"
     assert "TIMED_OUT" in failure["error_type"]
     assert failure["execution"] == record.name
@@ -87,7 +88,7 @@ def test_aborted_execution_writes_aborted_failure_record(stack: LocalStack) -> N
 
     # THEN it is ABORTED and failed/….json records it, once
     assert record.status == "ABORTED"
-    failure = json.loads(_read(stack, "failed/events/aborted.json"))
+    failure = json.loads(_read(stack, "failed/events/aborted.png.json"))
     assert (failure["status"], failure["execution"]) == ("ABORTED", record.name)
     assert [d.ok for d in stack.deliveries if d.execution_arn == record.execution_arn] == [True]
 

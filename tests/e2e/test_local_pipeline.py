@@ -22,7 +22,12 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[LocalStack]:
-    overrides = {"FirstWaitSeconds": "1", "MaxWaitSeconds": "1", "MaxPolls": str(MAX_POLLS)}
+    overrides = {
+        "FirstWaitSeconds": "1",
+        "MaxWaitSeconds": "1",
+        "MaxPolls": str(MAX_POLLS),
+        "InLambdaPollSeconds": "0",
+    }
     with LocalStack.start(param_overrides=overrides) as running:
         yield running
 
@@ -56,9 +61,27 @@ def test_upload_clean_image_text_matches_known_text(stack: LocalStack) -> None:
 
     # THEN the text written under text/ is close to the truth
     assert record.status == "SUCCEEDED"
-    text = _read(stack, "text/e2e/clean.txt").decode("utf-8")
+    text = _read(stack, "text/e2e/clean.png.txt").decode("utf-8")
     truth = truth_path(image).read_text(encoding="utf-8")
     assert difflib.SequenceMatcher(None, text.split(), truth.split()).ratio() > 0.9
+
+
+def test_same_name_png_and_jpg_in_one_folder_keep_separate_outputs(stack: LocalStack) -> None:
+    # GIVEN scan.png and scan.jpg (different pages) in one folder
+    png = stack.upload(IMAGES / "clean.png", "incoming/e2e/twins/scan.png")
+    jpg = stack.upload(IMAGES / "stained.jpg", "incoming/e2e/twins/scan.jpg")
+
+    # WHEN both are processed
+    records = stack.wait_all(DEADLINE, [png, jpg])
+
+    # THEN each has its own text and result record, and each record describes its own input
+    assert [r.status for r in records] == ["SUCCEEDED", "SUCCEEDED"]
+    for key, image in ((png, "clean.png"), (jpg, "stained.jpg")):
+        relative = key.removeprefix("incoming/")
+        text = _read(stack, f"text/{relative}.txt").decode("utf-8")
+        truth = truth_path(IMAGES / image).read_text(encoding="utf-8")
+        assert difflib.SequenceMatcher(None, text.split(), truth.split()).ratio() > 0.8, key
+        assert json.loads(_read(stack, f"results/{relative}.json"))["input"]["key"] == key
 
 
 def test_duplicate_notification_and_same_object_reput_submit_once(stack: LocalStack) -> None:
@@ -102,7 +125,7 @@ def test_api_task_error_writes_failure_record_naming_stage_and_cause(stack: Loca
 
     # THEN the execution failed and failed/….json names the stage and the cause
     assert record.status == "FAILED"
-    failure = json.loads(_read(stack, "failed/e2e/api-error.json"))
+    failure = json.loads(_read(stack, "failed/e2e/api-error.jpg.json"))
     assert failure["stage"]
     assert failure["error_type"]
     assert failure["message"]
@@ -119,7 +142,7 @@ def test_corrupt_image_fails_and_leaves_original_untouched(stack: LocalStack) ->
 
     # THEN a failure record exists and the original is byte-for-byte the same object
     assert record.status == "FAILED"
-    assert json.loads(_read(stack, "failed/e2e/corrupt.json"))["error_type"]
+    assert json.loads(_read(stack, "failed/e2e/corrupt.jpg.json"))["error_type"]
     assert _read(stack, key) == data
     assert stack.s3.head_object(Bucket=stack.bucket, Key=key)["ETag"] == etag
 

@@ -114,7 +114,7 @@ def test_failed_image_reprocessed_after_the_fault_is_cleared(stack: LocalStack) 
     key = stack.upload(IMAGES / "clean.png", "incoming/retry/clean.png")
     (record,) = stack.wait_all(DEADLINE, [key])
     assert record.status == "FAILED"
-    assert _exists(stack, "failed/retry/clean.json")
+    assert _exists(stack, "failed/retry/clean.png.json")
     stack.ocr.set_faults(**NO_FAULTS)
 
     # WHEN the failed images are reprocessed (twice: the second run must start nothing)
@@ -124,9 +124,9 @@ def test_failed_image_reprocessed_after_the_fault_is_cleared(stack: LocalStack) 
 
     # THEN one new execution succeeded, the text is written and the failure record is gone
     assert sorted(e["status"] for e in executions) == ["FAILED", "SUCCEEDED"]
-    assert _exists(stack, "text/retry/clean.txt")
-    assert _exists(stack, "results/retry/clean.json")
-    assert not _exists(stack, "failed/retry/clean.json")
+    assert _exists(stack, "text/retry/clean.png.txt")
+    assert _exists(stack, "results/retry/clean.png.json")
+    assert not _exists(stack, "failed/retry/clean.png.json")
 
 
 def test_backfill_processes_stored_objects_once_and_force_reruns_them(
@@ -193,7 +193,7 @@ def test_execution_reads_the_version_it_was_started_for(stack: LocalStack) -> No
 
     # WHEN an execution is started for the first version by version id, and one by its eTag alone
     by_version = _start(stack, {**obj, "version_id": v1["VersionId"]}, run="by-version")
-    text = stack.s3.get_object(Bucket=stack.bucket, Key="text/versions/page.txt")["Body"].read().decode()
+    text = stack.s3.get_object(Bucket=stack.bucket, Key="text/versions/page.png.txt")["Body"].read().decode()
     by_etag = _start(stack, {**obj, "version_id": None}, run="by-etag")
 
     # THEN the first recognizes the first version's text although the key now holds the second
@@ -203,7 +203,7 @@ def test_execution_reads_the_version_it_was_started_for(stack: LocalStack) -> No
     # AND the eTag-pinned read refuses the replaced object instead of recognizing the other page
     assert by_etag["status"] == "FAILED"
     failure = json.loads(
-        stack.s3.get_object(Bucket=stack.bucket, Key="failed/versions/page.json")["Body"].read()
+        stack.s3.get_object(Bucket=stack.bucket, Key="failed/versions/page.png.json")["Body"].read()
     )
     assert failure["error_type"] == "InvalidImage"
     assert "replaced" in failure["message"]

@@ -20,6 +20,7 @@ from typing import Any, Final
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import NewConnectionError
 from urllib3.util.retry import Retry
 
 from ocr_pipeline.adapters.secrets import ClientCredentials
@@ -28,6 +29,7 @@ from ocr_pipeline.errors import (
     OcrApiAuthError,
     OcrApiProtocolError,
     OcrApiRejected,
+    OcrApiReplyLost,
     OcrApiThrottled,
     OcrApiTimeout,
     OcrApiUnavailable,
@@ -108,7 +110,11 @@ class AsposeOcrClient:
 
     def submit_binarization(self, image: bytes) -> str:
         """POST ``BinarizeImage``; return the task id."""
-        return self._submit("BinarizeImage", {"image": _b64(image)})
+        return self.submit_image("BinarizeImage", image)
+
+    def submit_image(self, operation: str, image: bytes) -> str:
+        """POST an image-only operation (Binarize/Deskew/UpscaleImage); return the task id."""
+        return self._submit(operation, {"image": _b64(image)})
 
     def submit_recognition(self, image: bytes, *, language: str, make_binarization: bool) -> str:
         """POST ``RecognizeImage`` asking for plain text; return the task id."""
@@ -144,7 +150,7 @@ class AsposeOcrClient:
 
     def _submit(self, operation: str, body: dict[str, Any]) -> str:
         response = self._call(
-            "POST", f"{API_PREFIX}/{operation}", json=body, headers={"Accept": "text/plain"}
+            "POST", f"{API_PREFIX}/{operation}", json=body, headers={"Accept": "text/plain"}, submission=True
         )
         task_id = response.decode("utf-8", errors="replace").strip().strip('"').strip()
         if not _TASK_ID.match(task_id):
@@ -184,39 +190,55 @@ class AsposeOcrClient:
             raise OcrApiProtocolError("token response has an empty access_token")
         return _Token(value, now + expires_in)
 
-    def _call(self, method: str, path: str, *, headers: dict[str, str], **kwargs: Any) -> bytes:
+    def _call(
+        self, method: str, path: str, *, headers: dict[str, str], submission: bool = False, **kwargs: Any
+    ) -> bytes:
         response = self._send(
             method,
             path,
             headers={**headers, "Authorization": f"Bearer {self._bearer(force=False)}"},
+            submission=submission,
             **kwargs,
         )
         if response.status_code in (401, 403):
             response.close()
             token = self._bearer(force=True)
             response = self._send(
-                method, path, headers={**headers, "Authorization": f"Bearer {token}"}, **kwargs
+                method,
+                path,
+                headers={**headers, "Authorization": f"Bearer {token}"},
+                submission=submission,
+                **kwargs,
             )
             if response.status_code in (401, 403):
                 raise OcrApiAuthError(
                     f"{method} {path} rejected with HTTP {response.status_code} after token refresh"
                 )
-        return self._checked_body(response, f"{method} {path}")
+        return self._checked_body(response, f"{method} {path}", submission=submission)
 
-    def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+    def _send(self, method: str, path: str, *, submission: bool = False, **kwargs: Any) -> requests.Response:
+        """Send one request. For a submission, an answer lost after the request may have reached the
+        server (read timeout, connection dropped mid-way) is :class:`OcrApiReplyLost`; a request that
+        provably never arrived (connect timeout, connection refused) is retryable as usual."""
         what = f"{method} {path}"
         try:
             return self._session.request(
                 method, f"{self._base}{path}", timeout=self._timeout, stream=True, **kwargs
             )
+        except requests.ConnectTimeout as exc:
+            raise OcrApiTimeout(f"{what} could not connect within {self._timeout[0]} s") from exc
         except requests.Timeout as exc:
+            if submission:
+                raise OcrApiReplyLost(f"{what} sent, no answer within {self._timeout[1]} s") from exc
             raise OcrApiTimeout(f"{what} timed out after {self._timeout} s (connect, read)") from exc
         except requests.exceptions.RetryError as exc:
             raise OcrApiUnavailable(f"{what} failed after retries: {exc}") from exc
         except requests.ConnectionError as exc:
+            if submission and not _never_connected(exc):
+                raise OcrApiReplyLost(f"{what} sent, connection lost before the answer: {exc}") from exc
             raise OcrApiUnavailable(f"{what} could not connect: {exc}") from exc
 
-    def _checked_body(self, response: requests.Response, what: str) -> bytes:
+    def _checked_body(self, response: requests.Response, what: str, *, submission: bool = False) -> bytes:
         status = response.status_code
         if status == 429:
             raise OcrApiThrottled(
@@ -229,11 +251,22 @@ class AsposeOcrClient:
         try:
             return _read_bounded(response.iter_content(_CHUNK), self._max_response_bytes, what)
         except requests.Timeout as exc:
+            if submission:
+                raise OcrApiReplyLost(f"{what} timed out while reading the answer") from exc
             raise OcrApiTimeout(f"{what} timed out while reading the body") from exc
         except requests.ConnectionError as exc:
+            if submission:
+                raise OcrApiReplyLost(f"{what} lost the connection while reading the answer") from exc
             raise OcrApiUnavailable(f"{what} lost the connection while reading the body") from exc
         finally:
             response.close()
+
+
+def _never_connected(exc: requests.ConnectionError) -> bool:
+    """Whether a connection error happened before the request was sent (refused, DNS, connect failure)."""
+    inner = exc.args[0] if exc.args else None
+    reason = getattr(inner, "reason", inner)
+    return isinstance(reason, NewConnectionError)
 
 
 def _read_bounded(chunks: Iterable[bytes], limit: int, what: str) -> bytes:

@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 
 _MISSING = frozenset({"NoSuchKey", "404", "NoSuchVersion"})
 _REPLACED = frozenset({"PreconditionFailed", "412"})
+# 412: the key exists; 409: a concurrent conditional write to the same key is in flight.
+_TAKEN = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})
 
 
 class S3ObjectStore:
@@ -64,6 +66,25 @@ class S3ObjectStore:
         """Create or replace ``s3://bucket/key``."""
         self._client.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
 
+    def read_optional(self, bucket: str, key: str, *, max_bytes: int) -> bytes | None:
+        """The object's bytes, or ``None`` when it does not exist."""
+        try:
+            return self.read(bucket, key, max_bytes=max_bytes)
+        except InvalidImage:
+            return None
+
+    def create(self, bucket: str, key: str, body: bytes, *, content_type: str) -> bool:
+        """Write ``s3://bucket/key`` only if nothing is there (``If-None-Match: *``); ``False`` if taken."""
+        try:
+            self._client.put_object(
+                Bucket=bucket, Key=key, Body=body, ContentType=content_type, IfNoneMatch="*"
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _TAKEN:
+                return False
+            raise
+        return True
+
     def delete(self, bucket: str, key: str) -> None:
-        """Remove ``s3://bucket/key`` if it exists (a versioned bucket keeps it as a noncurrent version)."""
+        """Remove ``s3://bucket/key``."""
         self._client.delete_object(Bucket=bucket, Key=key)

@@ -1,284 +1,377 @@
-"""The OCR job of one image: submit, poll, chain binarization into recognition, write the outputs.
+"""The OCR job of one image, one workflow state at a time.
 
-State between steps travels in the workflow payload as plain JSON (keys, task ids, counters, times),
-never as image bytes or text.
+``check_image`` validates the upload and plans the stages. For each stage, ``submit_stage`` POSTs its one
+task (through the submission record, so never twice) and, when the task is expected to be short, asks
+for the result itself; ``poll_stage`` is the Wait loop's check. A completed preprocessing stage stores
+its image for the next stage; completed recognition writes the text and the result record.
+
+State between steps is a :class:`Job` (keys, task ids, counters, times), never image bytes or text.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
-from datetime import datetime
-from typing import Any
+from dataclasses import dataclass, field
 
 from ocr_pipeline.domain.binarization import decide_binarization, image_stats
-from ocr_pipeline.domain.image import check_image
-from ocr_pipeline.domain.keys import OutputKeys, output_keys
-from ocr_pipeline.domain.polling import PollSchedule, Stage
-from ocr_pipeline.domain.ports import ObjectStore, OcrApi, OcrResponse, TaskStatus
+from ocr_pipeline.domain.image import CheckedImage
+from ocr_pipeline.domain.image import check_image as decode_checked
+from ocr_pipeline.domain.keys import keys_of
+from ocr_pipeline.domain.models import (
+    DONE,
+    AutoDecision,
+    ImageInfo,
+    Job,
+    ModeInfo,
+    Stage,
+    StageStatus,
+    StageTask,
+)
+from ocr_pipeline.domain.polling import InLambdaPoll, PollSchedule
+from ocr_pipeline.domain.ports import Clock, ObjectStore, OcrApi, OcrResponse, TaskStatus
+from ocr_pipeline.domain.records import json_bytes, result_record
 from ocr_pipeline.domain.start import ObjectRef
-from ocr_pipeline.errors import OcrTaskFailed, OcrTaskNotFound, PollLimitExceeded
+from ocr_pipeline.domain.submission import Ledger, submit_once
+from ocr_pipeline.errors import (
+    BadInputError,
+    OcrApiProtocolError,
+    OcrTaskFailed,
+    OcrTaskNotFound,
+    PollLimitExceeded,
+)
 from ocr_pipeline.settings import BinarizationMode, LayoutSettings, OcrSettings
 
-Clock = Callable[[], datetime]
-Job = dict[str, Any]
+_PNG_TYPES = ("ImagePNG", "PNG")
+_TEXT_TYPES = ("Text",)
+SUBMISSION_SLACK_SECONDS = 5.0
+"""A claim older than the POST's (connect + read) timeout plus this cannot belong to a live POST."""
 
 
-def schedule_of(settings: OcrSettings) -> PollSchedule:
-    """The poll schedule configured for a function."""
-    return PollSchedule(
-        first_wait=settings.FIRST_WAIT_SECONDS,
-        seconds_per_megapixel=settings.SECONDS_PER_MEGAPIXEL,
-        max_wait=settings.MAX_WAIT_SECONDS,
-        backoff_rate=settings.POLL_BACKOFF_RATE,
-        max_polls=settings.MAX_POLLS,
-    )
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What an image may be."""
+
+    max_bytes: int
+    max_pixels: int
 
 
-def keys_of(obj: ObjectRef, layout: LayoutSettings) -> OutputKeys:
-    """Output keys of ``obj`` under the configured layout."""
-    return output_keys(
-        obj.key,
-        input_prefix=layout.INPUT_PREFIX,
-        text_prefix=layout.TEXT_PREFIX,
-        binarized_prefix=layout.BINARIZED_PREFIX,
-        result_prefix=layout.RESULT_PREFIX,
-        failed_prefix=layout.FAILED_PREFIX,
-    )
+@dataclass(frozen=True, slots=True)
+class JobConfig:
+    """The part of a function's settings the job needs."""
+
+    layout: LayoutSettings
+    limits: Limits
+    schedule: PollSchedule
+    in_lambda: InLambdaPoll
+    language: str
+    mode: BinarizationMode
+    base_url: str
+    in_doubt_after_seconds: float
+    summary: dict[str, str | int | float | bool] = field(default_factory=dict)
 
 
-def _iso(clock: Clock) -> str:
-    return clock().isoformat(timespec="milliseconds")
-
-
-def _seconds_between(start: str, end: str) -> float:
-    return round((datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds(), 3)
-
-
-def _task_record(task_id: str, submitted_at: str) -> dict[str, Any]:
-    return {"task_id": task_id, "submitted_at": submitted_at, "completed_at": None, "polls": 0}
-
-
-def submit(obj: ObjectRef, *, store: ObjectStore, ocr: OcrApi, settings: OcrSettings, clock: Clock) -> Job:
-    """Check the image, choose the binarization mode, submit the first OCR task; return the new job.
-
-    Raises ``ImageTooLarge`` / ``UnsupportedImage`` / ``InvalidImage`` for bad input (never worth a retry)
-    and the OCR client's errors for API trouble.
-    """
-    data = store.read(
-        obj.bucket, obj.key, max_bytes=settings.MAX_IMAGE_BYTES, version_id=obj.version_id, etag=obj.etag
-    )
-    image = check_image(data, max_bytes=settings.MAX_IMAGE_BYTES, max_pixels=settings.MAX_IMAGE_PIXELS)
-    requested = settings.BINARIZATION_MODE
-    effective = requested
-    decision: dict[str, Any] | None = None
-    if requested is BinarizationMode.AUTO:
-        verdict = decide_binarization(image_stats(image.image))
-        effective = BinarizationMode.ENDPOINT if verdict.binarize else BinarizationMode.OFF
-        decision = {"binarize": verdict.binarize, "reason": verdict.reason, "stats": verdict.stats.as_dict()}
-    schedule = schedule_of(settings)
-    if effective is BinarizationMode.ENDPOINT:
-        stage = Stage.BINARIZE
-        task_id = ocr.submit_binarization(data)
-    else:
-        stage = Stage.RECOGNIZE
-        task_id = ocr.submit_recognition(
-            data, language=settings.LANGUAGE, make_binarization=effective is BinarizationMode.INLINE
-        )
-    return {
-        "stage": stage.value,
-        "task_id": task_id,
-        "action": "wait",
-        "wait_seconds": schedule.initial_wait(image.megapixels, stage),
-        "polls": 0,
-        "total_polls": 0,
-        "mode": {"requested": requested.value, "effective": effective.value, "decision": decision},
-        "image": {
-            "format": image.format,
-            "width": image.width,
-            "height": image.height,
-            "bytes": image.byte_size,
-            "megapixels": round(image.megapixels, 3),
-        },
-        "tasks": {stage.value: _task_record(task_id, _iso(clock))},
-    }
-
-
-def check(
-    obj: ObjectRef, job: Job, *, store: ObjectStore, ocr: OcrApi, settings: OcrSettings, clock: Clock
-) -> Job:
-    """Poll the job's current task once and advance the job.
-
-    Still running → ``action: wait`` with the next interval. Binarization completed → store the PNG and
-    submit recognition of it (``action: wait`` on the new task). Recognition completed → write text and
-    result record (``action: done``). ``Error`` → :class:`OcrTaskFailed`; ``NotExist`` →
-    :class:`OcrTaskNotFound`; still running after ``MAX_POLLS`` checks → :class:`PollLimitExceeded`.
-    """
-    stage = Stage(job["stage"])
-    task_id = str(job["task_id"])
-    response = ocr.task_status(task_id)
-    job = {**job, "polls": int(job["polls"]) + 1, "total_polls": int(job["total_polls"]) + 1}
-    job["tasks"] = {**job["tasks"], stage.value: {**job["tasks"][stage.value], "polls": job["polls"]}}
-    schedule = schedule_of(settings)
-    if response.task_status.running:
-        if not schedule.has_polls_left(job["polls"]):
-            raise PollLimitExceeded(
-                f"{stage.value} task {task_id} still {response.task_status} after {job['polls']} polls"
-            )
-        return {**job, "action": "wait", "wait_seconds": schedule.next_wait(int(job["wait_seconds"]))}
-    return _advance(obj, job, response, store=store, ocr=ocr, settings=settings, clock=clock)
-
-
-def settle(
-    obj: ObjectRef,
-    job: Job,
-    *,
-    store: ObjectStore,
-    ocr: OcrApi,
-    settings: OcrSettings,
-    clock: Clock,
-    sleep: Callable[[float], None] = time.sleep,
-    monotonic: Callable[[], float] = time.monotonic,
-) -> Job:
-    """Right after submission, poll from inside the function so short jobs finish without the Wait loop.
-
-    Checks the current task every ``IN_LAMBDA_POLL_INTERVAL_SECONDS`` for at most
-    ``IN_LAMBDA_POLL_SECONDS`` (0 turns it off) and advances the job as ``check`` does (binarization
-    completed → recognition submitted, recognition completed → outputs written, ``action: done``). A job
-    still running at the deadline is handed to the Wait loop unchanged: its ``polls`` budget and first
-    wait are untouched. These checks are counted in ``in_lambda_polls``. Raises what ``check`` raises.
-    """
-    budget = settings.IN_LAMBDA_POLL_SECONDS
-    if budget <= 0 or job["action"] != "wait":
-        return job
-    interval = settings.IN_LAMBDA_POLL_INTERVAL_SECONDS
-    deadline = monotonic() + budget
-    while job["action"] == "wait" and monotonic() + interval <= deadline:
-        sleep(interval)
-        response = ocr.task_status(str(job["task_id"]))
-        job = {**job, "in_lambda_polls": int(job.get("in_lambda_polls", 0)) + 1}
-        if not response.task_status.running:
-            job = _advance(obj, job, response, store=store, ocr=ocr, settings=settings, clock=clock)
-    return job
-
-
-def _advance(
-    obj: ObjectRef,
-    job: Job,
-    response: OcrResponse,
-    *,
-    store: ObjectStore,
-    ocr: OcrApi,
-    settings: OcrSettings,
-    clock: Clock,
-) -> Job:
-    """Act on a finished task: chain binarization into recognition, or write the outputs."""
-    stage = Stage(job["stage"])
-    task_id = str(job["task_id"])
-    if response.task_status is TaskStatus.ERROR:
-        raise OcrTaskFailed(
-            f"{stage.value} task {task_id} failed: {'; '.join(response.messages) or 'no message'}"
-        )
-    if response.task_status is TaskStatus.NOT_EXIST:
-        raise OcrTaskNotFound(f"{stage.value} task {task_id} does not exist (unknown id or expired result)")
-    now = _iso(clock)
-    job = {**job, "tasks": {**job["tasks"]}}
-    job["tasks"][stage.value] = {**job["tasks"][stage.value], "completed_at": now}
-    keys = keys_of(obj, settings)
-    if stage is Stage.BINARIZE:
-        return _recognize_binarized(obj, job, keys, store=store, ocr=ocr, settings=settings, now=now)
-    text = ocr.recognition_result(task_id)
-    return _finish(obj, job, keys, text, store=store, settings=settings, now=now)
-
-
-def _recognize_binarized(
-    obj: ObjectRef,
-    job: Job,
-    keys: OutputKeys,
-    *,
-    store: ObjectStore,
-    ocr: OcrApi,
-    settings: OcrSettings,
-    now: str,
-) -> Job:
-    png = ocr.binarization_result(str(job["task_id"]))
-    binarized = check_image(png, max_bytes=settings.MAX_IMAGE_BYTES, max_pixels=settings.MAX_IMAGE_PIXELS)
-    store.write(obj.bucket, keys.binarized, png, content_type="image/png")
-    task_id = ocr.submit_recognition(png, language=settings.LANGUAGE, make_binarization=False)
-    return {
-        **job,
-        "stage": Stage.RECOGNIZE.value,
-        "task_id": task_id,
-        "action": "wait",
-        "polls": 0,
-        "wait_seconds": schedule_of(settings).initial_wait(binarized.megapixels, Stage.RECOGNIZE),
-        "binarized_bytes": len(png),
-        "tasks": {**job["tasks"], Stage.RECOGNIZE.value: _task_record(task_id, now)},
-    }
-
-
-def _finish(
-    obj: ObjectRef,
-    job: Job,
-    keys: OutputKeys,
-    text: str,
-    *,
-    store: ObjectStore,
-    settings: OcrSettings,
-    now: str,
-) -> Job:
-    encoded = text.encode("utf-8")
-    store.write(obj.bucket, keys.text, encoded, content_type="text/plain; charset=utf-8")
-    tasks = {
-        name: {**task, "job_seconds": _seconds_between(task["submitted_at"], task["completed_at"])}
-        for name, task in job["tasks"].items()
-        if task.get("completed_at")
-    }
-    first_submitted = min(task["submitted_at"] for task in tasks.values())
-    binarized_key = keys.binarized if Stage.BINARIZE.value in tasks else None
-    record = {
-        "status": "SUCCEEDED",
-        "bucket": obj.bucket,
-        "input": {"key": obj.key, "version_id": obj.version_id, "etag": obj.etag},
-        "outputs": {"text": keys.text, "binarized": binarized_key, "result": keys.result},
-        "mode": job["mode"],
-        "tasks": tasks,
-        "polls": job["total_polls"],
-        "in_lambda_polls": int(job.get("in_lambda_polls", 0)),
-        "timings": {
-            "first_submitted_at": first_submitted,
-            "finished_at": now,
-            "ocr_seconds": _seconds_between(first_submitted, now),
-        },
-        "engine": {
-            "api": "Aspose.OCR Cloud v5",
-            "base_url": settings.OCR_API_BASE_URL,
-            "language": settings.LANGUAGE,
-        },
-        "settings": {
+def job_config(settings: OcrSettings) -> JobConfig:
+    """The job's configuration, from a function's settings."""
+    return JobConfig(
+        layout=LayoutSettings.model_validate(settings.model_dump()),
+        limits=Limits(settings.MAX_IMAGE_BYTES, settings.MAX_IMAGE_PIXELS),
+        schedule=PollSchedule(
+            first_wait=settings.FIRST_WAIT_SECONDS,
+            seconds_per_megapixel=settings.SECONDS_PER_MEGAPIXEL,
+            recognition_seconds_per_megapixel=settings.RECOGNITION_SECONDS_PER_MEGAPIXEL,
+            max_wait=settings.MAX_WAIT_SECONDS,
+            backoff_rate=settings.POLL_BACKOFF_RATE,
+            max_polls=settings.MAX_POLLS,
+        ),
+        in_lambda=InLambdaPoll(settings.IN_LAMBDA_POLL_SECONDS, settings.IN_LAMBDA_POLL_INTERVAL_SECONDS),
+        language=settings.LANGUAGE,
+        mode=settings.BINARIZATION_MODE,
+        base_url=settings.OCR_API_BASE_URL,
+        in_doubt_after_seconds=settings.OCR_CONNECT_TIMEOUT_SECONDS
+        + settings.OCR_READ_TIMEOUT_SECONDS
+        + SUBMISSION_SLACK_SECONDS,
+        summary={
             "binarization_mode": settings.BINARIZATION_MODE.value,
             "first_wait_seconds": settings.FIRST_WAIT_SECONDS,
             "seconds_per_megapixel": settings.SECONDS_PER_MEGAPIXEL,
+            "recognition_seconds_per_megapixel": settings.RECOGNITION_SECONDS_PER_MEGAPIXEL,
             "max_wait_seconds": settings.MAX_WAIT_SECONDS,
             "poll_backoff_rate": settings.POLL_BACKOFF_RATE,
             "max_polls": settings.MAX_POLLS,
             "in_lambda_poll_seconds": settings.IN_LAMBDA_POLL_SECONDS,
             "in_lambda_poll_interval_seconds": settings.IN_LAMBDA_POLL_INTERVAL_SECONDS,
         },
-        "sizes": {
-            **job["image"],
-            "binarized_bytes": job.get("binarized_bytes"),
-            "text_bytes": len(encoded),
-            "text_chars": len(text),
-        },
-    }
-    store.write(obj.bucket, keys.result, json_bytes(record), content_type="application/json")
+    )
+
+
+def image_key(obj: ObjectRef, stage: Stage, layout: LayoutSettings) -> str:
+    """Where the image a preprocessing stage produced is stored."""
+    if stage is not Stage.BINARIZE:
+        raise ValueError(f"stage {stage.value} produces no stored image")
+    return keys_of(obj, layout).binarized
+
+
+def _iso(clock: Clock) -> str:
+    return clock().isoformat(timespec="milliseconds")
+
+
+def _plan(image: CheckedImage, mode: BinarizationMode) -> tuple[tuple[Stage, ...], ModeInfo]:
+    effective = mode
+    decision: AutoDecision | None = None
+    if mode is BinarizationMode.AUTO:
+        verdict = decide_binarization(image_stats(image.image))
+        effective = BinarizationMode.ENDPOINT if verdict.binarize else BinarizationMode.OFF
+        decision = AutoDecision(
+            binarize=verdict.binarize, reason=verdict.reason, stats=verdict.stats.as_dict()
+        )
+    steps = (
+        (Stage.BINARIZE, Stage.RECOGNIZE) if effective is BinarizationMode.ENDPOINT else (Stage.RECOGNIZE,)
+    )
+    return steps, ModeInfo(requested=mode.value, effective=effective.value, decision=decision)
+
+
+def check_image(obj: ObjectRef, *, store: ObjectStore, cfg: JobConfig) -> Job:
+    """Check the upload (bytes, magic, pixel limit from the header, full decode) and plan its stages.
+
+    Raises ``ImageTooLarge`` / ``UnsupportedImage`` / ``InvalidImage`` for bad input (never retried).
+    """
+    data = store.read(
+        obj.bucket, obj.key, max_bytes=cfg.limits.max_bytes, version_id=obj.version_id, etag=obj.etag
+    )
+    image = decode_checked(data, max_bytes=cfg.limits.max_bytes, max_pixels=cfg.limits.max_pixels)
+    steps, mode = _plan(image, cfg.mode)
+    return Job(
+        steps=steps,
+        stage=None,
+        status=StageStatus.COMPLETED,
+        next=steps[0],
+        wait_seconds=0,
+        source_key=obj.key,
+        source_version_id=obj.version_id,
+        mode=mode,
+        image=ImageInfo(
+            format=image.format,
+            width=image.width,
+            height=image.height,
+            bytes=image.byte_size,
+            megapixels=round(image.megapixels, 3),
+        ),
+    )
+
+
+def _post(ocr: OcrApi, stage: Stage, data: bytes, cfg: JobConfig, mode: ModeInfo) -> Callable[[], str]:
+    if stage is Stage.RECOGNIZE:
+        inline = mode.effective == BinarizationMode.INLINE.value
+        return lambda: ocr.submit_recognition(data, language=cfg.language, make_binarization=inline)
+    return lambda: ocr.submit_image(stage.operation, data)
+
+
+def submit_stage(
+    obj: ObjectRef,
+    job: Job,
+    stage: Stage,
+    *,
+    execution: str,
+    store: ObjectStore,
+    ocr: OcrApi,
+    cfg: JobConfig,
+    clock: Clock,
+    sleep: Callable[[float], None] = time.sleep,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> Job:
+    """Submit the stage's one task and, if it is expected to be short, wait for it here.
+
+    Once the POST was accepted nothing raises except a task that failed for good: any other error of
+    the in-Lambda wait hands the job (with its task id) to the Wait loop.
+    """
+    if job.next != stage:
+        raise ValueError(f"job expects {job.next!r} next, not {stage.value}")
+    # The upload is pinned to the version and eTag the execution was started for; a stage output is not.
+    etag = obj.etag if job.source_key == obj.key else None
+    data = store.read(
+        obj.bucket,
+        job.source_key,
+        max_bytes=cfg.limits.max_bytes,
+        version_id=job.source_version_id,
+        etag=etag,
+    )
+    ledger = Ledger(store, obj.bucket, cfg.layout.SUBMISSION_PREFIX, execution, cfg.in_doubt_after_seconds)
+    submission = submit_once(ledger, stage, _post(ocr, stage, data, cfg, job.mode), clock=clock)
+    task = StageTask(
+        operation=stage.operation,
+        task_id=submission.task_id,
+        submitted_at=submission.submitted_at,
+        source_key=job.source_key,
+        resumed=submission.resumed,
+    )
+    task = task.model_copy(update={"calls": task.calls.plus(posts=1 if submission.posted else 0)})
+    job = job.model_copy(
+        update={
+            "stage": stage,
+            "status": StageStatus.PENDING,
+            "next": job.following(stage),
+            "wait_seconds": cfg.schedule.initial_wait(job.image.megapixels, stage),
+            "tasks": {**job.tasks, stage: task},
+        }
+    )
+    return _settle(
+        obj,
+        job,
+        stage,
+        execution=execution,
+        store=store,
+        ocr=ocr,
+        cfg=cfg,
+        clock=clock,
+        sleep=sleep,
+        monotonic=monotonic,
+    )
+
+
+def _settle(
+    obj: ObjectRef,
+    job: Job,
+    stage: Stage,
+    *,
+    execution: str,
+    store: ObjectStore,
+    ocr: OcrApi,
+    cfg: JobConfig,
+    clock: Clock,
+    sleep: Callable[[float], None],
+    monotonic: Callable[[], float],
+) -> Job:
+    expected = cfg.schedule.expected_seconds(job.image.megapixels, stage)
+    if not cfg.in_lambda.applies(expected):
+        return job
+    deadline = monotonic() + cfg.in_lambda.budget_seconds
+    delay = expected
+    while monotonic() + delay <= deadline:
+        sleep(delay)
+        try:
+            job = _check(
+                obj,
+                job,
+                stage,
+                in_lambda=True,
+                execution=execution,
+                store=store,
+                ocr=ocr,
+                cfg=cfg,
+                clock=clock,
+            )
+        except (OcrTaskFailed, OcrTaskNotFound, BadInputError, OcrApiProtocolError):
+            raise
+        except Exception:  # accepted task: the Wait loop asks again instead of a re-post
+            return job
+        if job.status is StageStatus.COMPLETED:
+            return job
+        delay = cfg.in_lambda.interval_seconds
+    return job.model_copy(update={"wait_seconds": 1})
+
+
+def poll_stage(
+    obj: ObjectRef,
+    job: Job,
+    stage: Stage,
+    *,
+    execution: str,
+    store: ObjectStore,
+    ocr: OcrApi,
+    cfg: JobConfig,
+    clock: Clock,
+) -> Job:
+    """The Wait loop's check: ask for the stage's result once and advance the job.
+
+    Still running → the next wait; still running after ``MAX_POLLS`` checks → :class:`PollLimitExceeded`.
+    ``Error`` → :class:`OcrTaskFailed`; ``NotExist`` → :class:`OcrTaskNotFound`.
+    """
+    if job.stage is not stage or job.status is not StageStatus.PENDING:
+        raise ValueError(f"job is not waiting for {stage.value}")
+    job = _check(
+        obj, job, stage, in_lambda=False, execution=execution, store=store, ocr=ocr, cfg=cfg, clock=clock
+    )
+    if job.status is StageStatus.PENDING:
+        task = job.task(stage)
+        if not cfg.schedule.has_polls_left(task.polls):
+            raise PollLimitExceeded(
+                f"{stage.value} task {task.task_id} still running after {task.polls} polls"
+            )
+        return job.model_copy(update={"wait_seconds": cfg.schedule.next_wait(job.wait_seconds)})
+    return job
+
+
+def _check(
+    obj: ObjectRef,
+    job: Job,
+    stage: Stage,
+    *,
+    in_lambda: bool,
+    execution: str,
+    store: ObjectStore,
+    ocr: OcrApi,
+    cfg: JobConfig,
+    clock: Clock,
+) -> Job:
+    task = job.task(stage)
+    response = ocr.result(stage.operation, task.task_id)
+    counted = {"in_lambda_polls": task.in_lambda_polls + 1} if in_lambda else {"polls": task.polls + 1}
+    task = task.model_copy(update={**counted, "calls": task.calls.plus(gets=1)})
+    job = job.model_copy(update={"tasks": {**job.tasks, stage: task}, "total_polls": job.total_polls + 1})
+    if response.task_status.running:
+        return job
+    payload = _completed_payload(stage, task.task_id, response)
+    now = _iso(clock)
+    if stage.preprocessing:
+        key = image_key(obj, stage, cfg.layout)
+        decode_checked(payload, max_bytes=cfg.limits.max_bytes, max_pixels=cfg.limits.max_pixels)
+        store.write(obj.bucket, key, payload, content_type="image/png")
+        task = task.model_copy(update={"completed_at": now, "output_key": key, "output_bytes": len(payload)})
+        return job.model_copy(
+            update={
+                "status": StageStatus.COMPLETED,
+                "source_key": key,
+                "source_version_id": None,
+                "tasks": {**job.tasks, stage: task},
+                "wait_seconds": 0,
+            }
+        )
+    text = payload.decode("utf-8", errors="replace")
+    task = task.model_copy(update={"completed_at": now})
+    job = job.model_copy(
+        update={
+            "status": StageStatus.COMPLETED,
+            "next": DONE,
+            "tasks": {**job.tasks, stage: task},
+            "wait_seconds": 0,
+        }
+    )
+    keys = keys_of(obj, cfg.layout)
+    encoded = text.encode("utf-8")
+    store.write(obj.bucket, keys.text, encoded, content_type="text/plain; charset=utf-8")
+    record = result_record(obj, job, keys, text, execution=execution, cfg=cfg, finished_at=now)
+    store.write(
+        obj.bucket, keys.result, json_bytes(record.model_dump(mode="json")), content_type="application/json"
+    )
     # A failure record of an earlier attempt (reprocessed, or the object uploaded again) is now stale.
     store.delete(obj.bucket, keys.failed)
-    return {**job, "action": "done", "tasks": tasks, "outputs": record["outputs"], "wait_seconds": 0}
+    return job
 
 
-def json_bytes(record: dict[str, Any]) -> bytes:
-    """A record as indented UTF-8 JSON."""
-    return json.dumps(record, indent=2, sort_keys=False, ensure_ascii=False).encode("utf-8")
+def _completed_payload(stage: Stage, task_id: str, response: OcrResponse) -> bytes:
+    if response.task_status is TaskStatus.ERROR:
+        raise OcrTaskFailed(
+            f"{stage.value} task {task_id} failed: {'; '.join(response.messages) or 'no message'}"
+        )
+    if response.task_status is TaskStatus.NOT_EXIST:
+        raise OcrTaskNotFound(f"{stage.value} task {task_id} does not exist (unknown id or expired result)")
+    wanted = {t.lower() for t in (_PNG_TYPES if stage.preprocessing else _TEXT_TYPES)}
+    for result in response.results:
+        if result.type.lower() in wanted:
+            return result.data
+    if len(response.results) == 1:
+        return response.results[0].data
+    raise OcrApiProtocolError(
+        f"{stage.value} task {task_id} is Completed without a {'/'.join(sorted(wanted))} result"
+    )

@@ -7,6 +7,11 @@ import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ocr_pipeline.domain.start import ObjectRef
+    from ocr_pipeline.settings import LayoutSettings
 
 EXECUTION_NAME_MAX = 80
 _HASH_CHARS = 32
@@ -58,14 +63,11 @@ def skip_reason(
     return None
 
 
-def relative_stem(key: str, input_prefix: str) -> str:
-    """The part of ``key`` after ``input_prefix`` without its extension (``incoming/a/b.jpg`` → ``a/b``)."""
+def relative_key(key: str, input_prefix: str) -> str:
+    """The part of ``key`` after ``input_prefix``, extension kept (``incoming/a/b.jpg`` → ``a/b.jpg``)."""
     if not key.startswith(input_prefix):
         raise ValueError(f"key {key!r} is not under {input_prefix!r}")
-    relative = key[len(input_prefix) :]
-    head, _, name = relative.rpartition("/")
-    stem = name.rpartition(".")[0] or name
-    return f"{head}/{stem}" if head else stem
+    return key[len(input_prefix) :]
 
 
 def output_keys(
@@ -77,13 +79,30 @@ def output_keys(
     result_prefix: str,
     failed_prefix: str,
 ) -> OutputKeys:
-    """Map an input key to its output keys, keeping the sub-path and replacing the extension."""
-    stem = relative_stem(key, input_prefix)
+    """Map an input key to its output keys: the sub-path and the whole name are kept, a suffix appended.
+
+    ``incoming/2026/scan.jpg`` → ``text/2026/scan.jpg.txt``, ``binarized/2026/scan.jpg.png``,
+    ``results/2026/scan.jpg.json``, ``failed/2026/scan.jpg.json``: two inputs that differ only in
+    their extension (``scan.png``, ``scan.jpg``) never share an output key.
+    """
+    relative = relative_key(key, input_prefix)
     return OutputKeys(
-        text=f"{text_prefix}{stem}.txt",
-        binarized=f"{binarized_prefix}{stem}.png",
-        result=f"{result_prefix}{stem}.json",
-        failed=f"{failed_prefix}{stem}.json",
+        text=f"{text_prefix}{relative}.txt",
+        binarized=f"{binarized_prefix}{relative}.png",
+        result=f"{result_prefix}{relative}.json",
+        failed=f"{failed_prefix}{relative}.json",
+    )
+
+
+def keys_of(obj: ObjectRef, layout: LayoutSettings) -> OutputKeys:
+    """Output keys of ``obj`` under the configured layout."""
+    return output_keys(
+        obj.key,
+        input_prefix=layout.INPUT_PREFIX,
+        text_prefix=layout.TEXT_PREFIX,
+        binarized_prefix=layout.BINARIZED_PREFIX,
+        result_prefix=layout.RESULT_PREFIX,
+        failed_prefix=layout.FAILED_PREFIX,
     )
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
+
+Clock = Callable[[], datetime]
+"""The time source the domain records times with."""
 
 
 class TaskStatus(StrEnum):
@@ -57,32 +61,32 @@ class ObjectStore(Protocol):
         """Create or replace an object."""
         ...
 
+    def read_optional(self, bucket: str, key: str, *, max_bytes: int) -> bytes | None:
+        """Return the object's bytes, or ``None`` if there is no such object."""
+        ...
+
+    def create(self, bucket: str, key: str, body: bytes, *, content_type: str) -> bool:
+        """Create the object only if the key is free (``If-None-Match: *``); ``False`` if it exists."""
+        ...
+
     def delete(self, bucket: str, key: str) -> None:
-        """Remove an object; no error if it does not exist."""
+        """Remove the object (no error if it is gone)."""
         ...
 
 
 class OcrApi(Protocol):
     """The asynchronous OCR operations the pipeline uses."""
 
-    def submit_binarization(self, image: bytes) -> str:
-        """POST ``BinarizeImage``; return the task id."""
+    def submit_image(self, operation: str, image: bytes) -> str:
+        """POST an image-only operation (Binarize/Deskew/UpscaleImage); return the task id."""
         ...
 
     def submit_recognition(self, image: bytes, *, language: str, make_binarization: bool) -> str:
         """POST ``RecognizeImage`` with plain-text output; return the task id."""
         ...
 
-    def task_status(self, task_id: str) -> OcrResponse:
-        """``GetTaskStatus``: the task's state without its results."""
-        ...
-
-    def binarization_result(self, task_id: str) -> bytes:
-        """The PNG of a completed ``BinarizeImage`` task."""
-        ...
-
-    def recognition_result(self, task_id: str) -> str:
-        """The text of a completed ``RecognizeImage`` task."""
+    def result(self, operation: str, task_id: str) -> OcrResponse:
+        """GET ``operation`` for ``task_id``: its state, and its results once ``Completed``."""
         ...
 
 

@@ -3,24 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from ocr_pipeline.domain.keys import SkipReason, execution_name, skip_reason
 from ocr_pipeline.domain.ports import WorkflowStarter
 
 
-@dataclass(frozen=True, slots=True)
-class ObjectRef:
+class ObjectRef(BaseModel):
     """One version of one uploaded object: the identity an execution is named after."""
 
-    bucket: str
-    key: str
-    version_id: str | None
-    etag: str | None
-    size: int | None
+    model_config = ConfigDict(frozen=True)
+
+    bucket: str = Field(min_length=1)
+    key: str = Field(min_length=1)
+    version_id: str | None = None
+    etag: str | None = None
+    size: int | None = None
 
     @property
     def version(self) -> str | None:
@@ -29,17 +32,13 @@ class ObjectRef:
 
     def to_payload(self) -> dict[str, Any]:
         """Plain JSON for the state machine input."""
-        return asdict(self)
+        return self.model_dump(mode="json")
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> ObjectRef:
-        """Inverse of :meth:`to_payload`."""
-        return cls(
-            bucket=str(payload["bucket"]),
-            key=str(payload["key"]),
-            version_id=payload.get("version_id") or None,
-            etag=payload.get("etag") or None,
-            size=payload.get("size"),
+        """Inverse of :meth:`to_payload` (empty version id or eTag read as absent)."""
+        return cls.model_validate(
+            {**payload, "version_id": payload.get("version_id") or None, "etag": payload.get("etag") or None}
         )
 
 

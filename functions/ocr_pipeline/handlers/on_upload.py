@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import os
 from typing import Any
-from urllib.parse import unquote_plus
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.data_classes import S3Event
+from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ocr_pipeline.adapters.workflow import StepFunctionsStarter
 from ocr_pipeline.domain.start import ObjectRef, StartOutcome, start_executions
 from ocr_pipeline.handlers._ocr import utc_now
+from ocr_pipeline.handlers.events import S3Notification
 from ocr_pipeline.settings import OnUploadSettings, load_settings
 
 settings = load_settings(OnUploadSettings, os.environ)
@@ -25,28 +25,8 @@ workflow = StepFunctionsStarter(boto3.client("stepfunctions"), settings.STATE_MA
 
 
 def objects_of(event: dict[str, Any]) -> list[ObjectRef]:
-    """The created objects named by an S3 notification; other records are ignored.
-
-    Keys arrive form-encoded (``+`` for a space, ``%2B`` for a plus) and are decoded here: the data
-    class decodes only the first record's key.
-    """
-    if not event.get("Records"):
-        return []
-    refs: list[ObjectRef] = []
-    for record in S3Event(event).records:
-        if not record.event_name.startswith("ObjectCreated"):
-            continue
-        obj = record.s3.get_object
-        refs.append(
-            ObjectRef(
-                bucket=record.s3.bucket.name,
-                key=unquote_plus(obj.key),
-                version_id=obj.version_id or None,
-                etag=obj.etag or None,
-                size=obj.size,
-            )
-        )
-    return refs
+    """The created objects named by an S3 notification, keys decoded per record; other records ignored."""
+    return parse(event=event, model=S3Notification).created_objects()
 
 
 @logger.inject_lambda_context

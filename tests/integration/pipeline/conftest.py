@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +53,25 @@ class Aws:
     def read(self, key: str) -> bytes:
         data: bytes = self.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
         return data
+
+    def run_job(
+        self, obj: dict[str, Any], execution: str, *, deadline_seconds: float = 60.0, pause: float = 0.0
+    ) -> dict[str, Any]:
+        """Drive the stages like the state machine does (without its waits) until recognition is done."""
+        preprocess, recognize = self.handler("preprocess"), self.handler("recognize")
+        job: dict[str, Any] = preprocess({"action": "check_image", "object": obj, "execution": execution})
+        deadline = time.monotonic() + deadline_seconds
+        while job["next"] != "done":
+            stage = job["next"]
+            function = recognize if stage == "recognize" else preprocess
+            event = {"stage": stage, "object": obj, "execution": execution}
+            job = function({**event, "action": "submit", "job": job})
+            while job["status"] == "pending":
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"job not done after {deadline_seconds} s: {job}")
+                time.sleep(pause)
+                job = function({**event, "action": "poll", "job": job})
+        return job
 
     def object_keys(self) -> set[str]:
         listing = self.s3.list_objects_v2(Bucket=BUCKET)

@@ -8,9 +8,12 @@ import json
 from collections.abc import Iterator
 
 import pytest
+import requests
 import responses
+from pydantic import ValidationError
 
-from ocr_pipeline.errors import ImageTooLarge, OcrApiThrottled
+from ocr_pipeline.domain.models import FailureRecord
+from ocr_pipeline.errors import ImageTooLarge, OcrApiThrottled, SubmissionInDoubt
 from tests.integration.pipeline.conftest import Aws
 from tests.unit.pipeline.pipeline_support import BUCKET, image_bytes, load_event
 
@@ -58,41 +61,91 @@ def test_on_upload_starts_one_named_execution_and_counts_redelivery_as_duplicate
     assert json.loads(started["input"])["object"]["key"] == "incoming/2026/my scan.png"
 
 
-def test_submit_and_checks_write_text_binarized_png_and_result(aws: Aws, api: responses.RequestsMock) -> None:
-    # GIVEN an uploaded image and an OCR API that finishes each task by the first poll
-    etag = aws.put("incoming/2026/scan.png", image_bytes(400, 300, "PNG", color=180))
-    png = image_bytes(400, 300, "PNG", color=255)
+def _scripted_endpoint_api(api: responses.RequestsMock, png: bytes) -> None:
     api.post(f"{BASE}/v5.0/ocr/BinarizeImage", body=TASK_B)
     api.post(f"{BASE}/v5.0/ocr/RecognizeImage", body=TASK_R)
-    api.get(f"{BASE}/v5.0/ocr/Utilities/GetTaskStatus", body=_ocr_response(TASK_B, "Completed"))
     api.get(f"{BASE}/v5.0/ocr/BinarizeImage", body=_ocr_response(TASK_B, "Completed", ("ImagePNG", png)))
     api.get(f"{BASE}/v5.0/ocr/RecognizeImage", body=_ocr_response(TASK_R, "Completed", ("Text", b"Bonjour")))
+
+
+def _served(api: responses.RequestsMock, method: str, operation: str) -> int:
+    return sum(
+        1 for c in api.calls if c.request.method == method and f"/v5.0/ocr/{operation}" in str(c.request.url)
+    )
+
+
+def test_stage_handlers_write_text_binarized_png_and_result_with_two_posts_two_gets(
+    aws: Aws, api: responses.RequestsMock
+) -> None:
+    # GIVEN an uploaded image and an OCR API that finishes each task by the first result request
+    etag = aws.put("incoming/2026/scan.png", image_bytes(400, 300, "PNG", color=180))
+    png = image_bytes(400, 300, "PNG", color=255)
+    _scripted_endpoint_api(api, png)
     obj = {"bucket": BUCKET, "key": "incoming/2026/scan.png", "version_id": None, "etag": etag, "size": None}
-    submit, check = aws.handler("submit"), aws.handler("check")
-    # WHEN the workflow's three Lambda steps run in order
-    job = submit({"object": obj, "execution": "scan-1"})
-    job = check({"object": obj, "job": job, "execution": "scan-1"})
-    job = check({"object": obj, "job": job, "execution": "scan-1"})
-    # THEN the outputs are in S3 and the job is done
-    assert job["action"] == "done"
-    assert aws.read("text/2026/scan.txt") == b"Bonjour"
-    assert aws.read("binarized/2026/scan.png") == png
-    record = json.loads(aws.read("results/2026/scan.json"))
-    assert (record["tasks"]["binarize"]["task_id"], record["tasks"]["recognize"]["task_id"]) == (
+    # WHEN the workflow's stages run in order
+    job = aws.run_job(obj, "scan-1")
+    # THEN the outputs are in S3, read with each operation's own GET: 2 POSTs + 2 GETs in all
+    assert (job["status"], job["next"]) == ("completed", "done")
+    assert aws.read("text/2026/scan.png.txt") == b"Bonjour"
+    assert aws.read("binarized/2026/scan.png.png") == png
+    record = json.loads(aws.read("results/2026/scan.png.json"))
+    assert (record["stages"]["binarize"]["task_id"], record["stages"]["recognize"]["task_id"]) == (
         TASK_B,
         TASK_R,
     )
+    assert record["calls"] == {"posts": 2, "gets": 2}
     assert record["engine"]["base_url"] == BASE
+    assert _served(api, "GET", "Utilities/GetTaskStatus") == 0
+    # AND each stage left its accepted submission record
+    assert {"submissions/scan-1/binarize.json", "submissions/scan-1/recognize.json"} <= aws.object_keys()
 
 
-def test_submit_oversized_object_raises_before_calling_api(aws: Aws, api: responses.RequestsMock) -> None:
+def test_retried_submit_after_accepted_post_reuses_task_from_record(
+    aws: Aws, api: responses.RequestsMock
+) -> None:
+    # GIVEN a binarization already submitted by an invocation that then crashed (its job was lost)
+    etag = aws.put("incoming/2026/scan.png", image_bytes(400, 300, "PNG", color=180))
+    _scripted_endpoint_api(api, image_bytes(400, 300))
+    obj = {"bucket": BUCKET, "key": "incoming/2026/scan.png", "version_id": None, "etag": etag, "size": None}
+    preprocess = aws.handler("preprocess", IN_LAMBDA_POLL_SECONDS="0")
+    job = preprocess({"action": "check_image", "object": obj, "execution": "scan-1"})
+    event = {"action": "submit", "stage": "binarize", "object": obj, "job": job, "execution": "scan-1"}
+    preprocess(event)
+    # WHEN Step Functions retries the same state with the same input
+    again = preprocess(event)
+    # THEN the retry resumes the recorded task: the API saw one BinarizeImage POST
+    assert again["tasks"]["binarize"]["task_id"] == TASK_B and again["tasks"]["binarize"]["resumed"] is True
+    assert _served(api, "POST", "BinarizeImage") == 1
+
+
+def test_submit_reply_timed_out_fails_stage_in_doubt_and_is_not_reposted(
+    aws: Aws, api: responses.RequestsMock
+) -> None:
+    # GIVEN a BinarizeImage POST whose answer times out
+    etag = aws.put("incoming/a.png", image_bytes())
+    api.post(f"{BASE}/v5.0/ocr/BinarizeImage", body=requests.exceptions.ReadTimeout())
+    obj = {"bucket": BUCKET, "key": "incoming/a.png", "version_id": None, "etag": etag, "size": None}
+    preprocess = aws.handler("preprocess")
+    job = preprocess({"action": "check_image", "object": obj, "execution": "a"})
+    event = {"action": "submit", "stage": "binarize", "object": obj, "job": job, "execution": "a"}
+    # WHEN submitted, and submitted again as a retry would
+    for _ in range(2):
+        with pytest.raises(SubmissionInDoubt):
+            preprocess(event)
+    # THEN only one POST ever went out
+    assert _served(api, "POST", "BinarizeImage") == 1
+
+
+def test_check_image_oversized_object_raises_before_calling_api(
+    aws: Aws, api: responses.RequestsMock
+) -> None:
     # GIVEN an object above MAX_IMAGE_BYTES
     etag = aws.put("incoming/big.bmp", image_bytes(400, 400, "BMP"))
-    submit = aws.handler("submit", MAX_IMAGE_BYTES="1000")
+    preprocess = aws.handler("preprocess", MAX_IMAGE_BYTES="1000")
     obj = {"bucket": BUCKET, "key": "incoming/big.bmp", "version_id": None, "etag": etag, "size": None}
-    # WHEN submitted / THEN ImageTooLarge (the Lambda errorType) propagates and no call was made
+    # WHEN checked / THEN ImageTooLarge (the Lambda errorType) propagates and no call was made
     with pytest.raises(ImageTooLarge):
-        submit({"object": obj, "execution": "big"})
+        preprocess({"action": "check_image", "object": obj, "execution": "big"})
     assert len(api.calls) == 0
 
 
@@ -103,25 +156,43 @@ def test_submit_throttled_post_raises_named_error_for_workflow_retry(
     etag = aws.put("incoming/a.png", image_bytes())
     api.post(f"{BASE}/v5.0/ocr/BinarizeImage", status=429)
     obj = {"bucket": BUCKET, "key": "incoming/a.png", "version_id": None, "etag": etag, "size": None}
-    # WHEN submitted / THEN OcrApiThrottled propagates
+    preprocess = aws.handler("preprocess")
+    job = preprocess({"action": "check_image", "object": obj, "execution": "a"})
+    # WHEN submitted / THEN OcrApiThrottled propagates and the claim is freed for the retry
     with pytest.raises(OcrApiThrottled):
-        aws.handler("submit")({"object": obj, "execution": "a"})
+        preprocess({"action": "submit", "stage": "binarize", "object": obj, "job": job, "execution": "a"})
+    assert "submissions/a/binarize.json" not in aws.object_keys()
+
+
+def test_stage_event_with_malformed_job_is_rejected_at_the_edge(aws: Aws) -> None:
+    # GIVEN a state input whose job lacks its fields / WHEN handled / THEN a validation error, no API call
+    obj = {"bucket": BUCKET, "key": "incoming/a.png", "version_id": None, "etag": "e", "size": None}
+    with pytest.raises(ValidationError):
+        aws.handler("recognize")(
+            {"action": "submit", "stage": "recognize", "object": obj, "job": {"stage": 1}, "execution": "a"}
+        )
 
 
 def test_record_failure_from_catch_writes_failed_record(aws: Aws) -> None:
     # GIVEN the state a Catch passes on after the check failed
     obj = {"bucket": BUCKET, "key": "incoming/2026/scan.png", "version_id": None, "etag": "e", "size": None}
-    state = {"object": obj, "error": {"Error": "PollLimitExceeded", "Cause": "still Pending after 3 polls"}}
+    state = {
+        "object": obj,
+        "error": {"Error": "PollLimitExceeded", "Cause": "still Pending after 3 polls"},
+        "failed_stage": "recognize",
+    }
     # WHEN recorded
     outcome = aws.handler("record_failure")({"state": state, "execution": "scan-1"})
     # THEN failed/<rel>.json holds the error
-    record = json.loads(aws.read("failed/2026/scan.json"))
-    assert outcome["failed_key"] == "failed/2026/scan.json"
-    assert (record["error_type"], record["message"], record["execution"]) == (
+    record = json.loads(aws.read("failed/2026/scan.png.json"))
+    assert outcome["failed_key"] == "failed/2026/scan.png.json"
+    assert (record["error_type"], record["message"], record["execution"], record["stage"]) == (
         "PollLimitExceeded",
         "still Pending after 3 polls",
         "scan-1",
+        "recognize",
     )
+    FailureRecord.model_validate(record)
 
 
 def test_record_failure_from_timed_out_execution_event_writes_failed_record(aws: Aws) -> None:
@@ -130,6 +201,6 @@ def test_record_failure_from_timed_out_execution_event_writes_failed_record(aws:
     # WHEN recorded
     aws.handler("record_failure")(event)
     # THEN the record names the timeout and the execution
-    record = json.loads(aws.read("failed/2026/scan.json"))
+    record = json.loads(aws.read("failed/2026/scan.jpg.json"))
     assert (record["status"], record["error_type"]) == ("TIMED_OUT", "States.TIMED_OUT")
     assert record["execution"] == event["detail"]["name"]

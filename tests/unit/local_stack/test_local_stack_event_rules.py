@@ -134,11 +134,11 @@ def test_events_rule_unsupported_operator_fails_plan(tmp_path: Path) -> None:
   Rule:
     Type: AWS::Events::Rule
     Properties:
-      EventPattern: {detail: {name: [{wildcard: "scan-*"}]}}
+      EventPattern: {detail: {name: [{starts-with: "scan-"}]}}
       Targets: [{Id: f, Arn: !GetAtt Recorder.Arn}]
 """
     # WHEN / THEN planning fails naming the rule and the operator
-    with pytest.raises(TemplateError, match=r"Rule: .*wildcard"):
+    with pytest.raises(TemplateError, match=r"Rule: .*starts-with"):
         _plan(tmp_path, body)
 
 

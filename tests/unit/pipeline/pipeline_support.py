@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ocr_pipeline.domain.ports import OcrResponse, TaskStatus
-from ocr_pipeline.errors import ImageTooLarge
+from ocr_pipeline.domain.ports import OcrResponse, OcrResult, TaskStatus
+from ocr_pipeline.errors import ImageTooLarge, InvalidImage
 
 ROOT = Path(__file__).resolve().parents[3]
 EVENTS = ROOT / "events"
@@ -24,6 +24,7 @@ LAYOUT_ENV = {
     "BINARIZED_PREFIX": "binarized/",
     "RESULT_PREFIX": "results/",
     "FAILED_PREFIX": "failed/",
+    "SUBMISSION_PREFIX": "submissions/",
 }
 OCR_ENV = {
     **LAYOUT_ENV,
@@ -36,6 +37,7 @@ OCR_ENV = {
     "BINARIZATION_MODE": "endpoint",
     "FIRST_WAIT_SECONDS": "1",
     "SECONDS_PER_MEGAPIXEL": "2",
+    "RECOGNITION_SECONDS_PER_MEGAPIXEL": "4",
     "MAX_WAIT_SECONDS": "10",
     "POLL_BACKOFF_RATE": "1.5",
     "MAX_POLLS": "3",
@@ -74,61 +76,96 @@ def page_image(pixels: np.ndarray, fmt: str = "PNG") -> Image.Image:
 
 @dataclass
 class FakeStore:
-    """In-memory :class:`ObjectStore`."""
+    """In-memory :class:`ObjectStore`; ``fail_writes_under`` makes writes under a prefix raise."""
 
     objects: dict[tuple[str, str], bytes] = field(default_factory=dict)
     content_types: dict[tuple[str, str], str] = field(default_factory=dict)
+    fail_writes_under: str | None = None
 
     def read(
         self, bucket: str, key: str, *, max_bytes: int, version_id: str | None = None, etag: str | None = None
     ) -> bytes:
+        if (bucket, key) not in self.objects:
+            raise InvalidImage(f"s3://{bucket}/{key} no longer exists")
         data = self.objects[(bucket, key)]
         if len(data) > max_bytes:
             raise ImageTooLarge(f"{len(data)} > {max_bytes}")
         return data
 
     def write(self, bucket: str, key: str, body: bytes, *, content_type: str) -> None:
+        if self.fail_writes_under is not None and key.startswith(self.fail_writes_under):
+            raise OSError(f"injected write failure for {key}")
         self.objects[(bucket, key)] = body
         self.content_types[(bucket, key)] = content_type
 
+    def read_optional(self, bucket: str, key: str, *, max_bytes: int) -> bytes | None:
+        return self.objects.get((bucket, key))
+
+    def create(self, bucket: str, key: str, body: bytes, *, content_type: str) -> bool:
+        if (bucket, key) in self.objects:
+            return False
+        self.write(bucket, key, body, content_type=content_type)
+        return True
+
     def delete(self, bucket: str, key: str) -> None:
         self.objects.pop((bucket, key), None)
-        self.content_types.pop((bucket, key), None)
 
     def json(self, key: str) -> dict[str, Any]:
         data: dict[str, Any] = json.loads(self.objects[(BUCKET, key)])
         return data
 
+    def keys(self, prefix: str = "") -> list[str]:
+        return sorted(k for b, k in self.objects if b == BUCKET and k.startswith(prefix))
+
 
 @dataclass
 class FakeOcr:
-    """Scripted :class:`OcrApi`: statuses are served in order per task; results are fixed."""
+    """Scripted :class:`OcrApi`: statuses served in order per task; ``post_errors`` raised by POSTs in turn.
+
+    Results are fixed: ``png`` for image operations, ``text`` for recognition.
+    """
 
     statuses: dict[str, list[TaskStatus]] = field(default_factory=dict)
     png: bytes = b""
     text: str = "hello"
     submitted: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    post_errors: list[Exception] = field(default_factory=list)
+    get_errors: list[Exception] = field(default_factory=list)
+    gets: list[tuple[str, str]] = field(default_factory=list)
 
-    def submit_binarization(self, image: bytes) -> str:
-        self.submitted.append(("BinarizeImage", {"bytes": len(image)}))
-        return f"task-{len(self.submitted)}"
+    accepted: list[str] = field(default_factory=list)
+
+    def _post(self, operation: str, details: dict[str, Any]) -> str:
+        self.submitted.append((operation, details))
+        if self.post_errors:
+            raise self.post_errors.pop(0)
+        task_id = f"task-{len(self.submitted)}"
+        self.accepted.append(task_id)
+        return task_id
+
+    def submit_image(self, operation: str, image: bytes) -> str:
+        return self._post(operation, {"bytes": len(image)})
 
     def submit_recognition(self, image: bytes, *, language: str, make_binarization: bool) -> str:
-        self.submitted.append(
-            ("RecognizeImage", {"language": language, "make_binarization": make_binarization})
-        )
-        return f"task-{len(self.submitted)}"
+        return self._post("RecognizeImage", {"language": language, "make_binarization": make_binarization})
 
-    def task_status(self, task_id: str) -> OcrResponse:
+    def result(self, operation: str, task_id: str) -> OcrResponse:
+        self.gets.append((operation, task_id))
+        if self.get_errors:
+            raise self.get_errors.pop(0)
         queue = self.statuses.get(task_id) or [TaskStatus.COMPLETED]
         status = queue.pop(0) if len(queue) > 1 else queue[0]
-        return OcrResponse(task_id=task_id, task_status=status, response_status_code=None, messages=("boom",))
-
-    def binarization_result(self, task_id: str) -> bytes:
-        return self.png
-
-    def recognition_result(self, task_id: str) -> str:
-        return self.text
+        results: tuple[OcrResult, ...] = ()
+        if status is TaskStatus.COMPLETED:
+            data = self.text.encode("utf-8") if operation == "RecognizeImage" else self.png
+            results = (OcrResult(type="Text" if operation == "RecognizeImage" else "ImagePNG", data=data),)
+        return OcrResponse(
+            task_id=task_id,
+            task_status=status,
+            response_status_code=None,
+            results=results,
+            messages=("boom",),
+        )
 
 
 @dataclass

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from ocr_pipeline.domain.keys import SkipReason, execution_name, output_keys, relative_stem, skip_reason
+from ocr_pipeline.domain.keys import SkipReason, execution_name, output_keys, relative_key, skip_reason
 
 OUTPUTS = ("text/", "binarized/", "results/", "failed/")
 SUFFIXES = frozenset({"png", "jpg", "jpeg", "tif", "tiff", "bmp", "gif"})
@@ -16,10 +16,7 @@ def _skip(key: str) -> SkipReason | None:
     return skip_reason(key, input_prefix="incoming/", output_prefixes=OUTPUTS, suffixes=SUFFIXES)
 
 
-def test_output_keys_nested_key_keeps_subpath_and_replaces_extension() -> None:
-    # GIVEN an input under a sub-folder
-    key = "incoming/2026/scan.jpg"
-    # WHEN it is mapped
+def _keys(key: str) -> tuple[str, str, str, str]:
     keys = output_keys(
         key,
         input_prefix="incoming/",
@@ -28,24 +25,39 @@ def test_output_keys_nested_key_keeps_subpath_and_replaces_extension() -> None:
         result_prefix="results/",
         failed_prefix="failed/",
     )
-    # THEN every output keeps "2026/scan" with its own extension
-    assert (keys.text, keys.binarized, keys.result, keys.failed) == (
-        "text/2026/scan.txt",
-        "binarized/2026/scan.png",
-        "results/2026/scan.json",
-        "failed/2026/scan.json",
+    return keys.text, keys.binarized, keys.result, keys.failed
+
+
+def test_output_keys_nested_key_keeps_subpath_and_extension() -> None:
+    # GIVEN an input under a sub-folder
+    key = "incoming/2026/scan.jpg"
+    # WHEN it is mapped
+    keys = _keys(key)
+    # THEN every output keeps "2026/scan.jpg" and appends its own suffix
+    assert keys == (
+        "text/2026/scan.jpg.txt",
+        "binarized/2026/scan.jpg.png",
+        "results/2026/scan.jpg.json",
+        "failed/2026/scan.jpg.json",
     )
 
 
-def test_relative_stem_dotted_name_strips_only_last_extension() -> None:
-    # GIVEN / WHEN / THEN a name with several dots loses only its last extension
-    assert relative_stem("incoming/a/b.v2.final.png", "incoming/") == "a/b.v2.final"
+def test_output_keys_same_stem_different_extensions_never_collide() -> None:
+    # GIVEN scan.png and scan.jpg in one folder
+    png, jpg = _keys("incoming/x/scan.png"), _keys("incoming/x/scan.jpg")
+    # WHEN / THEN no output key of one is an output key of the other
+    assert not set(png) & set(jpg)
 
 
-def test_relative_stem_key_outside_prefix_raises() -> None:
+def test_relative_key_dotted_name_kept_whole() -> None:
+    # GIVEN / WHEN / THEN a name with several dots keeps all of them
+    assert relative_key("incoming/a/b.v2.final.png", "incoming/") == "a/b.v2.final.png"
+
+
+def test_relative_key_outside_prefix_raises() -> None:
     # GIVEN a key not under the input prefix / WHEN mapped / THEN it is refused
     with pytest.raises(ValueError, match="not under"):
-        relative_stem("other/x.png", "incoming/")
+        relative_key("other/x.png", "incoming/")
 
 
 @pytest.mark.parametrize(

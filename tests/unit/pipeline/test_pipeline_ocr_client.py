@@ -11,12 +11,13 @@ import requests
 import responses
 from responses import matchers
 
-from ocr_pipeline.adapters.ocr_api import AsposeOcrClient, BoundedRetry, default_retry
+from ocr_pipeline.adapters.ocr_api import AsposeOcrClient, BoundedRetry, _Token, default_retry
 from ocr_pipeline.adapters.secrets import ClientCredentials
 from ocr_pipeline.domain.ports import TaskStatus
 from ocr_pipeline.errors import (
     OcrApiAuthError,
     OcrApiProtocolError,
+    OcrApiReplyLost,
     OcrApiThrottled,
     OcrApiTimeout,
     OcrApiUnavailable,
@@ -231,6 +232,37 @@ def test_connection_refused_raises_unavailable(client: AsposeOcrClient) -> None:
     fast = AsposeOcrClient(BASE, lambda: ClientCredentials("a", "b"), retry=default_retry().new(total=0))
     with pytest.raises(OcrApiUnavailable):
         fast.task_status(TASK)
+
+
+def test_post_read_timeout_raises_reply_lost_not_plain_timeout(
+    mocked: responses.RequestsMock, client: AsposeOcrClient
+) -> None:
+    # GIVEN a POST whose answer does not arrive in time (the server may have created the task)
+    _token(mocked)
+    mocked.post(BINARIZE_URL, body=requests.exceptions.ReadTimeout())
+    # WHEN submitted / THEN the error says the outcome is unknown
+    with pytest.raises(OcrApiReplyLost):
+        client.submit_binarization(b"png")
+
+
+def test_post_connect_timeout_raises_retryable_timeout(
+    mocked: responses.RequestsMock, client: AsposeOcrClient
+) -> None:
+    # GIVEN a POST that never reached the server / WHEN submitted / THEN a plain (retryable) timeout
+    _token(mocked)
+    mocked.post(BINARIZE_URL, body=requests.exceptions.ConnectTimeout())
+    with pytest.raises(OcrApiTimeout) as caught:
+        client.submit_binarization(b"png")
+    assert not isinstance(caught.value, OcrApiReplyLost)
+
+
+def test_post_connection_refused_raises_unavailable_not_reply_lost() -> None:
+    # GIVEN nothing listening / WHEN a POST is attempted / THEN unavailable: it provably never arrived
+    fast = AsposeOcrClient(BASE, lambda: ClientCredentials("a", "b"), retry=default_retry().new(total=0))
+    fast._token = _Token("t", float("inf"))
+    with pytest.raises(OcrApiUnavailable) as caught:
+        fast.submit_binarization(b"png")
+    assert not isinstance(caught.value, OcrApiReplyLost)
 
 
 def test_post_bare_guid_response_is_task_id(mocked: responses.RequestsMock, client: AsposeOcrClient) -> None:

@@ -19,6 +19,7 @@ LAYOUT = {
     "BINARIZED_PREFIX": "binarized/",
     "RESULT_PREFIX": "results/",
     "FAILED_PREFIX": "failed/",
+    "SUBMISSION_PREFIX": "submissions/",
 }
 ROLE = "arn:aws:iam::123456789012:role/ocr-test"
 
@@ -65,7 +66,7 @@ def test_backfill_starts_only_objects_without_a_result(aws: Aws, capsys: pytest.
     # GIVEN three images under a prefix, one of them with a result, plus a non-image and another prefix
     for name in ("a.png", "b.jpg", "c.tif"):
         aws.put(f"incoming/2026/{name}")
-    aws.put("results/2026/b.json", b"{}")
+    aws.put("results/2026/b.jpg.json", b"{}")
     aws.put("incoming/2026/notes.txt")
     aws.put("incoming/2025/old.png")
 
@@ -110,7 +111,7 @@ def test_failed_retries_each_failure_once_and_a_new_failure_again(aws: Aws) -> N
     # GIVEN two images, one with a failure record
     aws.put("incoming/f/bad.png")
     aws.put("incoming/f/good.png")
-    aws.fail("f/bad", "incoming/f/bad.png", "bad-exec-1")
+    aws.fail("f/bad.png", "incoming/f/bad.png", "bad-exec-1")
 
     # WHEN failed images are retried twice
     assert main(aws.args("--failed")) == 0
@@ -120,7 +121,7 @@ def test_failed_retries_each_failure_once_and_a_new_failure_again(aws: Aws) -> N
     assert aws.started_keys() == ["incoming/f/bad.png"]
 
     # WHEN the retry fails too (a new failure record) and failed images are retried again
-    aws.fail("f/bad", "incoming/f/bad.png", "bad-exec-2")
+    aws.fail("f/bad.png", "incoming/f/bad.png", "bad-exec-2")
     assert main(aws.args("--failed")) == 0
 
     # THEN the new failure gets a new execution (the 90-day name reservation is no trap)
@@ -131,7 +132,7 @@ def test_failed_with_prefix_retries_only_records_under_it(aws: Aws) -> None:
     # GIVEN failures under two prefixes
     for folder in ("p", "q"):
         aws.put(f"incoming/{folder}/x.png")
-        aws.fail(f"{folder}/x", f"incoming/{folder}/x.png", f"{folder}-1")
+        aws.fail(f"{folder}/x.png", f"incoming/{folder}/x.png", f"{folder}-1")
 
     # WHEN / THEN only the prefix's failure is retried
     assert main(aws.args("--failed", "--prefix", "incoming/q/")) == 0
@@ -142,7 +143,7 @@ def test_failed_record_of_a_deleted_object_is_noted_not_started(
     aws: Aws, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # GIVEN a failure record whose image was deleted, and an unreadable record
-    aws.fail("gone", "incoming/gone.png", "gone-1")
+    aws.fail("gone.png", "incoming/gone.png", "gone-1")
     aws.put("failed/broken.json", b"not json")
 
     # WHEN failed images are retried
@@ -160,7 +161,7 @@ def test_force_starts_everything_once_per_run_id(aws: Aws) -> None:
     # GIVEN two images, one with a result
     aws.put("incoming/r/a.png")
     aws.put("incoming/r/b.png")
-    aws.put("results/r/a.json", b"{}")
+    aws.put("results/r/a.png.json", b"{}")
 
     # WHEN forced twice with one run id, then once with another
     assert main(aws.args("--force", "--prefix", "incoming/r/", "--run-id", "settings-2")) == 0
@@ -252,7 +253,14 @@ def test_stack_option_reads_bucket_state_machine_and_layout_from_the_stack(aws: 
     template = {
         "Parameters": {
             name: {"Type": "String"}
-            for name in ("InputPrefix", "TextPrefix", "BinarizedPrefix", "ResultPrefix", "FailedPrefix")
+            for name in (
+                "InputPrefix",
+                "TextPrefix",
+                "BinarizedPrefix",
+                "ResultPrefix",
+                "FailedPrefix",
+                "SubmissionPrefix",
+            )
         }
         | {"AllowedSuffixes": {"Type": "String"}, "Machine": {"Type": "String"}},
         "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
@@ -267,6 +275,7 @@ def test_stack_option_reads_bucket_state_machine_and_layout_from_the_stack(aws: 
         "BinarizedPrefix": "binarized/",
         "ResultPrefix": "results/",
         "FailedPrefix": "failed/",
+        "SubmissionPrefix": "submissions/",
         "AllowedSuffixes": "png",
         "Machine": aws.arn,
     }

@@ -8,7 +8,7 @@ from typing import Any
 
 from tests.unit.template.template_support import ROOT, properties, refers_to, resource, resources_of_type
 
-API_FUNCTIONS = ("SubmitFunction", "CheckFunction")
+API_FUNCTIONS = ("PreprocessFunction", "RecognizeFunction")
 
 
 def _statements(policy: dict[str, Any]) -> list[dict[str, Any]]:
@@ -142,8 +142,13 @@ def _dashboard_metrics() -> list[list[Any]]:
 def test_dashboard_body_is_valid_json_over_the_functions_own_metrics() -> None:
     # GIVEN the metric names the handlers emit (Powertools add_metric calls)
     handlers = (ROOT / "functions" / "ocr_pipeline" / "handlers").glob("*.py")
-    pattern = re.compile(r'add_metric\(name="([A-Za-z]+)"')
-    emitted = {name for path in handlers for name in pattern.findall(path.read_text())}
+    call = re.compile(r"add_metric\(\s*name=(?P<name>[^,]+),")
+    emitted = {
+        name
+        for path in handlers
+        for match in call.finditer(path.read_text())
+        for name in re.findall(r'"([A-Za-z]+)"', match["name"])
+    }
 
     # WHEN the dashboard's OcrPipeline metrics are read ("." repeats the row above)
     shown: set[str] = set()

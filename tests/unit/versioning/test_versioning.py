@@ -9,8 +9,9 @@ import boto3
 import pytest
 
 from ocr_pipeline.adapters.s3_store import S3ObjectStore
-from ocr_pipeline.domain.job import check, submit
+from ocr_pipeline.domain.job import check_image, job_config, poll_stage, submit_stage
 from ocr_pipeline.domain.keys import execution_name
+from ocr_pipeline.domain.models import DONE
 from ocr_pipeline.domain.start import ObjectRef
 from ocr_pipeline.errors import InvalidImage
 from ocr_pipeline.settings import OcrSettings, load_settings
@@ -101,19 +102,18 @@ def test_finishing_a_job_removes_the_stale_failure_record() -> None:
     obj = ObjectRef(bucket=BUCKET, key=KEY, version_id="v2", etag="e2", size=None)
     store = FakeStore()
     store.objects[(BUCKET, KEY)] = image_bytes(200, 200, "PNG", color=200)
-    store.objects[(BUCKET, "failed/2026/scan.json")] = b"{}"
+    store.objects[(BUCKET, "failed/2026/scan.png.json")] = b"{}"
     ocr = FakeOcr(png=image_bytes(200, 200, "PNG", color=255), text="hello\n")
-    settings = load_settings(OcrSettings, OCR_ENV)
+    cfg = job_config(load_settings(OcrSettings, {**OCR_ENV, "IN_LAMBDA_POLL_SECONDS": "0"}))
 
-    # WHEN the job runs to the end
-    job = submit(obj, store=store, ocr=ocr, settings=settings, clock=_Clock())
-    for _ in range(10):
-        if job["action"] == "done":
-            break
-        job = check(obj, job, store=store, ocr=ocr, settings=settings, clock=_Clock())
+    # WHEN each stage is submitted and polled to the end
+    job = check_image(obj, store=store, cfg=cfg)
+    for stage in job.steps:
+        job = submit_stage(obj, job, stage, execution="x", store=store, ocr=ocr, cfg=cfg, clock=_Clock())
+        job = poll_stage(obj, job, stage, execution="x", store=store, ocr=ocr, cfg=cfg, clock=_Clock())
 
     # THEN text and result are written and the failure record is gone
-    assert job["action"] == "done"
-    assert (BUCKET, "text/2026/scan.txt") in store.objects
-    assert (BUCKET, "results/2026/scan.json") in store.objects
-    assert (BUCKET, "failed/2026/scan.json") not in store.objects
+    assert job.next == DONE
+    assert (BUCKET, "text/2026/scan.png.txt") in store.objects
+    assert (BUCKET, "results/2026/scan.png.json") in store.objects
+    assert (BUCKET, "failed/2026/scan.png.json") not in store.objects
