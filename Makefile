@@ -10,7 +10,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY = 0
 
 .DEFAULT_GOAL := help
-.PHONY: help install run serve invoke check test test-unit test-integration test-e2e lint format typecheck bench bench-quick build deploy clean
+.PHONY: help install run serve invoke check test test-unit test-integration test-e2e lint format typecheck bench bench-quick build deploy reprocess clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -56,7 +56,7 @@ format: ## Apply ruff's fixes and formatting
 	$(BIN)/ruff format .
 
 typecheck: ## mypy (strict) on the functions, the OCR service and the local stack
-	$(BIN)/mypy functions/ocr_pipeline ocr_service infra/local_stack infra/lint.py bench
+	$(BIN)/mypy functions/ocr_pipeline ocr_service infra/local_stack infra/lint.py bench reprocess
 
 bench: ## Run the benchmarks; results under bench/results
 	$(BIN)/python -m bench $(ARGS)
@@ -67,8 +67,13 @@ bench-quick: ## The benchmarks' quick smoke mode
 build: ## sam build
 	$(BIN)/sam build --template-file template.yaml
 
-deploy: build ## sam deploy --guided
-	$(BIN)/sam deploy --guided
+# The first deploy is guided and saves its answers (never NoEcho values) as parameter_overrides in
+# samconfig.toml; later deploys reuse them without prompting.
+deploy: build ## sam deploy (guided only until samconfig.toml holds the stack's parameters)
+	@if grep -q '^parameter_overrides' samconfig.toml; then $(BIN)/sam deploy; else $(BIN)/sam deploy --guided; fi
+
+reprocess: ## Start the pipeline again for stored objects: ARGS="--stack NAME --failed" (see README)
+	$(BIN)/ocr-reprocess $(ARGS)
 
 clean: ## Remove build outputs and caches (keeps .venv)
 	rm -rf .aws-sam $(OUT) .pytest_cache .mypy_cache .ruff_cache

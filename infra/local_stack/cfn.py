@@ -7,6 +7,7 @@ intrinsics against known parameter values, conditions and resource identities. B
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -108,6 +109,8 @@ class Resolver:
             "Split": self._split,
             "FindInMap": self._find_in_map,
             "Base64": lambda v: self.resolve(v),
+            # AWS::LanguageExtensions: compact JSON text of the resolved value.
+            "ToJsonString": lambda v: json.dumps(self.resolve(v), separators=(",", ":")),
         }
         handler = handlers.get(name)
         if handler is None:
