@@ -64,6 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     layout.add_argument("--result-prefix", default="results/")
     layout.add_argument("--failed-prefix", default="failed/")
     layout.add_argument("--submission-prefix", default="submissions/")
+    layout.add_argument("--deskewed-prefix", default="deskewed/")
+    layout.add_argument("--upscaled-prefix", default="upscaled/")
     layout.add_argument("--suffixes", default="png,jpg,jpeg,tif,tiff,bmp,gif")
     return parser
 

@@ -26,6 +26,8 @@ _LAYOUT_PARAMETERS = {
     "RESULT_PREFIX": "ResultPrefix",
     "FAILED_PREFIX": "FailedPrefix",
     "SUBMISSION_PREFIX": "SubmissionPrefix",
+    "DESKEWED_PREFIX": "DeskewedPrefix",
+    "UPSCALED_PREFIX": "UpscaledPrefix",
 }
 
 
@@ -104,6 +106,8 @@ def target_from_args(args: argparse.Namespace) -> Target:
             "RESULT_PREFIX": args.result_prefix,
             "FAILED_PREFIX": args.failed_prefix,
             "SUBMISSION_PREFIX": args.submission_prefix,
+            "DESKEWED_PREFIX": args.deskewed_prefix,
+            "UPSCALED_PREFIX": args.upscaled_prefix,
         }
     )
     return Target(args.bucket, args.state_machine_arn, layout, _suffixes(args.suffixes))

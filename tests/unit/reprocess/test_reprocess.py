@@ -20,6 +20,8 @@ LAYOUT = {
     "RESULT_PREFIX": "results/",
     "FAILED_PREFIX": "failed/",
     "SUBMISSION_PREFIX": "submissions/",
+    "DESKEWED_PREFIX": "deskewed/",
+    "UPSCALED_PREFIX": "upscaled/",
 }
 ROLE = "arn:aws:iam::123456789012:role/ocr-test"
 
@@ -260,6 +262,8 @@ def test_stack_option_reads_bucket_state_machine_and_layout_from_the_stack(aws: 
                 "ResultPrefix",
                 "FailedPrefix",
                 "SubmissionPrefix",
+                "DeskewedPrefix",
+                "UpscaledPrefix",
             )
         }
         | {"AllowedSuffixes": {"Type": "String"}, "Machine": {"Type": "String"}},
@@ -276,6 +280,8 @@ def test_stack_option_reads_bucket_state_machine_and_layout_from_the_stack(aws: 
         "ResultPrefix": "results/",
         "FailedPrefix": "failed/",
         "SubmissionPrefix": "submissions/",
+        "DeskewedPrefix": "deskewed/",
+        "UpscaledPrefix": "upscaled/",
         "AllowedSuffixes": "png",
         "Machine": aws.arn,
     }
