@@ -39,9 +39,17 @@ class WorkItem:
     limits: Limits
 
 
+def configure_engine_process() -> None:
+    """One engine thread per worker process: the pool, not OpenCV's threads, spreads work on cores."""
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
 def _serve(conn: multiprocessing.connection.Connection) -> None:
     """Child process main loop: build the engine once, then answer one WorkItem at a time."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    configure_engine_process()
     from ocr_service.engines.recognize import TesseractRecognizer
     from ocr_service.operations import prepare
     from ocr_service.requests_model import BadRequestError
