@@ -24,7 +24,7 @@ from ocr_service.config import (
     SettingsError,
 )
 
-_STANDARD = set(vars(logging.makeLogRecord({})))
+_STANDARD = {*vars(logging.makeLogRecord({})), "color_message"}
 USAGE_ERROR = 2
 
 
@@ -72,6 +72,7 @@ _FLAGS: list[tuple[str, Callable[[str], Any], Any, str]] = [
     ("max-regions", int, 64, "RecognizeImage regions per request"),
     ("max-work-pixels", int, 100_000_000, "work per request: regions x pixels x upsampling"),
     ("max-result-bytes", int, 1024**3, "result bytes retained; oldest results dropped beyond"),
+    ("max-inflight-bytes", int, 256 * 1024**2, "request body bytes being received at once (429 beyond)"),
     ("client-id", str, DEFAULT_CLIENT_ID, "accepted client id"),
     ("client-secret", str, DEFAULT_CLIENT_SECRET, "accepted client secret"),
     ("admin-secret", str, None, "bearer secret of the admin routes (prefer OCR_ADMIN_SECRET)"),
@@ -134,6 +135,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[ServiceSettings, str]
             max_regions=args.max_regions,
             max_work_pixels=args.max_work_pixels,
             max_result_bytes=args.max_result_bytes,
+            max_inflight_bytes=args.max_inflight_bytes,
             client_id=args.client_id,
             client_secret=args.client_secret,
             admin=args.admin,

@@ -78,6 +78,7 @@ class ServiceSettings:
     max_regions: int = 64
     max_work_pixels: int = 100_000_000
     max_result_bytes: int = 1024**3
+    max_inflight_bytes: int = 256 * 1024**2
     client_id: str = DEFAULT_CLIENT_ID
     client_secret: str = DEFAULT_CLIENT_SECRET
     admin: bool = False
@@ -104,6 +105,7 @@ class ServiceSettings:
             (1 <= self.max_regions <= 1000, "max_regions must be within 1..1000"),
             (1 <= self.max_work_pixels <= 10**11, "max_work_pixels must be within 1..1e11"),
             (1024 <= self.max_result_bytes <= 1024**4, "max_result_bytes must be within 1 KiB..1 TiB"),
+            (1024 <= self.max_inflight_bytes <= 1024**4, "max_inflight_bytes must be within 1 KiB..1 TiB"),
             (
                 not self.admin or bool(self.admin_secret),
                 "admin routes need an admin secret (--admin-secret or OCR_ADMIN_SECRET)",

@@ -118,6 +118,8 @@ class OcrService:
         )
         self.stats: Counter[str] = Counter()
         self.stats_lock = threading.Lock()
+        self.inflight_bytes = 0
+        """Body bytes reserved by requests being received (only touched on the event loop)."""
 
     def count(self, key: str) -> None:
         with self.stats_lock:
@@ -132,6 +134,7 @@ class _Exchange:
         self.request = request
         self.method = request.method
         self.body_consumed = False
+        self.reserved = 0
         path = request.url.path
         self.raw_path = path
         self.path = path.rstrip("/").lower() or "/"
@@ -151,6 +154,7 @@ class _Exchange:
             raise HttpProblem(400, "invalid Content-Length", close=True) from None
         if length < 0 or length > limit:
             raise HttpProblem(413, f"request body is larger than the limit of {limit} bytes", close=True)
+        self._reserve(length)
         loop = asyncio.get_running_loop()
         timeout = self.service.settings.request_timeout_seconds
         deadline = self.request.scope.get("state", {}).get(DEADLINE_KEY) or loop.time() + timeout
@@ -169,6 +173,24 @@ class _Exchange:
         if len(body) != length:
             raise HttpProblem(400, "body length does not match Content-Length", close=True)
         return body
+
+    def _reserve(self, length: int) -> None:
+        service = self.service
+        if service.inflight_bytes + length > service.settings.max_inflight_bytes:
+            service.count("rejected 429")
+            raise HttpProblem(
+                429,
+                "too many request bytes being received at once; retry later",
+                {"Retry-After": str(_RETRY_AFTER_SECONDS)},
+                close=True,
+            )
+        service.inflight_bytes += length
+        self.reserved += length
+
+    def release(self) -> None:
+        """Give back the body bytes reserved by `body` (once the request is answered)."""
+        self.service.inflight_bytes -= self.reserved
+        self.reserved = 0
 
     def must_close(self) -> bool:
         """True when a body this route did not read is too large to drain for keep-alive."""
@@ -207,6 +229,8 @@ class Api:
         except Exception:
             logger.exception("unhandled error", extra={"path": exchange.path})
             response, close = problem(500, "internal error"), True
+        finally:
+            exchange.release()
         if close:
             response.headers["Connection"] = "close"
         return response

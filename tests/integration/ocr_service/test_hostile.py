@@ -342,6 +342,17 @@ def test_retained_result_bytes_over_the_cap_drop_oldest_results(probe: RootProbe
     assert statuses[0] == "NotExist" and statuses[-1] == "Completed" and 0 < retained <= 1024
 
 
+def test_request_bytes_over_the_inflight_cap_get_429(probe: RootProbe) -> None:
+    # GIVEN a service that receives at most 2 KiB of request bodies at once
+    with start_service(max_inflight_bytes=2048) as tight:
+        auth = {"Authorization": f"Bearer {tight.token()}"}
+        # WHEN a 3 KiB body is posted THEN 429 + Retry-After, and a small one still goes through
+        refused = submit(tight.base_url, "BinarizeImage", {"image": "A" * 3000}, auth)
+        accepted = submit(tight.base_url, "BinarizeImage", {"image": _png(60, 40)}, auth)
+    assert _assert_problem(refused, 429) and refused.headers["Retry-After"] == "1"
+    assert accepted.status_code == 200
+
+
 def test_root_answered_within_2_s_throughout_the_module(probe: RootProbe) -> None:
     # THEN, over every hostile test above, the root answered 200 within the deadline each time
     probe.__exit__()

@@ -1,4 +1,4 @@
-"""`ocr-service` start errors: one line on stderr, exit status 2, no traceback."""
+"""`ocr-service` start errors (one line on stderr, exit status 2, no traceback) and clean stops."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from ocr_service.testing import start_service
 
 
 def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -53,3 +55,23 @@ def test_busy_port_exits_2_with_one_line() -> None:
 )
 def test_bad_settings_exit_2_with_one_line(args: list[str], env: dict[str, str], fragment: str) -> None:
     _assert_one_line_usage_error(_run(*args, env=env), fragment)
+
+
+def test_sigterm_stops_workers_and_exits_0() -> None:
+    # GIVEN a running service with two worker processes
+    svc = start_service(workers=2)
+    tasks = Path(f"/proc/{svc.process.pid}/task").glob("*/children")
+    children = [int(pid) for task in tasks for pid in task.read_text().split()]
+    workers = [pid for pid in children if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    # WHEN it gets SIGTERM THEN it exits 0 and leaves no worker process behind
+    status = svc.stop(timeout=15.0)
+    assert len(workers) == 2 and status == 0
+    assert not [pid for pid in workers if _alive(pid)]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
