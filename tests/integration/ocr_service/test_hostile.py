@@ -147,6 +147,21 @@ def test_json_nested_100000_deep_returns_400(svc: RunningService, bearer: dict[s
     assert "deep" in _assert_problem(response, 400)["detail"]
 
 
+def test_json_string_of_escaped_quotes_returns_400_quickly(
+    svc: RunningService, bearer: dict[str, str]
+) -> None:
+    # GIVEN an unterminated string of 2 MB of escaped quotes WHEN posted THEN 400 within seconds
+    body = b'{"image": "' + b'\\"' * 1_000_000
+    started = time.monotonic()
+    response = requests.post(
+        svc.base_url + "/v5.0/ocr/BinarizeImage",
+        data=body,
+        headers={**bearer, "Content-Type": "application/json"},
+        timeout=TIMEOUT,
+    )
+    assert "JSON" in _assert_problem(response, 400)["detail"] and time.monotonic() - started < 5.0
+
+
 def test_json_5000_digit_integer_returns_400(svc: RunningService, bearer: dict[str, str]) -> None:
     body = b'{"image": "iVBORw0KGgo=", "settings": {"Rotate": ' + b"7" * 5000 + b"}}"
     response = requests.post(

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import base64
 import io
+import time
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from ocr_service.limits import RequestLimits, check_work, json_depth_exceeds, load_json_object, parse_form
+from ocr_service.limits import RequestLimits, check_work, depth_exceeds, load_json_object, parse_form
 from ocr_service.requests_model import BadRequestError
 
 LIMITS = RequestLimits(
@@ -36,13 +37,22 @@ def _region(size: int, order: int = 0) -> dict[str, object]:
     }
 
 
-def test_json_depth_ignores_brackets_inside_strings() -> None:
-    assert not json_depth_exceeds(b'{"a": "[[[[[[[[[[[[{{{{{{{{", "b": [1, [2]]}', 3)
-    assert json_depth_exceeds(b'{"a": [[[1]]]}', 3)
+def test_depth_counts_containers_not_brackets_inside_strings() -> None:
+    assert not depth_exceeds({"a": "[[[[[[[[[[[[{{{{{{{{", "b": [1, [2]]}, 3)
+    assert depth_exceeds({"a": [[[1]]]}, 3)
 
 
-def test_json_depth_handles_escaped_quotes() -> None:
-    assert not json_depth_exceeds(b'{"a": "x\\" [[[[[[[[ \\\\", "b": 1}', 1)
+def test_load_json_object_depth_over_limit_is_400() -> None:
+    with pytest.raises(BadRequestError, match="deep"):
+        load_json_object(b'{"a": [[[[[[[[1]]]]]]]]}', LIMITS)
+
+
+def test_load_json_object_many_escaped_quotes_is_fast() -> None:
+    # GIVEN an unterminated string of 400,000 escaped quotes (quadratic for a naive regex scan)
+    started = time.monotonic()
+    with pytest.raises(BadRequestError, match="not valid JSON"):
+        load_json_object(b'{"image": "' + b'\\"' * 200_000, LIMITS)
+    assert time.monotonic() - started < 1.0
 
 
 def test_load_json_object_deep_nesting_is_400() -> None:
