@@ -72,7 +72,7 @@ _FLAGS: list[tuple[str, Callable[[str], Any], Any, str]] = [
     ("max-regions", int, 64, "RecognizeImage regions per request"),
     ("max-work-pixels", int, 100_000_000, "work per request: regions x pixels x upsampling"),
     ("max-result-bytes", int, 1024**3, "result bytes retained; oldest results dropped beyond"),
-    ("max-inflight-bytes", int, 256 * 1024**2, "request body bytes being received at once (429 beyond)"),
+    ("max-inflight-bytes", int, 256 * 1024**2, "request and result bytes in flight at once (429 beyond)"),
     ("client-id", str, DEFAULT_CLIENT_ID, "accepted client id"),
     ("client-secret", str, DEFAULT_CLIENT_SECRET, "accepted client secret"),
     ("admin-secret", str, None, "bearer secret of the admin routes (prefer OCR_ADMIN_SECRET)"),

@@ -25,6 +25,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from ocr_service.auth import TokenIssuer, parse_basic
 from ocr_service.config import FaultSettings, ServiceSettings, SettingsError
@@ -88,6 +89,21 @@ def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> R
     return Response(json.dumps(payload).encode(), status, headers, _JSON)
 
 
+class _HeldResponse(Response):
+    """A response whose body bytes stay counted in the in-flight budget until it is sent."""
+
+    def __init__(self, response: Response, release: Callable[[], None]) -> None:
+        super().__init__(response.body, response.status_code, media_type=response.media_type)
+        self.raw_headers = response.raw_headers
+        self._release = release
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._release()
+
+
 class OcrService:
     """Settings, task store, token issuer, faults and request counters of one server process."""
 
@@ -119,7 +135,7 @@ class OcrService:
         self.stats: Counter[str] = Counter()
         self.stats_lock = threading.Lock()
         self.inflight_bytes = 0
-        """Body bytes reserved by requests being received (only touched on the event loop)."""
+        """Request bodies being received plus result responses being sent (event loop only)."""
 
     def count(self, key: str) -> None:
         with self.stats_lock:
@@ -154,7 +170,7 @@ class _Exchange:
             raise HttpProblem(400, "invalid Content-Length", close=True) from None
         if length < 0 or length > limit:
             raise HttpProblem(413, f"request body is larger than the limit of {limit} bytes", close=True)
-        self._reserve(length)
+        self.reserve(length, "request")
         loop = asyncio.get_running_loop()
         timeout = self.service.settings.request_timeout_seconds
         deadline = self.request.scope.get("state", {}).get(DEADLINE_KEY) or loop.time() + timeout
@@ -174,15 +190,16 @@ class _Exchange:
             raise HttpProblem(400, "body length does not match Content-Length", close=True)
         return body
 
-    def _reserve(self, length: int) -> None:
+    def reserve(self, length: int, what: str) -> None:
+        """Count `length` bytes against the in-flight budget; HttpProblem 429 when it is spent."""
         service = self.service
         if service.inflight_bytes + length > service.settings.max_inflight_bytes:
             service.count("rejected 429")
             raise HttpProblem(
                 429,
-                "too many request bytes being received at once; retry later",
+                f"too many {what} bytes in flight at once; retry later",
                 {"Retry-After": str(_RETRY_AFTER_SECONDS)},
-                close=True,
+                close=what == "request",
             )
         service.inflight_bytes += length
         self.reserved += length
@@ -352,7 +369,16 @@ class Api:
 
     def _respond_task(self, ex: _Exchange, operation: str | None, *, with_results: bool) -> Response:
         view = self.service.store.get(self._task_id(ex), operation)
-        return _json(200, ocr_response(view, with_results=with_results))
+        if not with_results or not view.results:
+            return _json(200, ocr_response(view, with_results=with_results))
+        ex.reserve(sum(len(r.data) for r in view.results) * 4 // 3 + 1024, "response")
+        response = _json(200, ocr_response(view, with_results=True))
+        held, ex.reserved = ex.reserved, 0
+
+        def release() -> None:
+            self.service.inflight_bytes -= held
+
+        return _HeldResponse(response, release)
 
     def _check_admin(self, ex: _Exchange) -> None:
         secret = (self.service.settings.admin_secret or "").encode()

@@ -2,8 +2,9 @@
 
 `GuardedProtocol` (uvicorn's h11 protocol) adds: a deadline for each request counted from the
 connection (or the end of the previous response) until its head is in, and handed to the app for the
-body (`DEADLINE_KEY`), so a slow or stalled client gets 408 within it; a cap on open connections
-(429 + Retry-After beyond it); ProblemDetails bodies for malformed requests.
+body (`DEADLINE_KEY`), so a slow or stalled client gets 408 within it; the same time limit for a
+response the client stops reading (the connection is aborted, its buffer freed); a cap on open
+connections (429 + Retry-After beyond it); ProblemDetails bodies for malformed requests.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class GuardedProtocol(H11Protocol):
         super().connection_made(transport)
         self._deadline = 0.0
         self._deadline_handle: asyncio.TimerHandle | None = None
+        self._stall_handle: asyncio.TimerHandle | None = None
         self._received = False
         if len(self.connections) > self.max_connections:
             self._reject(429, "too many open connections; retry later", "Retry-After: 1\r\n")
@@ -68,9 +70,27 @@ class GuardedProtocol(H11Protocol):
             self._arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if getattr(self, "_deadline_handle", None) is not None:
-            self._deadline_handle.cancel()  # type: ignore[union-attr]
+        for handle in (getattr(self, "_deadline_handle", None), getattr(self, "_stall_handle", None)):
+            if handle is not None:
+                handle.cancel()
         super().connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._stall_handle is None:
+            self._stall_handle = self.loop.call_later(self.request_timeout, self._on_write_stall)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self._stall_handle is not None:
+            self._stall_handle.cancel()
+            self._stall_handle = None
+
+    def _on_write_stall(self) -> None:
+        """The client read nothing of the response for a whole request timeout: drop it."""
+        self._stall_handle = None
+        logger.info("connection aborted: response not read", extra={"client": str(self.client)})
+        self.transport.abort()
 
     def _on_deadline(self) -> None:
         self._deadline_handle = None

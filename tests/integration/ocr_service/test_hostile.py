@@ -23,6 +23,7 @@ from PIL import Image
 from ocr_service.testing import RunningService, start_service
 from tests.integration.ocr_service.conftest import TIMEOUT, submit, wait_done
 from tests.integration.ocr_service.hostile_client import (
+    address,
     connect,
     exchange,
     read_response,
@@ -366,6 +367,50 @@ def test_request_bytes_over_the_inflight_cap_get_429(probe: RootProbe) -> None:
         accepted = submit(tight.base_url, "BinarizeImage", {"image": _png(60, 40)}, auth)
     assert _assert_problem(refused, 429) and refused.headers["Retry-After"] == "1"
     assert accepted.status_code == 200
+
+
+def test_response_the_client_does_not_read_is_aborted_after_the_deadline(
+    svc: RunningService, bearer: dict[str, str]
+) -> None:
+    # GIVEN a completed task with a ~12 MB result
+    task_id = submit(svc.base_url, "UpscaleImage", {"image": _png(1500, 1500, noise=True)}, bearer).text
+    assert wait_done(svc.base_url, "UpscaleImage", task_id, bearer, 60.0)["taskStatus"] == "Completed"
+    # WHEN a client with a tiny receive buffer asks for it and then reads nothing
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(10.0)
+    with sock:
+        sock.connect(address(svc.base_url))
+        sock.sendall(request_bytes("GET", f"/v5.0/ocr/UpscaleImage?id={task_id}", b"", bearer))
+        time.sleep(REQUEST_TIMEOUT_S + MARGIN_S)
+        # THEN the server has dropped the connection: reading yields less than the announced body
+        received = b""
+        started = time.monotonic()
+        while time.monotonic() - started < 20.0:
+            try:
+                chunk = sock.recv(1 << 20)
+            except (ConnectionResetError, TimeoutError):
+                break
+            if not chunk:
+                break
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+    assert head.startswith(b"HTTP/1.1 200") and 0 < len(body) < length
+
+
+def test_results_over_the_inflight_cap_get_429_status_still_answers(probe: RootProbe) -> None:
+    # GIVEN 4 KiB in flight at most and a small request whose result is larger (2x upscaled noise)
+    with start_service(max_inflight_bytes=4096) as tight:
+        auth = {"Authorization": f"Bearer {tight.token()}"}
+        task_id = submit(tight.base_url, "UpscaleImage", {"image": _png(40, 40, noise=True)}, auth).text
+        status = wait_done(tight.base_url, "Utilities/GetTaskStatus", task_id, auth)
+        # WHEN the result is fetched THEN 429 + Retry-After (the status without results still answers)
+        response = requests.get(
+            tight.base_url + "/v5.0/ocr/UpscaleImage", params={"id": task_id}, headers=auth, timeout=TIMEOUT
+        )
+        assert status["taskStatus"] == "Completed"
+        assert _assert_problem(response, 429) and response.headers["Retry-After"] == "1"
 
 
 def test_root_answered_within_2_s_throughout_the_module(probe: RootProbe) -> None:
