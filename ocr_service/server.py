@@ -24,7 +24,7 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ocr_service.config import ServiceSettings
-from ocr_service.http_api import DEADLINE_KEY, problem_body
+from ocr_service.http_io import DEADLINE_KEY, problem_body
 
 logger = logging.getLogger("ocr_service")
 
