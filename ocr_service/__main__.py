@@ -97,7 +97,8 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[ServiceSettings, str]
     for flag, kind, default, help_text in _FLAGS:
         env = "OCR_" + flag.upper().replace("-", "_")
         value = _env_default(parser, env, kind, default)
-        parser.add_argument(f"--{flag}", type=kind, default=value, help=f"{help_text} (env {env})")
+        shown = "" if "secret" in flag else f"default {default}, "
+        parser.add_argument(f"--{flag}", type=kind, default=value, help=f"{help_text} ({shown}env {env})")
     admin_env = os.environ.get("OCR_ADMIN", "").lower() in ("1", "true", "yes", "on")
     parser.add_argument(
         "--admin", action="store_true", default=admin_env, help="enable /_admin/* (env OCR_ADMIN)"
