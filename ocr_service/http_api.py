@@ -63,6 +63,7 @@ class OcrService:
 
     def __init__(self, settings: ServiceSettings, runners: list[Runner]) -> None:
         self.settings = settings
+        self.runners = runners
         self.faults = FaultInjector(settings.faults)
         self.tokens = TokenIssuer(settings.client_id, settings.client_secret, settings.token_ttl_seconds)
         self.limits = Limits(max_bytes=settings.max_bytes, max_pixels=settings.max_pixels)
@@ -279,7 +280,10 @@ class Api:
         if path == "/_admin/stats" and method == "GET":
             with service.stats_lock:
                 requests = dict(service.stats)
-            return json_response(200, {"requests": requests, "tasks": service.store.counts()})
+            replaced = sum(int(getattr(runner, "replaced", 0)) for runner in service.runners)
+            workers = {"count": len(service.runners), "replaced": replaced}
+            body = {"requests": requests, "tasks": service.store.counts(), "workers": workers}
+            return json_response(200, body)
         return problem(404, f"no admin route for {method} {path}")
 
 

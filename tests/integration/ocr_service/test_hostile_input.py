@@ -149,6 +149,8 @@ def test_overdue_task_is_killed_and_next_task_runs(page_b64: str) -> None:
         # WHEN the limit passes THEN the slow task is Error and the next one completes soon after
         assert wait_done(one.base_url, "RecognizeImage", slow, auth, 10.0)["taskStatus"] == "Error"
         assert wait_done(one.base_url, "BinarizeImage", quick, auth, 6.0)["taskStatus"] == "Completed"
+        # AND the overrunning worker was replaced
+        assert one.stats()["workers"] == {"count": 1, "replaced": 1}
 
 
 def test_retained_result_bytes_over_the_cap_drop_oldest_results(probe: RootProbe) -> None:
