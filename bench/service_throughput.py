@@ -173,6 +173,7 @@ def run(images: Sequence[Pixels], repeats: int = REPEATS) -> dict[str, Any]:
         "clients": CLIENTS,
         "repeats": repeats,
     }
+    load_before = os.getloadavg()[0]
     runs: dict[str, list[dict[str, Any]]] = {}
     for _ in range(repeats):
         for workers in WORKERS:
@@ -188,6 +189,7 @@ def run(images: Sequence[Pixels], repeats: int = REPEATS) -> dict[str, Any]:
         result[f"service_{top}"]["cpu_seconds_per_job"] / result[f"direct_{top}"]["cpu_seconds_per_job"]
     )
     result["goals"] = {"scaling": 1.8, "service_vs_direct": 0.95}
+    result["load_average"] = {"before": load_before, "after": os.getloadavg()[0], "cores": os.cpu_count()}
     return result
 
 
@@ -202,13 +204,16 @@ def markdown(r: dict[str, Any]) -> list[str]:
         for m in [r[f"{side}_{w}"]]
     ]
     top = max(WORKERS)
+    load = r.get("load_average", {})
     return [
         "## OCR service throughput (BinarizeImage + RecognizeImage)",
         "",
         f"{r['jobs']} jobs ({r['images']} pages x 2 operations), {r['clients']} HTTP clients polling every "
         f"{POLL_SECONDS:g} s; direct = `operations.prepare` in warm spawn processes. Fastest of "
         f"{r['repeats']} alternating runs; CPU = user + system seconds of the service process and its "
-        "workers (direct: of the pool processes) per job.",
+        "workers (direct: of the pool processes) per job. Load average (1 min) before / after: "
+        f"{load.get('before', float('nan')):.1f} / {load.get('after', float('nan')):.1f} on "
+        f"{load.get('cores')} cores.",
         "",
         "| side | workers | jobs/s (fastest) | jobs/s (each run) | CPU s per job | of it HTTP process |",
         "|---|---|---|---|---|---|",
