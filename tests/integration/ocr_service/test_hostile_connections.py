@@ -46,6 +46,20 @@ def test_body_shorter_than_content_length_gets_408_within_deadline(
     assert response.headers["connection"] == "close"
 
 
+def test_request_deadline_counts_from_the_connection_not_from_the_headers(
+    svc: RunningService, bearer: dict[str, str]
+) -> None:
+    # GIVEN a client that takes 2.5 s for its headers and then sends no body
+    started = time.monotonic()
+    with connect(svc.base_url) as sock:
+        sock.sendall(b"POST /v5.0/ocr/BinarizeImage HTTP/1.1\r\nHost: x\r\n")
+        time.sleep(2.5)
+        sock.sendall(f"Authorization: {bearer['Authorization']}\r\nContent-Length: 100\r\n\r\n".encode())
+        response = read_response(sock, deadline_s=REQUEST_TIMEOUT_S + MARGIN_S)
+    # THEN the 408 comes at the deadline counted from the connection (3 s), not 3 s after the headers
+    assert response.status == 408 and time.monotonic() - started < REQUEST_TIMEOUT_S + 1.5
+
+
 def test_body_shorter_than_content_length_then_eof_gets_4xx(
     svc: RunningService, bearer: dict[str, str]
 ) -> None:
