@@ -11,6 +11,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from bench import service_throughput
+
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -283,6 +285,7 @@ def summary(results: dict[str, Any], header: Sequence[str]) -> str:
         "polling": polling_md,
         "throughput": throughput_md,
         "cost": cost_md,
+        "service": service_throughput.markdown,
     }
     for name, render in sections.items():
         if name in results:
