@@ -13,6 +13,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from bench import binarization_real
 from bench.binarization_eval import METHODS, Method, speed
 from bench.common import Pixels
 from bench.corpus import A4_300DPI, Sample, degrade, make_page
@@ -57,8 +58,13 @@ def a4_page() -> Pixels:
     return image
 
 
-def run(samples: Iterable[Sample], *, repeats: int = 3) -> dict[str, Any]:
-    """F-measure per (degradation, method), mean over degraded pages, MPix/s (best of `repeats`)."""
+def run(samples: Iterable[Sample], *, repeats: int = 3, quick: bool = False) -> dict[str, Any]:
+    """F-measure per (degradation, method), mean over degraded pages, MPix/s (best of `repeats`).
+
+    Also the real-document section (`real_documents`, or its `skipped` reason) and the already-binary
+    renders (`already_binary`) of `bench.binarization_real`; speed also as a ratio to the box-filter
+    Sauvola measured in the same run (the machine is shared, ratios are what carry over).
+    """
     table = methods()
     scores: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for sample in samples:
@@ -78,6 +84,7 @@ def run(samples: Iterable[Sample], *, repeats: int = 3) -> dict[str, Any]:
         for name in table
     }
     ours_ok = mpix[OURS] >= GOAL_MPIX_PER_S and degraded[OURS] >= GOAL_MEAN_F
+    sauvola = f"OpenCV box-filter Sauvola ({SAUVOLA_WINDOW}, k={SAUVOLA_K})"
     return {
         "methods": list(table),
         "f_measure": per_degradation,
@@ -85,5 +92,8 @@ def run(samples: Iterable[Sample], *, repeats: int = 3) -> dict[str, Any]:
         "mpix_per_s": mpix,
         "a4_megapixels": page.shape[0] * page.shape[1] / 1e6,
         "pages": sum(len(next(iter(row.values()))) for row in scores.values()),
+        "speed_ratio_to_box_sauvola": mpix[OURS] / mpix[sauvola],
         "goal": {"mpix_per_s": GOAL_MPIX_PER_S, "mean_f": GOAL_MEAN_F, "met_by_ours": ours_ok},
+        "real_documents": binarization_real.run_real(quick=quick),
+        "already_binary": binarization_real.run_binary(quick=quick),
     }

@@ -1,0 +1,213 @@
+"""Binarization on real degraded documents (DIBCO / H-DIBCO) and on already-binary renders.
+
+Real documents: the 24 DIBCO 2009-2012 development images with hand-made ground truth, read from
+`../shared/data/dibco-dev/` next to the project's root (or `$BENCH_DIBCO_DIR`); they are never copied
+into the repository, and the section is skipped with a message when the folder is absent. Every method
+runs on the same images in the same run; the metrics are the contests' own: F-measure of ink, pseudo-F
+(recall measured on the ground truth's skeleton, H-DIBCO 2010), PSNR and DRD (doxapy's
+`calculate_performance`, except pseudo-F, which doxapy 0.9.2 does not report).
+
+Already-binary input: clean text rendered at several sizes and thresholded to pure black and white;
+a binarizer should hand it back unchanged (share of pixels unchanged, Tesseract CER before and after).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import doxapy
+import numpy as np
+from skimage.morphology import skeletonize
+
+from bench.common import Pixels
+from bench.corpus import binary_pages
+from bench.metrics import cer
+from ocr_service.engines.binarize import binarize, to_gray
+from ocr_service.engines.recognize import TesseractRecognizer
+
+DIBCO_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dibco-dev"
+QUICK_PER_YEAR = 2
+MAX_BELOW_OTSU = 3.0
+GOAL_MEAN_F = 90.0
+GOAL_UNCHANGED_PERCENT = 99.0
+
+Method = Callable[[Pixels], Pixels]
+OURS = "ours"
+OTSU = "Otsu (OpenCV)"
+
+
+@dataclass(frozen=True)
+class Document:
+    """A real page: `name` (e.g. 2011-PR2), contest `year`, RGB `image` and boolean ink `truth`."""
+
+    name: str
+    year: str
+    image: Pixels
+    truth: Pixels
+
+
+def dibco_dir() -> Path:
+    """The folder holding the real documents (`$BENCH_DIBCO_DIR` overrides the default)."""
+    return Path(os.environ.get("BENCH_DIBCO_DIR", str(DIBCO_DIR)))
+
+
+def documents(folder: Path, *, quick: bool = False) -> list[Document]:
+    """Every `NAME.png` with a `NAME_gt.png` in `folder` (gt: 0 = ink); quick: 2 per year."""
+    docs: list[Document] = []
+    per_year: dict[str, int] = defaultdict(int)
+    for gt_path in sorted(folder.glob("*_gt.png")):
+        name = gt_path.name[: -len("_gt.png")]
+        year = name.split("-", 1)[0]
+        if quick and per_year[year] >= QUICK_PER_YEAR:
+            continue
+        bgr = cv2.imread(str(folder / f"{name}.png"), cv2.IMREAD_COLOR)
+        gt = cv2.imread(str(gt_path), cv2.IMREAD_GRAYSCALE)
+        if bgr is None or gt is None or bgr.shape[:2] != gt.shape:
+            continue
+        per_year[year] += 1
+        docs.append(Document(name, year, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), gt < 128))
+    return docs
+
+
+def _doxa(algorithm: Any, **params: float) -> Method:
+    def run(image: Pixels) -> Pixels:
+        gray = np.ascontiguousarray(to_gray(image))
+        out = np.empty_like(gray)
+        method = doxapy.Binarization(algorithm)
+        method.initialize(gray)
+        method.to_binary(out, params)
+        return out
+
+    return run
+
+
+def _otsu(image: Pixels) -> Pixels:
+    return cv2.threshold(to_gray(image), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)[1]
+
+
+def background_otsu(image: Pixels) -> Pixels:
+    """OpenCV background normalisation + Otsu: dilate 7x7, median 21, difference, stretch, Otsu."""
+    gray = to_gray(image)
+    background = cv2.medianBlur(cv2.dilate(gray, np.ones((7, 7), np.uint8)), 21)
+    flat = 255 - cv2.absdiff(gray, background)
+    flat = cv2.normalize(flat, np.empty_like(flat), 0, 255, cv2.NORM_MINMAX)
+    out: Pixels = cv2.threshold(flat, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)[1]
+    return out
+
+
+def methods() -> dict[str, Method]:
+    """The project's binarizer first, then the classical baselines (doxapy's default parameters)."""
+    algorithms = doxapy.Binarization.Algorithms
+    return {
+        OURS: binarize,
+        OTSU: _otsu,
+        "Sauvola (doxapy, w=75, k=0.2)": _doxa(algorithms.SAUVOLA, window=75, k=0.2),
+        "ISauvola (doxapy, w=15, k=0.01)": _doxa(algorithms.ISAUVOLA, window=15, k=0.01),
+        "Su (doxapy)": _doxa(algorithms.SU),
+        "background-normalised Otsu (OpenCV)": background_otsu,
+    }
+
+
+def pseudo_f(pred_ink: Pixels, true_ink: Pixels) -> float:
+    """Pseudo-F (0..100): precision as usual, recall on the skeleton of the ground-truth ink."""
+    tp = int(np.count_nonzero(pred_ink & true_ink))
+    skeleton = skeletonize(true_ink)  # type: ignore[no-untyped-call]
+    hits = int(np.count_nonzero(pred_ink & skeleton))
+    if tp == 0 or hits == 0:
+        return 0.0
+    precision = tp / int(np.count_nonzero(pred_ink))
+    recall = hits / int(np.count_nonzero(skeleton))
+    return 100.0 * 2 * precision * recall / (precision + recall)
+
+
+def scores(output: Pixels, truth: Pixels) -> dict[str, float]:
+    """F, pseudo-F, PSNR and DRD of a binarized `output` (ink 0) against the ink mask `truth`."""
+    gt = np.where(truth, 0, 255).astype(np.uint8)
+    out = np.ascontiguousarray(np.where(output == 0, 0, 255).astype(np.uint8))
+    perf = doxapy.calculate_performance(gt, out)
+    return {
+        "f": float(perf["fm"]),
+        "pseudo_f": pseudo_f(output == 0, truth),
+        "psnr": float(perf["psnr"]),
+        "drd": float(perf["drdm"]),
+    }
+
+
+def _mean(rows: Sequence[dict[str, float]]) -> dict[str, float]:
+    return {key: float(np.mean([row[key] for row in rows])) for key in rows[0]}
+
+
+def run_real(folder: Path | None = None, *, quick: bool = False) -> dict[str, Any]:
+    """Per image, per year and overall metrics of every method; `skipped` when the folder is absent."""
+    folder = folder or dibco_dir()
+    docs = documents(folder, quick=quick) if folder.is_dir() else []
+    if not docs:
+        return {"skipped": f"no real documents: {folder} is absent or empty (see bench/README.md)"}
+    table = methods()
+    per_image: dict[str, dict[str, dict[str, float]]] = {}
+    for doc in docs:
+        per_image[doc.name] = {name: scores(method(doc.image), doc.truth) for name, method in table.items()}
+    years = sorted({doc.year for doc in docs})
+    per_year = {
+        year: {name: _mean([per_image[d.name][name] for d in docs if d.year == year]) for name in table}
+        for year in years
+    }
+    overall = {name: _mean([per_image[d.name][name] for d in docs]) for name in table}
+    gaps = {d.name: per_image[d.name][OURS]["f"] - per_image[d.name][OTSU]["f"] for d in docs}
+    worst = min(gaps, key=lambda name: gaps[name])
+    return {
+        "folder": str(folder),
+        "images": len(docs),
+        "methods": list(table),
+        "per_image": per_image,
+        "per_year": per_year,
+        "mean": overall,
+        "ours_vs_otsu": {
+            "images_more_than_3_below": sum(gap < -MAX_BELOW_OTSU for gap in gaps.values()),
+            "worst_image": worst,
+            "worst_gap": gaps[worst],
+        },
+        "goal": {
+            "mean_f": GOAL_MEAN_F,
+            "max_below_otsu": MAX_BELOW_OTSU,
+            "met_by_ours": overall[OURS]["f"] >= GOAL_MEAN_F and gaps[worst] >= -MAX_BELOW_OTSU,
+        },
+    }
+
+
+def run_binary(*, quick: bool = False, binarizer: Method = binarize) -> dict[str, Any]:
+    """Already-binary renders: % pixels left as in the black-and-white original, CER raw vs after.
+
+    CER is Tesseract's (default thresholding) on the input as given and on the binarizer's output.
+    """
+    engine = TesseractRecognizer()
+    rows: dict[str, dict[str, float]] = {}
+    for sample in binary_pages(quick=quick):
+        image = sample.page.image
+        out = binarizer(image)
+        reference = np.where(sample.page.ink, 0, 255).astype(np.uint8)
+        rows[sample.name] = {
+            "unchanged_percent": 100.0 * float(np.mean(out == reference)),
+            "cer_raw_percent": 100.0 * cer(sample.page.text, engine.recognize(image).text),
+            "cer_binarized_percent": 100.0 * cer(sample.page.text, engine.recognize(out).text),
+        }
+    mean = _mean(list(rows.values()))
+    return {
+        "per_image": rows,
+        "mean": mean,
+        "min_unchanged_percent": min(r["unchanged_percent"] for r in rows.values()),
+        "goal": {
+            "unchanged_percent": GOAL_UNCHANGED_PERCENT,
+            "met_by_ours": all(
+                r["unchanged_percent"] >= GOAL_UNCHANGED_PERCENT
+                and r["cer_binarized_percent"] <= r["cer_raw_percent"] + 1e-9
+                for r in rows.values()
+            ),
+        },
+    }
