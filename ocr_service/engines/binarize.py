@@ -2,9 +2,9 @@
 
 Method (see the README's binarization section for the measurements behind each step):
 
-1. grayscale (luma). A page that is already black and white (Otsu separability of the histogram at
-   least `bilevel_separability`) is thresholded halfway between its two levels and returned: a clean
-   scan comes back unchanged.
+1. grayscale (luma). A page that is already black and white (its darkest and lightest levels are its
+   two dominant ones and hold most pixels, see `bilevel_threshold`) is thresholded halfway between
+   them and returned: a clean scan comes back unchanged.
 2. light-on-dark regions (blocks whose local mean lies nearer the local minimum than the maximum) are
    inverted so all text is dark on light.
 3. stroke width `sw`: a first pass (coarse closing background, relative darkness, Otsu) gives an ink
@@ -21,8 +21,7 @@ Method (see the README's binarization section for the measurements behind each s
      `floor_fraction` x Otsu), so faint and hairline ink next to real edges survives;
    * noise: T never below the local paper darkness mean + `noise_sigmas` standard deviations
      (measured over `noise_strokes` x `sw`), so grain on dark or noisy paper is not ink;
-   the grey image is smoothed (sigma `smooth_strokes` x `sw`) before the comparison, which is done
-   at full resolution as I < B (1 - T) against the upsampled grey-level gate.
+   the comparison is done at full resolution as I < B (1 - T) against the upsampled grey-level gate.
 
 All arithmetic is done by OpenCV calls on uint8/float32 buffers; there are no per-pixel Python loops.
 """
@@ -53,10 +52,9 @@ from ocr_service.engines.scale import (
 class BinarizeParams:
     """Tunables of `binarize`. Sizes are in stroke widths (`sw`) unless the name says pixels."""
 
-    bilevel_separability: float = 0.9
-    bilevel_spread: float = 0.1
-    bilevel_share: float = 0.97
-    min_contrast: float = 0.15
+    bilevel_tolerance: int = 2
+    bilevel_share: float = 0.75
+    min_contrast: float = 0.1
     first_pass_long_side: int = 1600
     work_stroke_px: float = 2.0
     background_strokes: float = 5.0
@@ -68,7 +66,6 @@ class BinarizeParams:
     local_strokes: float = 3.0
     noise_sigmas: float = 4.0
     noise_strokes: float = 10.0
-    smooth_strokes: float = 0.15
     invert_long_side: int = 640
     invert_kernel: int = 15
     invert_strokes: float = 8.0
@@ -102,15 +99,13 @@ def inverted_mask(small: NDArray[Any], sw: float, params: BinarizeParams) -> NDA
 
     A block is inverted when its mean lies nearer its minimum than its maximum (mostly dark with some
     light) with enough contrast. The block is `invert_strokes` stroke widths wide (never below
-    `invert_kernel` px) and the image is median-filtered first, so dense or thick dark strokes and
-    grain on dark paper do not look like a dark background.
+    `invert_kernel` px), so dense or thick dark strokes do not look like a dark background.
     """
-    smooth = cv2.medianBlur(small, 5)
     k = odd(max(params.invert_kernel, params.invert_strokes * sw))
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
-    local_max = cv2.dilate(smooth, kernel)
-    local_min = cv2.erode(smooth, kernel)
-    local_mean = cv2.blur(smooth, (k, k))
+    local_max = cv2.dilate(small, kernel)
+    local_min = cv2.erode(small, kernel)
+    local_mean = cv2.blur(small, (k, k))
     above = cv2.subtract(local_max, local_mean)
     below = cv2.subtract(local_mean, local_min)
     contrast = cv2.subtract(local_max, local_min)
@@ -131,6 +126,15 @@ def _text_is_light(small: NDArray[Any], region: NDArray[Any]) -> bool:
     dark = cv2.bitwise_and(cv2.bitwise_not(_above(small, level)), region)
     light_width, dark_width = stroke_width(light), stroke_width(dark)
     return 0 < light_width < dark_width
+
+
+def _fill_holes(mask: NDArray[Any]) -> NDArray[Any]:
+    """`mask` with every hole closed (pixels not reachable from the border through the background)."""
+    padded = cv2.copyMakeBorder(mask, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
+    flood = padded.copy()
+    cv2.floodFill(flood, np.zeros((padded.shape[0] + 2, padded.shape[1] + 2), np.uint8), (0, 0), 255)
+    holes = cv2.bitwise_not(flood)[1:-1, 1:-1]
+    return cv2.bitwise_or(mask, holes)
 
 
 def _repair_inverted(gray: NDArray[Any], sw: float, params: BinarizeParams) -> NDArray[Any]:
@@ -161,27 +165,41 @@ def _repair_inverted(gray: NDArray[Any], sw: float, params: BinarizeParams) -> N
             keep[label] = 255
     if not keep.any():
         return gray
-    full = cv2.resize(keep[labels], (w, h), interpolation=cv2.INTER_NEAREST)
+    region = _fill_holes(keep[labels])
+    inside = 255 - small[region > 0]
+    outside = small[region == 0]
+    paper_in = float(np.percentile(inside, 95)) if inside.size else 255.0
+    paper_out = float(np.percentile(outside, 95)) if outside.size else 255.0
+    # the inverted block's paper is brought to the page's paper level, so one background fits both
+    flipped = cv2.convertScaleAbs(cv2.bitwise_not(gray), alpha=paper_out / max(paper_in, 1.0))
+    full = cv2.resize(region, (w, h), interpolation=cv2.INTER_NEAREST)
     out = gray.copy()
-    cv2.bitwise_not(gray, dst=out, mask=full)
+    cv2.copyTo(flipped, full, out)
     return out
 
 
 def bilevel_threshold(gray: NDArray[Any], params: BinarizeParams = DEFAULT_PARAMS) -> float | None:
     """The halfway level of an already black-and-white page, or None when the page is not bilevel.
 
-    Bilevel: Otsu separates the histogram well (`bilevel_separability`) into two levels at least
-    `min_contrast` apart, and `bilevel_share` of the pixels lie within `bilevel_spread` x that gap of
-    one of them (anti-aliased or scanner-blurred edges are the few in between; a shadow or a grey
-    block is a third level and fails).
+    Bilevel: the darkest and the lightest levels of the page (its 0.5 and 99.5 percentiles, within
+    `bilevel_tolerance`) are its two most frequent levels on either side of the Otsu split, at least
+    `min_contrast` apart, and together (within the same tolerance) hold `bilevel_share` of the
+    pixels: the rest are the edges of a scanner's or renderer's blur. A shadow, a grey block or
+    paper texture adds levels of its own and fails.
     """
     hist = cv2.calcHist([gray], [0], None, [256], [0, 256]).ravel().astype(np.float64)
-    _, separability, low, high = otsu_split(hist)
-    if separability < params.bilevel_separability or high - low < 255 * params.min_contrast:
+    split = otsu_split(hist)[0]
+    low = int(np.argmax(hist[: split + 1]))
+    high = split + 1 + int(np.argmax(hist[split + 1 :])) if split < 255 else 255
+    if high - low < 255 * params.min_contrast:
         return None
-    levels = np.arange(256)
-    spread = (high - low) * params.bilevel_spread
-    near = hist[(np.abs(levels - low) <= spread) | (np.abs(levels - high) <= spread)].sum()
+    cumulative = np.cumsum(hist) / hist.sum()
+    darkest = int(np.searchsorted(cumulative, 0.005))
+    lightest = int(np.searchsorted(cumulative, 0.995))
+    tol = params.bilevel_tolerance
+    if low > darkest + tol or high < lightest - tol:
+        return None
+    near = hist[max(0, low - tol) : low + tol + 1].sum() + hist[max(0, high - tol) : high + tol + 1].sum()
     if near < params.bilevel_share * hist.sum():
         return None
     return (low + high) / 2.0
@@ -207,6 +225,7 @@ def _threshold_map(dark: NDArray[Any], sw: float, params: BinarizeParams) -> tup
     ink = dark[dark > level]
     if ink.size:
         level = max(level, params.ink_level_fraction * float(np.percentile(ink, params.ink_percentile)))
+    level = max(level, params.min_contrast / 2)
     ones = np.ones((3, 3), np.uint8)
     jump = cv2.subtract(cv2.dilate(dark, ones), cv2.erode(dark, ones))
     edges = (jump > params.edge_fraction * level).astype(np.float32)
@@ -271,13 +290,13 @@ def binarize(image: NDArray[Any], params: BinarizeParams = DEFAULT_PARAMS) -> ND
     sw_work = sw * work.shape[1] / w
     background = _background(work, sw_work, params)
     dark_work = darkness(work, background)
-    if float(np.percentile(dark_work, 99.9)) < params.min_contrast:
+    ones = np.ones((3, 3), np.uint8)
+    jump = cv2.subtract(cv2.dilate(dark_work, ones), cv2.erode(dark_work, ones))
+    if float(np.percentile(np.asarray(jump, np.float32), 99.9)) < params.min_contrast:
         return np.full((h, w), 255, np.uint8)
     threshold, _ = _threshold_map(dark_work, sw_work, params)
-    # D > T  <=>  I < B (1 - T): compare the (lightly smoothed) grey image with a grey-level gate
+    # D > T  <=>  I < B (1 - T): compare the grey image with a grey-level gate
     gate = cv2.multiply(background, 1.0 - threshold)
     gate = np.clip(gate, 0, 255).astype(np.uint8)
-    sigma = params.smooth_strokes * sw
-    smooth = cv2.GaussianBlur(gray, (0, 0), sigma) if sigma >= 0.3 else gray
-    ink = cv2.compare(smooth, resize(gate, (w, h)), cv2.CMP_LT)
+    ink = cv2.compare(gray, resize(gate, (w, h)), cv2.CMP_LT)
     return cv2.bitwise_not(ink)
