@@ -42,6 +42,7 @@ from ocr_service.engines.scale import (
     otsu_level,
     otsu_split,
     push_pull,
+    quantile,
     resize,
     scaled_size,
     stroke_width,
@@ -137,7 +138,9 @@ def _fill_holes(mask: NDArray[Any]) -> NDArray[Any]:
     return cv2.bitwise_or(mask, holes)
 
 
-def _repair_inverted(gray: NDArray[Any], sw: float, params: BinarizeParams) -> NDArray[Any]:
+def _repair_inverted(
+    gray: NDArray[Any], first: NDArray[Any], sw: float, params: BinarizeParams
+) -> NDArray[Any]:
     """Invert the light-on-dark regions of `gray`.
 
     A candidate region counts when it is large (at least `invert_region_strokes` stroke widths
@@ -145,7 +148,7 @@ def _repair_inverted(gray: NDArray[Any], sw: float, params: BinarizeParams) -> N
     thick initial or a shadowed margin does not) and its light strokes are thinner than its dark ones.
     """
     h, w = gray.shape
-    small = resize(gray, scaled_size(gray.shape, min(1.0, params.invert_long_side / max(h, w))))
+    small = resize(first, scaled_size(first.shape, min(1.0, params.invert_long_side / max(first.shape))))
     sw_small = sw * small.shape[1] / w
     mask = inverted_mask(small, sw_small, params)
     if not cv2.countNonZero(mask):
@@ -187,7 +190,8 @@ def bilevel_threshold(gray: NDArray[Any], params: BinarizeParams = DEFAULT_PARAM
     pixels: the rest are the edges of a scanner's or renderer's blur. A shadow, a grey block or
     paper texture adds levels of its own and fails.
     """
-    hist = cv2.calcHist([gray], [0], None, [256], [0, 256]).ravel().astype(np.float64)
+    sample = np.ascontiguousarray(gray[::2]) if gray.shape[0] > 64 else gray
+    hist = cv2.calcHist([sample], [0], None, [256], [0, 256]).ravel().astype(np.float64)
     split = otsu_split(hist)[0]
     low = int(np.argmax(hist[: split + 1]))
     high = split + 1 + int(np.argmax(hist[split + 1 :])) if split < 255 else 255
@@ -205,18 +209,30 @@ def bilevel_threshold(gray: NDArray[Any], params: BinarizeParams = DEFAULT_PARAM
     return (low + high) / 2.0
 
 
+def _shrink(gray: NDArray[Any], factor: int) -> NDArray[Any]:
+    """`gray` reduced by an integer `factor` (area averaging; OpenCV's fast path for whole factors)."""
+    if factor <= 1:
+        return gray
+    h, w = gray.shape
+    return resize(gray, (max(8, w // factor), max(8, h // factor)))
+
+
 def estimate_stroke_width(gray: NDArray[Any], params: BinarizeParams = DEFAULT_PARAMS) -> float:
     """Typical stroke width of the page's ink in pixels (full resolution), from a first pass."""
+    return _first_pass(gray, params)[0]
+
+
+def _first_pass(gray: NDArray[Any], params: BinarizeParams) -> tuple[float, NDArray[Any]]:
+    """(stroke width in full-resolution pixels, the first-pass copy it was measured on)."""
     h, w = gray.shape
-    scale = min(1.0, params.first_pass_long_side / max(h, w))
-    first = resize(gray, scaled_size(gray.shape, scale))
+    first = _shrink(gray, max(1, max(h, w) // params.first_pass_long_side))
     coarse = resize(first, scaled_size(first.shape, 0.125))
     background = closing_background(coarse, odd(min(coarse.shape) / 10))
     background = resize(background, (first.shape[1], first.shape[0]))
     dark = darkness(first, background)
     ink = _above(dark, otsu_level(dark))
-    width = stroke_width(ink) / scale
-    return float(np.clip(width if width > 0 else 3.0, 1.0, max(h, w) / 20))
+    width = stroke_width(ink) * w / first.shape[1]
+    return float(np.clip(width if width > 0 else 3.0, 1.0, max(h, w) / 20)), first
 
 
 def _threshold_map(dark: NDArray[Any], sw: float, params: BinarizeParams) -> tuple[NDArray[Any], float]:
@@ -224,7 +240,7 @@ def _threshold_map(dark: NDArray[Any], sw: float, params: BinarizeParams) -> tup
     level = otsu_level(dark)
     ink = dark[dark > level]
     if ink.size:
-        level = max(level, params.ink_level_fraction * float(np.percentile(ink, params.ink_percentile)))
+        level = max(level, params.ink_level_fraction * quantile(ink, params.ink_percentile / 100))
     level = max(level, params.min_contrast / 2)
     ones = np.ones((3, 3), np.uint8)
     jump = cv2.subtract(cv2.dilate(dark, ones), cv2.erode(dark, ones))
@@ -244,14 +260,15 @@ def _noise_floor(dark: NDArray[Any], threshold: NDArray[Any], sw: float, params:
     """Local paper darkness mean + `noise_sigmas` std over `noise_strokes` x sw (a coarse copy)."""
     paper = (dark <= threshold).astype(np.float32)
     sigma = max(1.0, params.noise_strokes * sw)
-    factor = max(1.0, sigma / 2.0)
-    size = scaled_size(dark.shape, 1.0 / factor)
+    factor = max(1, int(sigma / 2.0))
+    size = (max(8, dark.shape[1] // factor), max(8, dark.shape[0] // factor))
     sigma_small = sigma * size[0] / dark.shape[1]
-    stack = cv2.merge([paper, cv2.multiply(dark, paper), cv2.multiply(cv2.multiply(dark, dark), paper)])
-    small = cv2.GaussianBlur(resize(stack, size), (0, 0), sigma_small)
-    support = np.maximum(small[:, :, 0], 1e-3)
-    mean = small[:, :, 1] / support
-    spread = np.sqrt(np.maximum(small[:, :, 2] / support - mean * mean, 0.0))
+    weighted = cv2.multiply(dark, paper)
+    planes = [paper, weighted, cv2.multiply(weighted, dark)]
+    support, first, second = (cv2.GaussianBlur(resize(p, size), (0, 0), sigma_small) for p in planes)
+    support = np.maximum(support, 1e-3)
+    mean = first / support
+    spread = np.sqrt(np.maximum(second / support - mean * mean, 0.0))
     floor = (mean + params.noise_sigmas * spread).astype(np.float32)
     return resize(floor, (dark.shape[1], dark.shape[0]))
 
@@ -282,17 +299,20 @@ def binarize(image: NDArray[Any], params: BinarizeParams = DEFAULT_PARAMS) -> ND
     bilevel = bilevel_threshold(gray, params)
     if bilevel is not None:
         return cv2.threshold(gray, bilevel, 255, cv2.THRESH_BINARY)[1]
-    sw = estimate_stroke_width(gray, params)
-    gray = _repair_inverted(gray, sw, params)
+    sw, first = _first_pass(gray, params)
+    repaired = _repair_inverted(gray, first, sw, params)
+    if repaired is not gray:
+        gray, first = repaired, resize(repaired, (first.shape[1], first.shape[0]))
     h, w = gray.shape
-    scale = min(1.0, params.work_stroke_px / sw)
-    work = resize(gray, scaled_size(gray.shape, scale))
+    factor = max(1, round(sw / params.work_stroke_px))
+    first_factor = max(1, round(w / first.shape[1]))
+    work = first if factor == first_factor else _shrink(gray, factor)
     sw_work = sw * work.shape[1] / w
     background = _background(work, sw_work, params)
     dark_work = darkness(work, background)
     ones = np.ones((3, 3), np.uint8)
     jump = cv2.subtract(cv2.dilate(dark_work, ones), cv2.erode(dark_work, ones))
-    if float(np.percentile(np.asarray(jump, np.float32), 99.9)) < params.min_contrast:
+    if quantile(jump, 0.999) < params.min_contrast:
         return np.full((h, w), 255, np.uint8)
     threshold, _ = _threshold_map(dark_work, sw_work, params)
     # D > T  <=>  I < B (1 - T): compare the grey image with a grey-level gate

@@ -63,6 +63,16 @@ def otsu_level(darkness: Image) -> float:
     return (otsu_split(hist)[0] + 1) / 256.0
 
 
+def quantile(values: Image, q: float, bins: int = 1024) -> float:
+    """The `q` quantile (0..1) of float32 `values` in 0..1, to 1/`bins` (histogram, no sort)."""
+    flat = np.ascontiguousarray(values, dtype=np.float32).reshape(-1, 1)
+    hist = cv2.calcHist([flat], [0], None, [bins], [0.0, 1.0 + 1e-6]).ravel()
+    cumulative = np.cumsum(hist)
+    if cumulative[-1] <= 0:
+        return 0.0
+    return float(np.searchsorted(cumulative, q * cumulative[-1]) + 0.5) / bins
+
+
 def darkness(gray: Image, background: Image) -> Image:
     """Relative darkness (B - I) / B in 0..1 (float32): 0 on paper, 1 for black ink on any paper."""
     g = gray.astype(np.float32)
