@@ -57,15 +57,23 @@ def otsu_split(hist: NDArray[np.float64]) -> tuple[int, float, float, float]:
     return t, min(separability, 1.0), low, high
 
 
+def _sample(values: Image, limit: int = 1_000_000) -> Image:
+    """Every n-th row of a large image (statistics need no more than ~`limit` pixels)."""
+    step = max(1, values.size // limit) if values.ndim == 2 else 1
+    out: Image = np.ascontiguousarray(values[::step] if step > 1 else values, dtype=np.float32)
+    return out
+
+
 def otsu_level(darkness: Image) -> float:
     """Otsu threshold (0..1) of a float32 darkness image in 0..1."""
-    hist = cv2.calcHist([darkness], [0], None, [256], [0.0, 1.0 + 1e-6]).ravel().astype(np.float64)
+    sample = _sample(darkness)
+    hist = cv2.calcHist([sample], [0], None, [256], [0.0, 1.0 + 1e-6]).ravel().astype(np.float64)
     return (otsu_split(hist)[0] + 1) / 256.0
 
 
 def quantile(values: Image, q: float, bins: int = 1024) -> float:
     """The `q` quantile (0..1) of float32 `values` in 0..1, to 1/`bins` (histogram, no sort)."""
-    flat = np.ascontiguousarray(values, dtype=np.float32).reshape(-1, 1)
+    flat = _sample(values).reshape(-1, 1)
     hist = cv2.calcHist([flat], [0], None, [bins], [0.0, 1.0 + 1e-6]).ravel()
     cumulative = np.cumsum(hist)
     if cumulative[-1] <= 0:
