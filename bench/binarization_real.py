@@ -13,10 +13,11 @@ a binarizer should hand it back unchanged (share of pixels unchanged, Tesseract 
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from skimage.morphology import skeletonize
 from bench.common import Pixels
 from bench.corpus import binary_pages
 from bench.metrics import cer
-from ocr_service.engines.binarize import binarize, to_gray
+from ocr_service.engines.binarize import DEFAULT_PARAMS, binarize, to_gray
 from ocr_service.engines.recognize import TesseractRecognizer
 
 DIBCO_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dibco-dev"
@@ -161,6 +162,7 @@ def run_real(folder: Path | None = None, *, quick: bool = False) -> dict[str, An
     overall = {name: _mean([per_image[d.name][name] for d in docs]) for name in table}
     gaps = {d.name: per_image[d.name][OURS]["f"] - per_image[d.name][OTSU]["f"] for d in docs}
     worst = min(gaps, key=lambda name: gaps[name])
+    loyo = leave_one_year_out(docs) if not quick and len({d.year for d in docs}) > 1 else None
     return {
         "folder": str(folder),
         "images": len(docs),
@@ -173,11 +175,55 @@ def run_real(folder: Path | None = None, *, quick: bool = False) -> dict[str, An
             "worst_image": worst,
             "worst_gap": gaps[worst],
         },
+        "leave_one_year_out": loyo,
         "goal": {
             "mean_f": GOAL_MEAN_F,
             "max_below_otsu": MAX_BELOW_OTSU,
             "met_by_ours": overall[OURS]["f"] >= GOAL_MEAN_F and gaps[worst] >= -MAX_BELOW_OTSU,
         },
+    }
+
+
+LOYO_GRID: dict[str, tuple[float, ...]] = {
+    "ink_level_fraction": (0.45, 0.5, 0.55),
+    "noise_sigmas": (3.0, 4.0, 5.0),
+}
+"""Values tried per parameter in the leave-one-year-out check (the defaults are the middle ones)."""
+
+
+def leave_one_year_out(docs: Sequence[Document]) -> dict[str, Any]:
+    """Tune `LOYO_GRID` on three years, score the held-out year; repeat for each year.
+
+    If the values chosen without a year are the defaults, or score that year about as well, the
+    defaults are not fitted to it.
+    """
+    names = list(LOYO_GRID)
+    points: list[dict[str, Any]] = [
+        dict(zip(names, values, strict=True)) for values in itertools.product(*LOYO_GRID.values())
+    ]
+    scores_by_point: list[dict[str, float]] = []
+    for point in points:
+        params = replace(DEFAULT_PARAMS, **point)
+        scores_by_point.append({d.name: scores(binarize(d.image, params), d.truth)["f"] for d in docs})
+    default = {name: getattr(DEFAULT_PARAMS, name) for name in names}
+    default_index = points.index(default)
+    folds: dict[str, dict[str, Any]] = {}
+    for year in sorted({d.year for d in docs}):
+        train = [d.name for d in docs if d.year != year]
+        test = [d.name for d in docs if d.year == year]
+        best = max(range(len(points)), key=lambda i: float(np.mean([scores_by_point[i][n] for n in train])))
+        folds[year] = {
+            "chosen": points[best],
+            "held_out_f_chosen": float(np.mean([scores_by_point[best][n] for n in test])),
+            "held_out_f_default": float(np.mean([scores_by_point[default_index][n] for n in test])),
+        }
+    return {
+        "grid": {k: list(v) for k, v in LOYO_GRID.items()},
+        "default": default,
+        "folds": folds,
+        "default_chosen": sum(fold["chosen"] == default for fold in folds.values()),
+        "mean_held_out_f_chosen": float(np.mean([f["held_out_f_chosen"] for f in folds.values()])),
+        "mean_held_out_f_default": float(np.mean([f["held_out_f_default"] for f in folds.values()])),
     }
 
 

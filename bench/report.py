@@ -73,10 +73,34 @@ def real_documents_md(r: dict[str, Any]) -> list[str]:
         "Ink F-measure per image:",
         "",
         *_table(["image", *names], image_rows),
+        *_loyo_md(r.get("leave_one_year_out")),
         f"Images where ours is more than {goal['max_below_otsu']:.0f} points below Otsu: "
         f"{gap['images_more_than_3_below']} (worst {gap['worst_image']}, {gap['worst_gap']:+.1f}). "
         f"Goal (mean F >= {goal['mean_f']:.0f}, none > {goal['max_below_otsu']:.0f} below Otsu): "
         f"**{'met' if goal['met_by_ours'] else 'NOT met'}**.",
+        "",
+    ]
+
+
+def _loyo_md(r: dict[str, Any] | None) -> list[str]:
+    if not r:
+        return []
+    rows = [
+        [
+            year,
+            ", ".join(f"{k}={v}" for k, v in fold["chosen"].items()),
+            f"{fold['held_out_f_chosen']:.1f}",
+            f"{fold['held_out_f_default']:.1f}",
+        ]
+        for year, fold in r["folds"].items()
+    ]
+    grid = "; ".join(f"{k} in {v}" for k, v in r["grid"].items())
+    return [
+        f"Leave one year out (grid: {grid}; tuned on the other years, F on the held-out year):",
+        "",
+        *_table(["held-out year", "chosen on the other years", "F chosen", "F defaults"], rows),
+        f"Defaults chosen in {r['default_chosen']} of {len(r['folds'])} folds; mean held-out F "
+        f"{r['mean_held_out_f_chosen']:.1f} (tuned) vs {r['mean_held_out_f_default']:.1f} (defaults).",
         "",
     ]
 
