@@ -318,5 +318,5 @@ def binarize(image: NDArray[Any], params: BinarizeParams = DEFAULT_PARAMS) -> ND
     # D > T  <=>  I < B (1 - T): compare the grey image with a grey-level gate
     gate = cv2.multiply(background, 1.0 - threshold)
     gate = np.clip(gate, 0, 255).astype(np.uint8)
-    ink = cv2.compare(gray, resize(gate, (w, h)), cv2.CMP_LT)
-    return cv2.bitwise_not(ink)
+    out: NDArray[Any] = cv2.compare(gray, resize(gate, (w, h)), cv2.CMP_GE)
+    return out
