@@ -16,8 +16,8 @@ import numpy as np
 
 from bench import binarization_real
 from bench.binarization_eval import METHODS, Method
-from bench.common import Pixels
-from bench.corpus import A4_300DPI, Sample, degrade, make_page
+from bench.common import Pixels, real_scan
+from bench.corpus import A4_300DPI, Sample, corpus, degrade, make_page
 from bench.metrics import f_measure
 from ocr_service.engines.binarize import to_gray
 
@@ -57,6 +57,17 @@ def a4_page() -> Pixels:
     page = make_page(5, width=A4_300DPI[0], height=A4_300DPI[1], font="serif", font_px=42)
     image: Pixels = degrade(page, "shadow", 5).image
     return image
+
+
+def contrast_samples(quick: bool) -> list[Sample]:
+    """Pages for the contrast-correction check: 2 generated pages per degradation and the real scan.
+
+    quick: one page with a shadow and one with an inverted block, and the real scan.
+    """
+    pages = list(corpus(quick=True))
+    if quick:
+        pages = [s for s in pages if s.name in ("p0-sans24-shadow", "p0-sans24-inverted_region")]
+    return [*pages, real_scan()]
 
 
 def speeds(table: dict[str, Method], page: Pixels, *, repeats: int) -> dict[str, float]:
@@ -115,4 +126,5 @@ def run(samples: Iterable[Sample], *, repeats: int = 3, quick: bool = False) -> 
         "goal": {"mpix_per_s": GOAL_MPIX_PER_S, "mean_f": GOAL_MEAN_F, "met_by_ours": ours_ok},
         "real_documents": binarization_real.run_real(quick=quick),
         "already_binary": binarization_real.run_binary(quick=quick),
+        "contrast_correction": binarization_real.run_contrast(contrast_samples(quick)),
     }

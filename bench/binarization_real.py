@@ -27,9 +27,10 @@ import numpy as np
 from skimage.morphology import skeletonize
 
 from bench.common import Pixels
-from bench.corpus import binary_pages
+from bench.corpus import Sample, binary_pages
 from bench.metrics import cer
 from ocr_service.engines.binarize import DEFAULT_PARAMS, binarize, to_gray
+from ocr_service.engines.geometry import correct_contrast
 from ocr_service.engines.recognize import TesseractRecognizer
 
 DIBCO_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dibco-dev"
@@ -255,5 +256,36 @@ def run_binary(*, quick: bool = False, binarizer: Method = binarize) -> dict[str
                 and r["cer_binarized_percent"] <= r["cer_raw_percent"] + 1e-9
                 for r in rows.values()
             ),
+        },
+    }
+
+
+def _clahe(image: Pixels) -> Pixels:
+    """The contrast correction used before: CLAHE on the luma (8x8 tiles, clip 2.0)."""
+    out: Pixels = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(to_gray(image))
+    return out
+
+
+def run_contrast(samples: Sequence[Sample]) -> dict[str, Any]:
+    """`makeContrastCorrection` candidates: Tesseract CER (%) per degradation, as RecognizeImage runs it.
+
+    Columns: the image as is, CLAHE (the previous correction) and the current `correct_contrast`
+    (illumination flattening + stretch), each recognized with Tesseract's internal Sauvola thresholding
+    (the service's setting without `makeBinarization`).
+    """
+    engine = TesseractRecognizer()
+    columns: dict[str, Method] = {"none": to_gray, "CLAHE": _clahe, "flatten + stretch": correct_contrast}
+    table: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for sample in samples:
+        for name, method in columns.items():
+            text = engine.recognize(method(sample.page.image)).text
+            table[sample.degradation][name].append(100.0 * cer(sample.page.text, text))
+    degraded = [d for d in table if d not in ("clean", "real_scan")]
+    return {
+        "columns": list(columns),
+        "cer_percent": {d: {c: float(np.mean(v)) for c, v in row.items()} for d, row in table.items()},
+        "mean_degraded_percent": {
+            c: float(np.mean([v for d in degraded for v in table[d][c]])) if degraded else 0.0
+            for c in columns
         },
     }

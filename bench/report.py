@@ -40,6 +40,19 @@ def binarization_md(r: dict[str, Any]) -> list[str]:
         ),
         *(real_documents_md(r["real_documents"]) if "real_documents" in r else []),
         *(already_binary_md(r["already_binary"]) if "already_binary" in r else []),
+        *(contrast_md(r["contrast_correction"]) if "contrast_correction" in r else []),
+    ]
+
+
+def contrast_md(r: dict[str, Any]) -> list[str]:
+    """`makeContrastCorrection` candidates: CER per degradation."""
+    columns = r["columns"]
+    rows = [[deg, *(f"{row[c]:.2f}" for c in columns)] for deg, row in r["cer_percent"].items()]
+    rows.append(["**mean of degraded**", *(f"**{r['mean_degraded_percent'][c]:.2f}**" for c in columns)])
+    return [
+        "## Contrast correction (`makeContrastCorrection`): Tesseract CER (%), internal Sauvola",
+        "",
+        *_table(["degradation", *columns], rows),
     ]
 
 

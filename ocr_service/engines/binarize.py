@@ -287,6 +287,33 @@ def _background(work: NDArray[Any], sw: float, params: BinarizeParams) -> NDArra
     return np.maximum(background, 1.0)
 
 
+def flatten(image: NDArray[Any], params: BinarizeParams = DEFAULT_PARAMS) -> NDArray[Any]:
+    """Contrast correction: the grey page divided by its paper background, stretched to full range.
+
+    Light-on-dark blocks are inverted first (as in `binarize`), then I / B removes uneven light,
+    shadows, stains and coloured paper, and the darkest 0.5 % is mapped to black, so faded ink
+    regains its contrast. Grey levels are kept (no thresholding): returns (H, W) uint8.
+    """
+    if image.size == 0:
+        raise ValueError("empty image")
+    gray = to_gray(image)
+    sw, first = _first_pass(gray, params)
+    repaired = _repair_inverted(gray, first, sw, params)
+    if repaired is not gray:
+        gray, first = repaired, resize(repaired, (first.shape[1], first.shape[0]))
+    h, w = gray.shape
+    factor = max(1, round(sw / params.work_stroke_px))
+    first_factor = max(1, round(w / first.shape[1]))
+    work = first if factor == first_factor else _shrink(gray, factor)
+    background = resize(_background(work, sw * work.shape[1] / w, params), (w, h))
+    flat = cv2.divide(gray.astype(np.float32), background, scale=255.0)
+    flat = np.clip(flat, 0.0, 255.0, out=flat)
+    low = 255.0 * quantile(flat / 255.0, 0.005)
+    gain = 255.0 / max(255.0 - low, 1.0)
+    out: NDArray[Any] = cv2.convertScaleAbs(flat, alpha=gain, beta=-low * gain)
+    return out
+
+
 def binarize(image: NDArray[Any], params: BinarizeParams = DEFAULT_PARAMS) -> NDArray[Any]:
     """Binarize a page image: returns (H, W) uint8 with ink 0 and paper 255, same size as the input.
 

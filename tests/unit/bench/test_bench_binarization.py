@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from bench import binarization_real
+from bench import binarization, binarization_real
 from bench.binarization import box_sauvola
 from bench.binarization_eval import _sk_sauvola
 from bench.corpus import binary_pages, degrade, make_page
@@ -64,3 +64,13 @@ def test_binary_pages_are_black_and_white_with_their_mask() -> None:
         if sample.degradation == "binary":
             assert set(np.unique(sample.page.image).tolist()) == {0, 255}
             assert np.array_equal(sample.page.image[:, :, 0] == 0, sample.page.ink)
+
+
+def test_contrast_correction_check_reports_every_column() -> None:
+    # GIVEN a shaded page and the real scan / WHEN the contrast-correction check runs
+    samples = binarization.contrast_samples(quick=True)
+    result = binarization_real.run_contrast(samples[:1])
+    # THEN it reports a CER for each candidate, and flattening reads the shaded page
+    assert result["columns"] == ["none", "CLAHE", "flatten + stretch"]
+    row = result["cer_percent"]["shadow"]
+    assert row["flatten + stretch"] < 1.0 <= row["none"]

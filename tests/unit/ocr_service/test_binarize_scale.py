@@ -18,6 +18,7 @@ from PIL import Image, ImageDraw
 from bench.corpus import _font, make_page
 from bench.metrics import f_measure
 from ocr_service.engines.binarize import binarize, estimate_stroke_width
+from ocr_service.engines.geometry import correct_contrast
 
 Mask = NDArray[Any]
 
@@ -113,3 +114,17 @@ def test_stroke_width_follows_the_text_size() -> None:
     ratio = estimate_stroke_width(large[:, :, 0]) / estimate_stroke_width(small[:, :, 0])
     # THEN it scales with the text (about 3x)
     assert 2.0 < ratio < 4.5
+
+
+def test_contrast_correction_flattens_a_shadow_and_restores_faded_ink() -> None:
+    # GIVEN a page with faded ink (grey 185 on 240) under a shadow across its left part
+    page = make_page(8, width=900, height=500, font="sans", font_px=24)
+    shade = np.where(np.arange(900) < 300, 0.5, 1.0).astype(np.float32)[None, :]
+    image = ((240.0 * (1 - page.coverage) + 185.0 * page.coverage) * shade).astype(np.uint8)
+    # WHEN contrast-corrected
+    out = correct_contrast(image).astype(np.float32)
+    # THEN the paper is one level on both sides of the shadow edge and the ink is dark
+    paper = ~cv2.dilate(page.ink.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    left, right = out[:, :280][paper[:, :280]], out[:, 320:][paper[:, 320:]]
+    assert abs(float(np.median(left)) - float(np.median(right))) < 8.0
+    assert float(np.median(out[page.ink])) < 80.0
