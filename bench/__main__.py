@@ -83,7 +83,7 @@ def run(quick: bool, only: Sequence[str] | None, burst: int, out_dir: Path) -> d
     ocr_samples = samples(quick)
     if "binarization" in names:
         page_samples = [s for s in corpus(quick=quick) if not quick or s.name.startswith("p0-")]
-        step("binarization", lambda: binarization.run(page_samples, repeats=1 if quick else 3))
+        step("binarization", lambda: binarization.run(page_samples, repeats=1 if quick else 3, quick=quick))
     per_image: list[ocr_accuracy.ImageResult] = []
     if "ocr_accuracy" in names:
 
