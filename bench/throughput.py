@@ -98,7 +98,8 @@ def stack_burst(
         while True:
             peak_child = max(peak_child, peak_rss_mb(stack.ocr.process.pid))
             peak_self = max(peak_self, rss_mb())
-            if _running(stack) == 0 or time.monotonic() >= deadline:
+            # Uploads return before their notification has run: idle means no event queued either.
+            if (stack.runner.pending() == 0 and _running(stack) == 0) or time.monotonic() >= deadline:
                 break
             time.sleep(POLL_SECONDS)
         seconds = time.monotonic() - started

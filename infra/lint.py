@@ -18,54 +18,46 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import yaml
+from cfnlint.decode import cfn_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
-STATE_MACHINE_RESOURCE = "OcrStateMachine"
+STATE_MACHINE_TYPES = ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine")
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 DUMMY_ACCOUNT = "123456789012"
 DUMMY_REGION = "us-east-1"
 COMMAND_TIMEOUT_SECONDS = 300
 
 
-class CfnLoader(yaml.SafeLoader):
-    """YAML loader that reads CloudFormation short-form tags (``!Ref x`` → ``{"Ref": "x"}``)."""
-
-
-def _construct_tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    if tag_suffix == "GetAtt" and isinstance(value, str):
-        value = value.split(".", 1)
-    name = tag_suffix if tag_suffix in ("Ref", "Condition") else f"Fn::{tag_suffix}"
-    return {name: value}
-
-
-CfnLoader.add_multi_constructor("!", _construct_tag)
-
-
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
-    """The template as plain data, short-form tags turned into their long form."""
-    data = yaml.load(path.read_text(encoding="utf-8"), Loader=CfnLoader)
+    """The template as data, short-form tags turned into their long form (cfn-lint's loader)."""
+    data = cfn_yaml.loads(path.read_text(encoding="utf-8"), str(path))
     if not isinstance(data, dict):
         raise ValueError(f"{path} is not a mapping")
     return data
 
 
+def state_machines(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Properties of every state machine whose definition is a local file (``DefinitionUri``), by id."""
+    return {
+        logical_id: body.get("Properties") or {}
+        for logical_id, body in (template.get("Resources") or {}).items()
+        if body.get("Type") in STATE_MACHINE_TYPES
+        and isinstance(body.get("Properties", {}).get("DefinitionUri"), str)
+    }
+
+
 def state_machine_properties(template: dict[str, Any]) -> dict[str, Any]:
-    """Properties of the workflow resource."""
-    props: dict[str, Any] = template["Resources"][STATE_MACHINE_RESOURCE]["Properties"]
-    return props
+    """Properties of the first such state machine (the workflow)."""
+    machines = state_machines(template)
+    if not machines:
+        raise ValueError("the template declares no state machine with a local DefinitionUri")
+    return next(iter(machines.values()))
 
 
-def definition_path(template: dict[str, Any]) -> Path:
-    """The ASL file the template deploys."""
-    return ROOT / str(state_machine_properties(template)["DefinitionUri"])
+def definition_path(template: dict[str, Any], props: dict[str, Any] | None = None) -> Path:
+    """The ASL file a state machine deploys (default: the workflow's)."""
+    return ROOT / str((props or state_machine_properties(template))["DefinitionUri"])
 
 
 def placeholders(asl_text: str) -> set[str]:
@@ -116,24 +108,29 @@ def _tool(name: str) -> str:
 
 
 def check_substitutions(template: dict[str, Any]) -> bool:
-    """The ASL's placeholders and the template's DefinitionSubstitutions keys must match exactly."""
-    asl_names = placeholders(definition_path(template).read_text(encoding="utf-8"))
-    keys = set(state_machine_properties(template).get("DefinitionSubstitutions", {}))
-    ok = asl_names == keys
-    print("== substitutions: ASL placeholders vs DefinitionSubstitutions")
-    if not ok:
-        print(f"only in ASL: {sorted(asl_names - keys)}; only in template: {sorted(keys - asl_names)}")
+    """Each state machine's ASL placeholders and DefinitionSubstitutions keys must match exactly."""
+    ok = True
+    for logical_id, props in state_machines(template).items():
+        asl_names = placeholders(definition_path(template, props).read_text(encoding="utf-8"))
+        keys = set(props.get("DefinitionSubstitutions", {}))
+        print(f"== substitutions of {logical_id}: ASL placeholders vs DefinitionSubstitutions")
+        if asl_names != keys:
+            ok = False
+            print(f"only in ASL: {sorted(asl_names - keys)}; only in template: {sorted(keys - asl_names)}")
     print(f"substitutions: {'ok' if ok else 'FAILED'}")
     return ok
 
 
 def check_statelint(template: dict[str, Any]) -> bool:
-    """statelint on the definition with dummy values for its placeholders."""
-    text = definition_path(template).read_text(encoding="utf-8")
-    with tempfile.TemporaryDirectory() as tmp:
-        filled = Path(tmp) / "filled.asl.json"
-        filled.write_text(fill_placeholders(text, placeholders(text)), encoding="utf-8")
-        return _run("statelint", [_tool("statelint"), str(filled)])
+    """statelint on each definition with dummy values for its placeholders."""
+    results = []
+    for props in state_machines(template).values():
+        text = definition_path(template, props).read_text(encoding="utf-8")
+        with tempfile.TemporaryDirectory() as tmp:
+            filled = Path(tmp) / "filled.asl.json"
+            filled.write_text(fill_placeholders(text, placeholders(text)), encoding="utf-8")
+            results.append(_run("statelint", [_tool("statelint"), str(filled)]))
+    return all(results)
 
 
 def main() -> int:

@@ -8,11 +8,13 @@ environments never share one.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, TypeVar
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ocr_pipeline.errors import ConfigurationError
 
@@ -102,9 +104,30 @@ class OcrSettings(LayoutSettings):
     MAX_IMAGE_BYTES: PositiveInt
     MAX_IMAGE_PIXELS: PositiveInt
 
+    @field_validator("OCR_API_BASE_URL")
+    @classmethod
+    def _https_unless_loopback(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme == "http" and not is_loopback_host(parts.hostname or ""):
+            raise ValueError(
+                "http:// is allowed only for a loopback host (elsewhere the credentials and the token "
+                "would travel in cleartext); use https://"
+            )
+        return url
+
 
 class FailureSettings(LayoutSettings):
     """Settings of the function that writes failure records."""
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` (a URL's hostname, brackets removed) names this machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 SettingsT = TypeVar("SettingsT", bound=_Settings)

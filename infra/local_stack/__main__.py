@@ -1,45 +1,34 @@
-"""`ocr-local`: run the pipeline on a folder of images, or keep it up as a local drop folder.
+"""`ocr-local`: run the pipeline on a folder of images, keep it up as a local drop folder, or invoke one
+function with an event file (a Docker-free `sam local invoke`).
 
 ocr-local run --images events/images --out out [--timeout 300] [--param MaxPolls=5 ...]
 ocr-local serve --out out [--port 4566]
+ocr-local invoke OnUploadFunction -e events/s3_put.json
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import logging
-import signal
 import sys
-import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TextIO
 
+from local_stack.cli_serve import DEFAULT_PORT, UsageError, invoke, parameters, quiet_handlers, serve
 from local_stack.executions import ExecutionRecord
+from local_stack.lambda_hook import HookError
 from local_stack.outputs import download_outputs
+from local_stack.provision import ProvisionError
 from local_stack.report import progress_line, summary_table, totals_line, write_html
-from local_stack.stack import DEFAULT_TEMPLATE, LocalStack
+from local_stack.samples import truth_path
+from local_stack.server import MotoServerError, PortInUse
+from local_stack.stack import DEFAULT_TEMPLATE, LocalStack, StackError
+from local_stack.template import ParameterError, TemplateError
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif"})
 MAX_IMAGES = 10_000
-_SERVE_POLL_SECONDS = 1.0
-
-
-class UsageError(ValueError):
-    """Bad command-line input."""
-
-
-def _parameters(pairs: Sequence[str]) -> dict[str, str]:
-    overrides = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
-            raise UsageError(f"--param expects Key=Value, got {pair!r}")
-        overrides[name] = value
-    return overrides
 
 
 def find_images(folder: Path) -> list[Path]:
@@ -52,28 +41,6 @@ def find_images(folder: Path) -> list[Path]:
     if len(images) > MAX_IMAGES:
         raise UsageError(f"{len(images)} images under {folder}; at most {MAX_IMAGES} per run")
     return images
-
-
-@contextlib.contextmanager
-def _quiet_handlers(out: Path) -> Iterator[TextIO]:
-    """Send handler output (JSON logs, EMF metrics) to `out/logs/`, keep the terminal for progress."""
-    logs = out / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    console = sys.stdout
-    file_handler = logging.FileHandler(logs / "local-stack.log", encoding="utf-8")
-    file_handler.setLevel(logging.INFO)
-    root = logging.getLogger()
-    root.addHandler(file_handler)
-    root.setLevel(logging.INFO)
-    with (
-        (logs / "lambda.log").open("w", encoding="utf-8") as lambda_log,
-        contextlib.redirect_stdout(lambda_log),
-    ):
-        try:
-            yield console
-        finally:
-            root.removeHandler(file_handler)
-            file_handler.close()
 
 
 class _Progress:
@@ -105,10 +72,12 @@ def run(args: argparse.Namespace) -> int:
     images_dir = Path(args.images)
     out = Path(args.out)
     images = find_images(images_dir)
-    overrides = _parameters(args.param)
-    with _quiet_handlers(out) as console:
+    overrides = parameters(args.param)
+    with quiet_handlers(out) as console:
         started = time.monotonic()
-        with LocalStack.start(template=Path(args.template), param_overrides=overrides) as stack:
+        with LocalStack.start(
+            template=Path(args.template), param_overrides=overrides, lambda_log=out / "logs" / "lambda.log"
+        ) as stack:
             console.write(f"local stack up in {time.monotonic() - started:.1f} s: {stack.endpoint}\n")
             keys = [stack.input_prefix + p.relative_to(images_dir).as_posix() for p in images]
             console.write(f"uploading {len(images)} image(s) to s3://{stack.bucket}/{stack.input_prefix}\n")
@@ -126,56 +95,15 @@ def run(args: argparse.Namespace) -> int:
                 )
                 for r in records
             }
-        report = write_html(out / "report.html", records, outputs, wall)
-        console.write("\n" + summary_table(records, outputs) + "\n\n")
+        truths = {key: truth_path(image) for key, image in zip(keys, images, strict=True)}
+        report = write_html(out / "report.html", records, outputs, wall, truths)
+        console.write("\n" + summary_table(records, outputs, truths) + "\n\n")
         console.write(totals_line(records, wall) + "\n")
         console.write(f"outputs under {out}/ · report {report} · handler logs {out / 'logs'}/\n")
     failed = [r for r in records if not r.succeeded]
     if failed:
         console.write(f"{len(failed)} of {len(records)} image(s) did not succeed\n")
         return 1
-    return 0
-
-
-def serve(args: argparse.Namespace) -> int:
-    """Keep the stack up; report and download each finished execution until Ctrl-C/SIGTERM."""
-    out = Path(args.out)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with _quiet_handlers(out) as console:
-        overrides = _parameters(args.param)
-        with LocalStack.start(
-            template=Path(args.template), param_overrides=overrides, moto_port=args.port
-        ) as stack:
-            example = f"s3://{stack.bucket}/{stack.input_prefix}scan.jpg"
-            console.write(
-                f"local drop folder ready: endpoint {stack.endpoint}, bucket {stack.bucket}\n"
-                f"  aws --endpoint-url {stack.endpoint} s3 cp scan.jpg {example}\n"
-                "(any credentials work, e.g. AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing)\n"
-                f"outputs are copied under {out}/ · Ctrl-C stops\n"
-            )
-            console.flush()
-            reported: set[str] = set()
-            deadline = time.monotonic() + args.max_seconds
-            try:
-                while not stop.is_set() and time.monotonic() < deadline:
-                    for record in stack.records(stack.known_keys()):
-                        if record.finished and record.execution_arn not in reported:
-                            reported.add(str(record.execution_arn))
-                            local = download_outputs(
-                                stack.s3,
-                                stack.bucket,
-                                record.key,
-                                stack.input_prefix,
-                                stack.output_prefixes,
-                                out,
-                            )
-                            console.write(summary_table([record], {record.key: local}).splitlines()[1] + "\n")
-                            console.flush()
-                    stop.wait(_SERVE_POLL_SECONDS)
-            except KeyboardInterrupt:
-                pass
-            console.write("stopping\n")
     return 0
 
 
@@ -195,19 +123,28 @@ def _parser() -> argparse.ArgumentParser:
     run_cmd.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for all executions")
     run_cmd.add_argument("--concurrency", type=int, default=4, help="parallel uploads")
     serve_cmd = commands.add_parser("serve", parents=[common], help="keep the stack up as a drop folder")
-    serve_cmd.add_argument("--port", type=int, default=0, help="moto port on 127.0.0.1 (0: any free port)")
+    serve_cmd.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="moto port on 127.0.0.1 (0: any free port)"
+    )
     serve_cmd.add_argument("--max-seconds", type=float, default=86_400.0, help="stop after this long")
+    invoke_cmd = commands.add_parser("invoke", parents=[common], help="invoke one function with an event")
+    invoke_cmd.add_argument("function", help="the function's logical id (e.g. OnUploadFunction) or name")
+    invoke_cmd.add_argument("-e", "--event", required=True, help="JSON event file (e.g. events/s3_put.json)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `ocr-local` console script."""
+    """Entry point of the `ocr-local` console script: user errors are one line and exit 2."""
     args = _parser().parse_args(argv)
+    commands = {"run": run, "serve": serve, "invoke": invoke}
     try:
-        return run(args) if args.command == "run" else serve(args)
-    except UsageError as exc:
+        return commands[args.command](args)
+    except (UsageError, ParameterError, PortInUse) as exc:
         print(f"ocr-local: {exc}", file=sys.stderr)
         return 2
+    except (TemplateError, StackError, MotoServerError, HookError, ProvisionError) as exc:
+        print(f"ocr-local: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

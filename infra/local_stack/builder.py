@@ -1,4 +1,10 @@
-"""Typed resource specs built from resolved template resources (used by `local_stack.template`)."""
+"""Typed resource specs from the resolved CloudFormation resources of a translated template.
+
+The SAM transform (`local_stack.template.translate`) has already turned functions, their S3 and
+EventBridge events, Globals, dead-letter queues and event invoke configs into plain CloudFormation
+(`AWS::Lambda::Function`, `AWS::S3::Bucket` NotificationConfiguration, `AWS::Events::Rule`,
+`AWS::Lambda::EventInvokeConfig`...); this module only reads those.
+"""
 
 from __future__ import annotations
 
@@ -10,28 +16,38 @@ from pathlib import Path
 from typing import Any
 
 from local_stack.cfn import Resolver, TemplateError
-from local_stack.event_rules import EVENT_RULE, rules_from_function_events, rules_from_resources
+from local_stack.event_rules import EVENT_RULE, rules_from_resources
 from local_stack.resources import (
     BucketSpec,
     EventRuleSpec,
     FunctionSpec,
     KeyFilter,
     Notification,
-    QueueEventSource,
     QueueSpec,
     SecretSpec,
     StateMachineSpec,
+    TableSpec,
 )
 
 BUCKET = "AWS::S3::Bucket"
-FUNCTION = "AWS::Serverless::Function"
-STATE_MACHINE = "AWS::Serverless::StateMachine"
+FUNCTION = "AWS::Lambda::Function"
+INVOKE_CONFIG = "AWS::Lambda::EventInvokeConfig"
+STATE_MACHINE = "AWS::StepFunctions::StateMachine"
 SECRET = "AWS::SecretsManager::Secret"
 QUEUE = "AWS::SQS::Queue"
-EVENT_SOURCE_MAPPING = "AWS::Lambda::EventSourceMapping"
-SUPPORTED = (BUCKET, FUNCTION, STATE_MACHINE, SECRET, QUEUE, EVENT_SOURCE_MAPPING, EVENT_RULE)
+TABLE = "AWS::DynamoDB::Table"
+SUPPORTED = (BUCKET, FUNCTION, INVOKE_CONFIG, STATE_MACHINE, SECRET, QUEUE, TABLE, EVENT_RULE)
+"""Resource types created locally; every other type is listed as not emulated and skipped."""
 
-_SERVICE_OF_TYPE = re.compile(r"^AWS::(?:Serverless::)?([A-Za-z0-9]+)::")
+_SERVICE_OF_TYPE = re.compile(r"^AWS::([A-Za-z0-9]+)::")
+_NAME_PROPERTY = {
+    BUCKET: ("BucketName", 63),
+    FUNCTION: ("FunctionName", 64),
+    STATE_MACHINE: ("StateMachineName", 80),
+    SECRET: ("Name", 512),
+    QUEUE: ("QueueName", 80),
+    TABLE: ("TableName", 255),
+}
 
 
 @dataclass(frozen=True)
@@ -46,7 +62,7 @@ class Environment:
 
 
 class Identities:
-    """Predicted physical names, Refs and attributes of every resource (supported or not)."""
+    """Predicted physical names, Refs and attributes of every resource (created locally or not)."""
 
     def __init__(self, resources: Mapping[str, Any], env: Environment, resolver: Resolver):
         self.refs: dict[str, Any] = {}
@@ -61,168 +77,142 @@ class Identities:
         env = self._env
         return f"arn:{env.partition}:{service}:{env.region}:{env.account_id}:{resource}"
 
-    def _name(self, logical_id: str, props: Mapping[str, Any], key: str, limit: int) -> str:
+    def _name(self, logical_id: str, kind: str, props: Mapping[str, Any]) -> str:
+        key, limit = _NAME_PROPERTY.get(kind, ("Name", 128))
         explicit = props.get(key)
         if explicit is not None:
             try:
-                resolved = self._resolver.resolve(explicit)
+                return str(self._resolver.resolve(explicit))
             except TemplateError as exc:
                 raise TemplateError(f"{logical_id}.{key} must depend on parameters only: {exc}") from exc
-            return str(resolved)
         return f"{self._env.stack_name}-{logical_id}"[:limit]
 
     def _add(self, logical_id: str, kind: str, props: Mapping[str, Any]) -> None:
-        attrs: dict[str, Any]
+        name = self._name(logical_id, kind, props)
+        ref: Any = name
         if kind == BUCKET:
-            name = self._name(logical_id, props, "BucketName", 63).lower()
-            ref: Any = name
+            name = ref = name.lower()
             attrs = {
                 "Arn": f"arn:{self._env.partition}:s3:::{name}",
                 "DomainName": f"{name}.s3.amazonaws.com",
             }
         elif kind == FUNCTION:
-            name = self._name(logical_id, props, "FunctionName", 64)
-            ref = name
             attrs = {"Arn": self._arn("lambda", f"function:{name}")}
         elif kind == STATE_MACHINE:
-            name = self._name(logical_id, props, "Name", 80)
             ref = self._arn("states", f"stateMachine:{name}")
             attrs = {"Arn": ref, "Name": name}
         elif kind == SECRET:
-            name = self._name(logical_id, props, "Name", 512)
             ref = self._arn("secretsmanager", f"secret:{name}")
             attrs = {"Id": ref}
         elif kind == QUEUE:
-            name = self._name(logical_id, props, "QueueName", 80)
             ref = f"{self._env.queue_endpoint}/{self._env.account_id}/{name}"
             attrs = {"Arn": self._arn("sqs", name), "QueueName": name, "QueueUrl": ref}
+        elif kind == TABLE:
+            attrs = {"Arn": self._arn("dynamodb", f"table/{name}")}
+            attrs["StreamArn"] = f"{attrs['Arn']}/stream/local"
         else:
-            name = f"{self._env.stack_name}-{logical_id}"
             match = _SERVICE_OF_TYPE.match(kind)
             service = match.group(1).lower() if match else "unknown"
-            ref = name
             attrs = {"Arn": self._arn(service, name), "Name": name, "Id": name}
         self.names[logical_id] = name
         self.refs[logical_id] = ref
         for attribute, value in attrs.items():
             self.attributes[(logical_id, attribute)] = value
-        if kind in (FUNCTION, STATE_MACHINE):
-            role = f"{logical_id}Role"
-            self.refs.setdefault(role, f"{self._env.stack_name}-{role}")
-            self.attributes[(role, "Arn")] = self._arn("iam", f"role/{self._env.stack_name}-{role}")
 
 
 class Builder:
-    """Builds the typed specs from the active (condition-true) resources."""
+    """Builds the typed specs from the active (condition-true) resources.
 
-    def __init__(self, base_dir: Path, resolver: Resolver, identities: Identities, active: dict[str, Any]):
-        self._base_dir = base_dir
+    `code_uris` and `definition_files` are the local paths the SAM transform replaced by S3 locations.
+    """
+
+    def __init__(
+        self,
+        resolver: Resolver,
+        identities: Identities,
+        active: dict[str, Any],
+        code_uris: Mapping[str, Path],
+        definition_files: Mapping[str, Path],
+    ):
         self._resolver = resolver
         self._identities = identities
         self._active = active
+        self._code_uris = code_uris
+        self._definition_files = definition_files
 
     def _of_type(self, kind: str) -> Iterator[tuple[str, dict[str, Any]]]:
         for logical_id, body in self._active.items():
             if body.get("Type") == kind:
-                props = self._resolver.resolve(body.get("Properties") or {})
-                yield logical_id, props
+                yield logical_id, self._resolver.resolve(body.get("Properties") or {})
 
     def _attr(self, logical_id: str, attribute: str) -> str:
         return str(self._identities.attributes[(logical_id, attribute)])
 
     def buckets(self) -> Iterator[BucketSpec]:
-        from_functions = list(self._s3_function_events())
         for logical_id, props in self._of_type(BUCKET):
-            name = self._identities.names[logical_id]
-            notifications = [n for bucket, n in from_functions if bucket == name]
-            notifications += _declared_notifications(props.get("NotificationConfiguration") or {})
-            versioning = (props.get("VersioningConfiguration") or {}).get("Status") == "Enabled"
-            yield BucketSpec(logical_id, name, tuple(notifications), versioned=versioning)
-
-    def _s3_function_events(self) -> Iterator[tuple[str, Notification]]:
-        for logical_id, props in self._of_type(FUNCTION):
-            for event in (props.get("Events") or {}).values():
-                if event.get("Type") != "S3":
-                    continue
-                source = event.get("Properties") or {}
-                events = source.get("Events") or "s3:ObjectCreated:*"
-                rules = ((source.get("Filter") or {}).get("S3Key") or {}).get("Rules") or []
-                yield (
-                    str(source.get("Bucket")),
-                    Notification(
-                        target_arn=self._attr(logical_id, "Arn"),
-                        kind="lambda",
-                        events=tuple(str(e) for e in (events if isinstance(events, list) else [events])),
-                        key_filter=_key_filter(rules),
-                    ),
+            config = props.get("NotificationConfiguration") or {}
+            notifications = [
+                Notification(str(entry[arn_key]), kind, (str(entry["Event"]),), _key_filter(entry))
+                for field_name, arn_key, kind in (
+                    ("LambdaConfigurations", "Function", "lambda"),
+                    ("QueueConfigurations", "Queue", "sqs"),
                 )
+                for entry in config.get(field_name) or []
+            ]
+            versioned = (props.get("VersioningConfiguration") or {}).get("Status") == "Enabled"
+            yield BucketSpec(logical_id, self._identities.names[logical_id], tuple(notifications), versioned)
 
     def functions(self) -> Iterator[FunctionSpec]:
-        mappings = list(self._of_type(EVENT_SOURCE_MAPPING))
+        invoke_configs = {str(p.get("FunctionName")): p for _, p in self._of_type(INVOKE_CONFIG)}
         for logical_id, props in self._of_type(FUNCTION):
             name = self._identities.names[logical_id]
-            sources = [
-                QueueEventSource(
-                    queue_arn=str(p["EventSourceArn"]),
-                    batch_size=int(p.get("BatchSize", 10)),
-                    maximum_concurrency=_maximum_concurrency(p),
-                )
-                for _, p in mappings
-                if p.get("FunctionName") in (name, self._attr(logical_id, "Arn"))
-            ]
-            for event in (props.get("Events") or {}).values():
-                if event.get("Type") == "SQS":
-                    source = event.get("Properties") or {}
-                    sources.append(
-                        QueueEventSource(
-                            queue_arn=str(source["Queue"]),
-                            batch_size=int(source.get("BatchSize", 10)),
-                            maximum_concurrency=_maximum_concurrency(source),
-                        )
-                    )
             variables = (props.get("Environment") or {}).get("Variables") or {}
             reserved = props.get("ReservedConcurrentExecutions")
+            invoke = invoke_configs.get(name) or invoke_configs.get(self._attr(logical_id, "Arn")) or {}
+            dead_letter = (props.get("DeadLetterConfig") or {}).get("TargetArn")
+            if logical_id not in self._code_uris:
+                raise TemplateError(f"{logical_id}: the local stack needs a local CodeUri")
             yield FunctionSpec(
                 logical_id=logical_id,
                 name=name,
                 arn=self._attr(logical_id, "Arn"),
-                code_uri=(self._base_dir / str(props.get("CodeUri", "."))).resolve(),
+                code_uri=self._code_uris[logical_id],
                 handler=str(props["Handler"]),
                 runtime=str(props.get("Runtime", "python3.11")),
                 timeout=int(props.get("Timeout", 3)),
                 memory_size=int(props.get("MemorySize", 128)),
                 environment={key: _env_string(value) for key, value in variables.items()},
-                queue_sources=tuple(sources),
                 reserved_concurrency=int(reserved) if reserved is not None else None,
+                max_retry_attempts=int(invoke.get("MaximumRetryAttempts", 2)),
+                max_event_age_seconds=int(invoke.get("MaximumEventAgeInSeconds", 21600)),
+                dead_letter_arn=str(dead_letter) if dead_letter else None,
             )
 
     def state_machines(self) -> Iterator[StateMachineSpec]:
         for logical_id, props in self._of_type(STATE_MACHINE):
             substitutions = {str(k): str(v) for k, v in (props.get("DefinitionSubstitutions") or {}).items()}
-            if "DefinitionUri" in props:
-                uri = props["DefinitionUri"]
-                if not isinstance(uri, str):
-                    raise TemplateError(f"{logical_id}: only a local DefinitionUri file is supported")
+            if logical_id in self._definition_files:
                 # Substituted as text, like CloudFormation: placeholders may stand for numbers.
-                text = (self._base_dir / uri).read_text(encoding="utf-8")
+                text = self._definition_files[logical_id].read_text(encoding="utf-8")
                 definition = _parse_definition(logical_id, substitute(text, substitutions))
             elif "Definition" in props:
                 definition = substitute(props["Definition"], substitutions)
+            elif "DefinitionString" in props:
+                text = substitute(str(props["DefinitionString"]), substitutions)
+                definition = _parse_definition(logical_id, text)
             else:
-                raise TemplateError(f"{logical_id}: neither DefinitionUri nor Definition")
+                raise TemplateError(f"{logical_id}: no local definition (DefinitionUri file or Definition)")
             yield StateMachineSpec(
                 logical_id=logical_id,
                 name=self._identities.names[logical_id],
                 arn=self._attr(logical_id, "Arn"),
                 definition=json.dumps(definition),
-                type=str(props.get("Type", "STANDARD")),
+                type=str(props.get("StateMachineType", "STANDARD")),
             )
 
     def rules(self) -> Iterator[EventRuleSpec]:
-        """Event rules with a pattern and function targets (SAM function events, then `AWS::Events::Rule`)."""
-        functions = [(lid, props, self._attr(lid, "Arn")) for lid, props in self._of_type(FUNCTION)]
-        yield from rules_from_function_events(functions)
-        arns = [arn for _, _, arn in functions]
+        """Event rules with a pattern and function targets (SAM function events are rules by now)."""
+        arns = [self._attr(lid, "Arn") for lid, _ in self._of_type(FUNCTION)]
         yield from rules_from_resources(self._of_type(EVENT_RULE), arns)
 
     def secrets(self) -> Iterator[SecretSpec]:
@@ -250,6 +240,19 @@ class Builder:
                 arn=self._attr(logical_id, "Arn"),
                 url=str(self._identities.refs[logical_id]),
                 attributes=attributes,
+            )
+
+    def tables(self) -> Iterator[TableSpec]:
+        for logical_id, props in self._of_type(TABLE):
+            if "KeySchema" not in props or "AttributeDefinitions" not in props:
+                raise TemplateError(f"{logical_id}: a table needs KeySchema and AttributeDefinitions")
+            ttl = props.get("TimeToLiveSpecification") or {}
+            yield TableSpec(
+                logical_id=logical_id,
+                name=self._identities.names[logical_id],
+                key_schema=tuple(dict(k) for k in props["KeySchema"]),
+                attribute_definitions=tuple(dict(a) for a in props["AttributeDefinitions"]),
+                ttl_attribute=str(ttl["AttributeName"]) if ttl.get("Enabled") in (True, "true") else None,
             )
 
 
@@ -297,25 +300,7 @@ def _env_string(value: Any) -> str:
     return str(value)
 
 
-def _key_filter(rules: list[dict[str, Any]]) -> KeyFilter:
+def _key_filter(entry: Mapping[str, Any]) -> KeyFilter:
+    rules = ((entry.get("Filter") or {}).get("S3Key") or {}).get("Rules") or []
     found = {str(rule.get("Name", "")).lower(): str(rule.get("Value", "")) for rule in rules}
     return KeyFilter(prefix=found.get("prefix"), suffix=found.get("suffix"))
-
-
-def _maximum_concurrency(props: Mapping[str, Any]) -> int | None:
-    value = (props.get("ScalingConfig") or {}).get("MaximumConcurrency")
-    return int(value) if value is not None else None
-
-
-def _declared_notifications(config: Mapping[str, Any]) -> list[Notification]:
-    notifications = []
-    for field_name, arn_key, kind in (
-        ("LambdaConfigurations", "Function", "lambda"),
-        ("QueueConfigurations", "Queue", "sqs"),
-    ):
-        for entry in config.get(field_name) or []:
-            rules = ((entry.get("Filter") or {}).get("S3Key") or {}).get("Rules") or []
-            notifications.append(
-                Notification(str(entry[arn_key]), kind, (str(entry["Event"]),), _key_filter(rules))
-            )
-    return notifications

@@ -1,18 +1,20 @@
 """CloudFormation YAML and intrinsic functions, resolved locally.
 
-`load_yaml` turns a template (with short tags such as `!Ref`, `!Sub`, `!GetAtt`) into plain data in the
-long form (`{"Ref": ...}`, `{"Fn::Sub": ...}`). `Resolver.resolve` evaluates the intrinsics the project's
-templates use against known parameter values, conditions and resource identities. Both are pure.
+`load_yaml` turns a template (with short tags such as `!Ref`, `!Sub`, `!GetAtt`) into data in the long
+form (`{"Ref": ...}`, `{"Fn::Sub": ...}`), through cfn-lint's loader. `Resolver.resolve` evaluates the
+intrinsics against known parameter values, conditions and resource identities. Both are pure.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+from cfnlint.decode import cfn_yaml
 
 
 class TemplateError(ValueError):
@@ -22,75 +24,11 @@ class TemplateError(ValueError):
 NO_VALUE = object()
 """Marker for `AWS::NoValue`: the enclosing key or list item is dropped."""
 
-_FN_TAGS = (
-    "And",
-    "Base64",
-    "Cidr",
-    "Equals",
-    "FindInMap",
-    "GetAZs",
-    "If",
-    "ImportValue",
-    "Join",
-    "Not",
-    "Or",
-    "Select",
-    "Split",
-    "Sub",
-    "Transform",
-    "Length",
-    "ToJsonString",
-)
-
-
-class _CfnLoader(yaml.SafeLoader):
-    """A SafeLoader that maps CloudFormation short tags onto their long form."""
-
-
-def _construct_node(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        return loader.construct_scalar(node)
-    if isinstance(node, yaml.SequenceNode):
-        return loader.construct_sequence(node, deep=True)
-    if isinstance(node, yaml.MappingNode):
-        return loader.construct_mapping(node, deep=True)
-    raise TemplateError(f"unsupported YAML node {node!r}")
-
-
-def _make_fn_constructor(name: str) -> Callable[[yaml.SafeLoader, yaml.Node], dict[str, Any]]:
-    def construct(loader: yaml.SafeLoader, node: yaml.Node) -> dict[str, Any]:
-        return {f"Fn::{name}": _construct_node(loader, node)}
-
-    return construct
-
-
-def _construct_ref(loader: yaml.SafeLoader, node: yaml.Node) -> dict[str, Any]:
-    return {"Ref": _construct_node(loader, node)}
-
-
-def _construct_condition(loader: yaml.SafeLoader, node: yaml.Node) -> dict[str, Any]:
-    return {"Condition": _construct_node(loader, node)}
-
-
-def _construct_getatt(loader: yaml.SafeLoader, node: yaml.Node) -> dict[str, Any]:
-    value = _construct_node(loader, node)
-    if isinstance(value, str):
-        logical_id, _, attribute = value.partition(".")
-        return {"Fn::GetAtt": [logical_id, attribute]}
-    return {"Fn::GetAtt": value}
-
-
-_CfnLoader.add_constructor("!Ref", _construct_ref)
-_CfnLoader.add_constructor("!Condition", _construct_condition)
-_CfnLoader.add_constructor("!GetAtt", _construct_getatt)
-for _name in _FN_TAGS:
-    _CfnLoader.add_constructor(f"!{_name}", _make_fn_constructor(_name))
-
 
 def load_yaml(text: str) -> dict[str, Any]:
-    """Parse a CloudFormation/SAM template (YAML or JSON) into long-form data."""
+    """Parse a CloudFormation/SAM template (YAML or JSON) into long-form data, with cfn-lint's loader."""
     try:
-        data = yaml.load(text, Loader=_CfnLoader)
+        data = cfn_yaml.loads(text)
     except yaml.YAMLError as exc:
         raise TemplateError(f"template is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
@@ -171,6 +109,8 @@ class Resolver:
             "Split": self._split,
             "FindInMap": self._find_in_map,
             "Base64": lambda v: self.resolve(v),
+            # AWS::LanguageExtensions: compact JSON text of the resolved value.
+            "ToJsonString": lambda v: json.dumps(self.resolve(v), separators=(",", ":")),
         }
         handler = handlers.get(name)
         if handler is None:

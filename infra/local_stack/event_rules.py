@@ -1,20 +1,15 @@
-"""EventBridge rules of a template, read into `EventRuleSpec`s (pure: resolved properties in, specs out).
+"""`AWS::Events::Rule` resources read into `EventRuleSpec`s (pure: resolved properties in, specs out).
 
-Two declarations are read, with no name hard-coded:
-
-- SAM function events of `Type: EventBridgeRule` or `Type: CloudWatchEvent` (`Properties.Pattern`,
-  optional `EventBusName`, `State`/`Enabled`, `Input`, `InputPath`): the function is the target;
-- `AWS::Events::Rule` resources with an `EventPattern` and `Targets` whose `Arn` is a function of the
-  stack (other targets, and schedule-only rules, are not emulated and are logged).
-
-A pattern the local matcher cannot evaluate, or an `InputTransformer`, raises `TemplateError`.
+SAM function events of `Type: EventBridgeRule`/`CloudWatchEvent` are such rules once the template is
+translated. Only rules with an `EventPattern` and targets that are functions of the stack are emulated
+(other targets and schedule-only rules are logged and skipped). A pattern the local matcher cannot
+evaluate, or a target that reshapes the event (`Input`, `InputPath`, `InputTransformer`: the template
+uses none), raises `TemplateError` rather than deliver something else than AWS would.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -25,30 +20,7 @@ from local_stack.resources import DEFAULT_EVENT_BUS, EventRuleSpec, RuleTarget
 log = logging.getLogger(__name__)
 
 EVENT_RULE = "AWS::Events::Rule"
-FUNCTION_EVENT_TYPES = frozenset({"EventBridgeRule", "CloudWatchEvent"})
-_INPUT_PATH = re.compile(r"^\$(\.[A-Za-z0-9_-]+)*$")
-
-
-def rules_from_function_events(
-    functions: Iterable[tuple[str, Mapping[str, Any], str]],
-) -> Iterator[EventRuleSpec]:
-    """Rules declared as SAM events of `(logical id, resolved properties, function ARN)` functions."""
-    for logical_id, props, function_arn in functions:
-        for event_name, event in (props.get("Events") or {}).items():
-            if event.get("Type") not in FUNCTION_EVENT_TYPES:
-                continue
-            rule_id = f"{logical_id}{event_name}"
-            source = event.get("Properties") or {}
-            if "Pattern" not in source:
-                raise TemplateError(f"{rule_id}: an {event['Type']} event needs a Pattern")
-            enabled = _enabled(source.get("State"), source.get("Enabled", True))
-            yield EventRuleSpec(
-                logical_id=rule_id,
-                pattern=_pattern(rule_id, source["Pattern"]),
-                targets=(_target(rule_id, function_arn, source),),
-                event_bus=_bus_name(source.get("EventBusName")),
-                enabled=enabled,
-            )
+_RESHAPING = ("Input", "InputPath", "InputTransformer")
 
 
 def rules_from_resources(
@@ -66,49 +38,24 @@ def rules_from_resources(
             if arn not in known:
                 log.info("event rule target not emulated", extra={"rule": logical_id, "target": arn})
                 continue
-            targets.append(_target(logical_id, arn, declared))
+            reshaping = [key for key in _RESHAPING if key in declared]
+            if reshaping:
+                raise TemplateError(f"{logical_id}: target {', '.join(reshaping)} is not emulated locally")
+            targets.append(RuleTarget(function_arn=arn))
         if not targets:
             log.info("event rule with no function target not emulated", extra={"rule": logical_id})
             continue
+        try:
+            pattern = EventPattern.compile(props["EventPattern"])
+        except EventPatternError as exc:
+            raise TemplateError(f"{logical_id}: {exc}") from exc
         yield EventRuleSpec(
             logical_id=logical_id,
-            pattern=_pattern(logical_id, props["EventPattern"]),
+            pattern=pattern,
             targets=tuple(targets),
             event_bus=_bus_name(props.get("EventBusName")),
-            enabled=_enabled(props.get("State"), True),
+            enabled=str(props.get("State", "ENABLED")).upper() == "ENABLED",
         )
-
-
-def _pattern(rule_id: str, pattern: Any) -> EventPattern:
-    try:
-        return EventPattern.compile(pattern)
-    except EventPatternError as exc:
-        raise TemplateError(f"{rule_id}: {exc}") from exc
-
-
-def _target(rule_id: str, function_arn: str, props: Mapping[str, Any]) -> RuleTarget:
-    if "InputTransformer" in props:
-        raise TemplateError(f"{rule_id}: InputTransformer is not supported by the local stack")
-    constant = props.get("Input")
-    if constant is not None and not isinstance(constant, str):
-        constant = json.dumps(constant)
-    if constant is not None:
-        try:
-            json.loads(constant)
-        except ValueError as exc:
-            raise TemplateError(f"{rule_id}: target Input is not valid JSON: {exc}") from exc
-    path = props.get("InputPath")
-    if path is not None and not _INPUT_PATH.match(str(path)):
-        raise TemplateError(f"{rule_id}: InputPath {path!r} is not of the form $ or $.a.b")
-    return RuleTarget(
-        function_arn=function_arn, input=constant, input_path=None if path is None else str(path)
-    )
-
-
-def _enabled(state: Any, enabled: Any) -> bool:
-    if state is not None:
-        return str(state).upper() == "ENABLED"
-    return enabled is True or str(enabled).lower() == "true"
 
 
 def _bus_name(value: Any) -> str:
@@ -116,15 +63,3 @@ def _bus_name(value: Any) -> str:
     if value is None or value == "":
         return DEFAULT_EVENT_BUS
     return str(value).rpartition("event-bus/")[2] or DEFAULT_EVENT_BUS
-
-
-def target_input(target: RuleTarget, event: Mapping[str, Any]) -> Any:
-    """What `target` receives for `event`: the constant `Input`, the `InputPath` selection, or the event."""
-    if target.input is not None:
-        return json.loads(target.input)
-    if target.input_path is None:
-        return event
-    node: Any = event
-    for part in target.input_path.split(".")[1:]:
-        node = node.get(part) if isinstance(node, Mapping) else None
-    return node

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 NOT_STARTED = "NOT_STARTED"
-POLL_STATE = re.compile(r"(?i)check|poll|status")
 _MAX_HISTORY_PAGES = 50
 _MAX_LIST_PAGES = 100
 
@@ -20,8 +18,8 @@ class ExecutionRecord:
     """What happened to one uploaded object.
 
     `status` is a Step Functions status, or `NOT_STARTED` when no execution names the key. `polls` counts
-    entries into states whose name looks like a status check (`POLL_STATE`); `transitions` counts every
-    state entered (what Standard workflows bill).
+    entries into poll states (`poll_states`: the Task states a Wait state leads to); `transitions` counts
+    every state entered (what Standard workflows bill).
     """
 
     key: str
@@ -77,10 +75,26 @@ TERMINAL_HISTORY_EVENTS = frozenset(
 )
 
 
-def history_counts(sfn: Any, execution_arn: str) -> tuple[int, int]:
-    """(polls, transitions) from `get_execution_history` (bounded number of pages)."""
-    polls, transitions, _ = _history_summary(sfn, execution_arn)
-    return polls, transitions
+def poll_states(definition: str | Mapping[str, Any]) -> frozenset[str]:
+    """Names of the Task states a Wait state leads to: the checks of a wait-then-check loop, found from
+    the definition's structure (branches of Parallel and Map states included), whatever they are named."""
+    document = json.loads(definition) if isinstance(definition, str) else definition
+    found: set[str] = set()
+
+    def walk(machine: Mapping[str, Any]) -> None:
+        states = machine.get("States") or {}
+        for state in states.values():
+            nxt = state.get("Next")
+            if state.get("Type") == "Wait" and states.get(nxt, {}).get("Type") == "Task":
+                found.add(str(nxt))
+            for branch in state.get("Branches") or []:
+                walk(branch)
+            for key in ("Iterator", "ItemProcessor"):
+                if isinstance(state.get(key), Mapping):
+                    walk(state[key])
+
+    walk(document)
+    return frozenset(found)
 
 
 def list_executions(
@@ -119,7 +133,7 @@ def history_events(
             return
 
 
-def _history_summary(sfn: Any, execution_arn: str) -> tuple[int, int, Any]:
+def _history_summary(sfn: Any, execution_arn: str, polled: frozenset[str]) -> tuple[int, int, Any]:
     """(polls, transitions, time of the terminal event or None)."""
     polls = transitions = 0
     stopped: Any = None
@@ -130,19 +144,22 @@ def _history_summary(sfn: Any, execution_arn: str) -> tuple[int, int, Any]:
             continue
         transitions += 1
         name = str(event.get("stateEnteredEventDetails", {}).get("name", ""))
-        if event["type"] == "TaskStateEntered" and POLL_STATE.search(name):
+        if event["type"] == "TaskStateEntered" and name in polled:
             polls += 1
     return polls, transitions, stopped
 
 
-def describe(sfn: Any, key: str, execution_arn: str, executions: int) -> ExecutionRecord:
-    """Build the record of `key` from its execution (history read only once it is terminal)."""
+def describe(
+    sfn: Any, key: str, execution_arn: str, executions: int, polled: frozenset[str] = frozenset()
+) -> ExecutionRecord:
+    """Build the record of `key` from its execution (history read only once it is terminal); `polled`
+    names the poll states (`poll_states`)."""
     info = sfn.describe_execution(executionArn=execution_arn)
     status = str(info["status"])
     seconds = None
     polls = transitions = 0
     if status in TERMINAL:
-        polls, transitions, stopped = _history_summary(sfn, execution_arn)
+        polls, transitions, stopped = _history_summary(sfn, execution_arn, polled)
         # moto's DescribeExecution omits stopDate for TIMED_OUT; the history has it.
         stop = info.get("stopDate") or stopped
         if stop is not None:

@@ -46,9 +46,10 @@ def _queue_order(queues: tuple[QueueSpec, ...]) -> list[QueueSpec]:
 
 
 def provision(spec: StackSpec, clients: dict[str, Any]) -> None:
-    """Create queues, secrets, functions (+ event source mappings), buckets (+ notifications), state machines.
+    """Create queues, secrets, functions, tables, state machines, buckets (+ notifications).
 
-    `clients` holds boto3 clients keyed by service name (iam, sqs, secretsmanager, lambda, s3, stepfunctions).
+    `clients` holds boto3 clients keyed by service name (iam, sqs, secretsmanager, lambda, dynamodb, s3,
+    stepfunctions).
     """
     try:
         role = clients["iam"].create_role(RoleName=_ROLE_NAME, AssumeRolePolicyDocument=_TRUST_POLICY)[
@@ -70,15 +71,18 @@ def provision(spec: StackSpec, clients: dict[str, Any]) -> None:
                 MemorySize=function.memory_size,
                 Environment={"Variables": function.environment},
             )
-            for source in function.queue_sources:
-                mapping: dict[str, Any] = {
-                    "EventSourceArn": source.queue_arn,
-                    "FunctionName": function.name,
-                    "BatchSize": source.batch_size,
-                }
-                if source.maximum_concurrency is not None:
-                    mapping["ScalingConfig"] = {"MaximumConcurrency": source.maximum_concurrency}
-                clients["lambda"].create_event_source_mapping(**mapping)
+        for table in spec.tables:
+            clients["dynamodb"].create_table(
+                TableName=table.name,
+                KeySchema=list(table.key_schema),
+                AttributeDefinitions=list(table.attribute_definitions),
+                BillingMode="PAY_PER_REQUEST",
+            )
+            if table.ttl_attribute:
+                clients["dynamodb"].update_time_to_live(
+                    TableName=table.name,
+                    TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute},
+                )
         for machine in spec.state_machines:
             clients["stepfunctions"].create_state_machine(
                 name=machine.name, definition=machine.definition, roleArn=role, type=machine.type

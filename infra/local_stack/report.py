@@ -5,11 +5,12 @@ from __future__ import annotations
 import html
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from local_stack.executions import ExecutionRecord
 from local_stack.outputs import LocalOutputs
+from local_stack.samples import cer
 
 _MAX_TEXT_IN_REPORT = 20_000
 
@@ -22,22 +23,36 @@ def progress_line(records: Sequence[ExecutionRecord]) -> str:
     return f"{finished}/{len(records)} finished · " + " · ".join(parts)
 
 
-def summary_table(records: Sequence[ExecutionRecord], outputs: dict[str, LocalOutputs]) -> str:
-    """A fixed-width table: key, status, seconds, characters, polls, transitions, error.
+def character_error_rate(local: LocalOutputs | None, truth: Path | None) -> float | None:
+    """CER of the recognized text against `truth` (a `*.truth.txt`), None without either."""
+    if local is None or local.text is None or truth is None or not truth.is_file():
+        return None
+    return cer(truth.read_text(encoding="utf-8"), local.text.read_text(encoding="utf-8", errors="replace"))
 
-    `polls` counts the Wait loop's status checks, plus (`+N`) those the submitting function made itself.
+
+def summary_table(
+    records: Sequence[ExecutionRecord],
+    outputs: dict[str, LocalOutputs],
+    truths: Mapping[str, Path] | None = None,
+) -> str:
+    """A fixed-width table: key, status, seconds, characters, CER, polls, transitions, error.
+
+    `cer` is shown where `truths` names a truth file for the key. `polls` counts the Wait loop's status
+    checks, plus (`+N`) those the submitting function made itself.
     """
-    header = ("key", "status", "seconds", "chars", "polls", "transitions", "error")
+    header = ("key", "status", "seconds", "chars", "cer", "polls", "transitions", "error")
     rows = [header]
     for record in records:
         local = outputs.get(record.key)
         characters = local.characters() if local is not None else None
+        rate = character_error_rate(local, (truths or {}).get(record.key))
         rows.append(
             (
                 record.key,
                 record.status,
                 f"{record.seconds:.1f}" if record.seconds is not None else "-",
                 str(characters) if characters is not None else "-",
+                f"{100 * rate:.1f}%" if rate is not None else "-",
                 _polls(record, local),
                 str(record.transitions),
                 _error_summary(record, local),
@@ -83,9 +98,18 @@ def totals_line(records: Sequence[ExecutionRecord], wall_seconds: float) -> str:
 
 
 def write_html(
-    path: Path, records: Sequence[ExecutionRecord], outputs: dict[str, LocalOutputs], wall_seconds: float
+    path: Path,
+    records: Sequence[ExecutionRecord],
+    outputs: dict[str, LocalOutputs],
+    wall_seconds: float,
+    truths: Mapping[str, Path] | None = None,
 ) -> Path:
-    """Write the HTML report at `path`; images are linked relative to it (the outputs sit beside it)."""
+    """Write the HTML report at `path`; images are linked relative to it (the outputs sit beside it).
+
+    Failed rows are highlighted and show the failure record's stage, error and message; a CER is shown
+    where `truths` names a truth file for the key. Written to a temporary file, then renamed, so a
+    browser never reads half a report.
+    """
     base = path.parent.resolve()
 
     def link(target: Path | None, label: str) -> str:
@@ -100,17 +124,23 @@ def write_html(
         text = ""
         if local is not None and local.text is not None:
             text = local.text.read_text(encoding="utf-8", errors="replace")[:_MAX_TEXT_IN_REPORT]
-        failure = ""
-        if local is not None and local.failed is not None:
-            failure = local.failed.read_text(encoding="utf-8", errors="replace")[:_MAX_TEXT_IN_REPORT]
+        failed = not record.succeeded
+        rate = character_error_rate(local, (truths or {}).get(record.key))
         timing = f"{record.seconds:.1f} s" if record.seconds is not None else "-"
+        quality = f"<br>CER {100 * rate:.1f}%" if rate is not None else ""
+        body = (
+            f'<p class="error">{html.escape(_error_summary(record, local) or record.status)}</p>'
+            if failed
+            else f"<pre>{html.escape(text)}</pre>"
+        )
+        row_class = ' class="failed"' if failed else ""
         rows.append(
-            "<tr>"
-            f"<td><b>{html.escape(record.key)}</b><br>{html.escape(record.status)}<br>{timing}<br>"
+            f"<tr{row_class}>"
+            f"<td><b>{html.escape(record.key)}</b><br>{html.escape(record.status)}<br>{timing}{quality}<br>"
             f"polls {_polls(record, local)} · transitions {record.transitions}</td>"
             f"<td>{link(local.original if local else None, 'original')}</td>"
             f"<td>{link(local.binarized if local else None, 'binarized image')}</td>"
-            f"<td><pre>{html.escape(text or failure)}</pre></td>"
+            f"<td>{body}</td>"
             "</tr>"
         )
     document = f"""<!doctype html>
@@ -121,6 +151,8 @@ table {{ border-collapse: collapse; width: 100%; }}
 td, th {{ border: 1px solid #ccc; padding: .4em; vertical-align: top; }}
 img {{ max-width: 360px; max-height: 360px; }}
 pre {{ white-space: pre-wrap; max-width: 60ch; font-size: .85em; }}
+tr.failed td {{ background: #fde8e8; }}
+.error {{ color: #a00; font-weight: bold; }}
 </style></head><body>
 <h1>OCR pipeline: local run</h1>
 <p>{html.escape(totals_line(records, wall_seconds))}</p>
@@ -128,5 +160,7 @@ pre {{ white-space: pre-wrap; max-width: 60ch; font-size: .85em; }}
 {"".join(rows)}
 </table></body></html>
 """
-    path.write_text(document, encoding="utf-8")
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(document, encoding="utf-8")
+    partial.replace(path)
     return path

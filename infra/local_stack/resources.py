@@ -66,17 +66,9 @@ class BucketSpec:
 
 
 @dataclass(frozen=True)
-class QueueEventSource:
-    """An SQS queue feeding a function (SAM `Type: SQS` event or `AWS::Lambda::EventSourceMapping`)."""
-
-    queue_arn: str
-    batch_size: int = 10
-    maximum_concurrency: int | None = None
-
-
-@dataclass(frozen=True)
 class FunctionSpec:
-    """An `AWS::Serverless::Function` after Globals merge and intrinsic resolution."""
+    """A function (`AWS::Lambda::Function` after the SAM transform) with its intrinsics resolved, its
+    event invoke config (retries, event age) and dead-letter target."""
 
     logical_id: str
     name: str
@@ -87,13 +79,15 @@ class FunctionSpec:
     timeout: int
     memory_size: int
     environment: dict[str, str] = field(default_factory=dict)
-    queue_sources: tuple[QueueEventSource, ...] = ()
     reserved_concurrency: int | None = None
+    max_retry_attempts: int = 2
+    max_event_age_seconds: int = 21600
+    dead_letter_arn: str | None = None
 
 
 @dataclass(frozen=True)
 class StateMachineSpec:
-    """An `AWS::Serverless::StateMachine` with its definition already substituted (JSON text)."""
+    """A state machine with its definition already substituted (JSON text)."""
 
     logical_id: str
     name: str
@@ -127,22 +121,27 @@ DEFAULT_EVENT_BUS = "default"
 
 
 @dataclass(frozen=True)
-class RuleTarget:
-    """A Lambda function an event rule invokes, with what it receives.
+class TableSpec:
+    """An `AWS::DynamoDB::Table` (created on demand billing; throughput settings are not emulated)."""
 
-    `input` (constant JSON text) replaces the event; else `input_path` (`$` or `$.a.b`) selects part
-    of it; else the function receives the whole event.
-    """
+    logical_id: str
+    name: str
+    key_schema: tuple[dict[str, Any], ...]
+    attribute_definitions: tuple[dict[str, Any], ...]
+    ttl_attribute: str | None = None
+
+
+@dataclass(frozen=True)
+class RuleTarget:
+    """A Lambda function an event rule invokes with the whole event."""
 
     function_arn: str
-    input: str | None = None
-    input_path: str | None = None
 
 
 @dataclass(frozen=True)
 class EventRuleSpec:
-    """An EventBridge rule with an event pattern: a SAM `EventBridgeRule`/`CloudWatchEvent` function
-    event or an `AWS::Events::Rule`, keeping only the targets that are functions of the stack."""
+    """An `AWS::Events::Rule` with an event pattern (SAM function events included, once translated),
+    keeping only the targets that are functions of the stack."""
 
     logical_id: str
     pattern: EventPattern
@@ -163,6 +162,7 @@ class StackSpec:
     queues: tuple[QueueSpec, ...]
     ignored: dict[str, str] = field(default_factory=dict)
     rules: tuple[EventRuleSpec, ...] = ()
+    tables: tuple[TableSpec, ...] = ()
 
     def function(self, logical_id: str) -> FunctionSpec:
         """The function with this logical id (KeyError if absent)."""

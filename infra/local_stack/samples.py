@@ -1,66 +1,14 @@
-"""The sample images in `events/images/`, regenerated deterministically from `bench.corpus`.
+"""Sample images and their true text: `events/images/x.jpg` is described by `x.truth.txt` beside it.
 
-    python -m local_stack.samples [--out events/images]
-
-Each image is a rendered page with known text (written beside it as `<name>.truth.txt`) and one
-degradation that real scans and phone photos show.
+The images are regenerated with `python -m bench.samples` (they are rendered by the benchmark corpus);
+the local stack only reads the truth files, to give each recognized text its character error rate.
 """
 
 from __future__ import annotations
 
-import argparse
-import io
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image
-
-from bench.corpus import degrade, make_page
-
-DEFAULT_FOLDER = Path(__file__).resolve().parents[2] / "events" / "images"
-MAX_BYTES = 200 * 1024
 TRUTH_SUFFIX = ".truth.txt"
-
-
-@dataclass(frozen=True)
-class SampleSpec:
-    """One sample: where it goes, how it is rendered, which degradation it carries."""
-
-    path: str
-    seed: int
-    font: str
-    font_px: int
-    degradation: str
-
-
-SAMPLES: tuple[SampleSpec, ...] = (
-    SampleSpec("clean.png", 2101, "sans", 26, "clean"),
-    SampleSpec("uneven-light.jpg", 2102, "serif", 28, "uneven_illumination"),
-    SampleSpec("stained.jpg", 2103, "sans", 26, "stains"),
-    SampleSpec("low-contrast.jpg", 2104, "serif", 26, "faded_ink"),
-    SampleSpec("colored-paper.jpg", 2105, "mono", 24, "colored_paper"),
-    SampleSpec("letters/shadowed scan.jpg", 2106, "sans", 28, "shadow"),
-)
-
-
-def render(sample: SampleSpec) -> tuple[bytes, str]:
-    """The encoded image (PNG or JPEG by suffix, at most `MAX_BYTES`) and its true text."""
-    page = degrade(
-        make_page(sample.seed, width=1000, height=700, font=sample.font, font_px=sample.font_px),
-        sample.degradation,
-        sample.seed,
-    )
-    image = Image.fromarray(page.image)
-    buffer = io.BytesIO()
-    if sample.path.lower().endswith(".png"):
-        image.convert("L").save(buffer, format="PNG", optimize=True)
-    else:
-        image.save(buffer, format="JPEG", quality=85, optimize=True)
-    data = buffer.getvalue()
-    if len(data) > MAX_BYTES:
-        raise ValueError(f"{sample.path}: {len(data)} bytes exceeds {MAX_BYTES}")
-    return data, page.text
 
 
 def truth_path(image: Path) -> Path:
@@ -68,27 +16,22 @@ def truth_path(image: Path) -> Path:
     return image.with_name(image.stem + TRUTH_SUFFIX)
 
 
-def generate(folder: Path = DEFAULT_FOLDER) -> list[Path]:
-    """Write every sample and its truth file under `folder`; return the image paths."""
-    written = []
-    for sample in SAMPLES:
-        data, text = render(sample)
-        path = folder / sample.path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        truth_path(path).write_text(text + "\n", encoding="utf-8")
-        written.append(path)
-    return written
+def _levenshtein(a: str, b: str) -> int:
+    if len(a) < len(b):
+        a, b = b, a
+    previous = list(range(len(b) + 1))
+    for i, char_a in enumerate(a, start=1):
+        current = [i]
+        for j, char_b in enumerate(b, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b)))
+        previous = current
+    return previous[-1]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Regenerate the sample images deterministically.")
-    parser.add_argument("--out", type=Path, default=DEFAULT_FOLDER)
-    args = parser.parse_args(argv)
-    for path in generate(args.out):
-        print(f"{path} ({path.stat().st_size} bytes)")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+def cer(reference: str, hypothesis: str) -> float:
+    """Character error rate (edits / reference length) after whitespace normalisation, as the benchmark
+    computes it; an empty reference gives 0.0 for an empty hypothesis and 1.0 otherwise."""
+    ref, hyp = " ".join(reference.split()), " ".join(hypothesis.split())
+    if not ref:
+        return 0.0 if not hyp else 1.0
+    return _levenshtein(ref, hyp) / len(ref)

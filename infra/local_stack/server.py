@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import socket
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,10 +27,42 @@ DUMMY_CREDENTIALS = {
 # never reaches the hooked `_invoke_lambda`.
 MOTO_CONFIG: dict[str, Any] = {"stepfunctions": {"execute_state_machine": True}}
 _HTTP_TIMEOUT = (5, 30)
+_START_SECONDS = 15.0
 
 
 class MotoServerError(RuntimeError):
     """The moto server did not start or refused its configuration."""
+
+
+class PortInUse(MotoServerError):
+    """The requested port is taken."""
+
+    def __init__(self, port: int):
+        super().__init__(f"port {port} on {HOST} is already in use; choose another with --port (0: any free)")
+        self.port = port
+
+
+def check_port_free(port: int) -> None:
+    """Raise `PortInUse` unless `port` can be bound on `HOST` (0 always can)."""
+    if port == 0:
+        return
+    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((HOST, port))
+    except OSError as exc:
+        raise PortInUse(port) from exc
+    finally:
+        probe.close()
+
+
+def _start_bounded(server: ThreadedMotoServer, port: int) -> None:
+    """`server.start()` waits for readiness forever when the bind fails in its thread: bound it."""
+    starter = threading.Thread(target=server.start, name="moto-start", daemon=True)
+    starter.start()
+    starter.join(_START_SECONDS)
+    if starter.is_alive():
+        raise MotoServerError(f"moto did not start on {HOST}:{port} within {_START_SECONDS:.0f} s")
 
 
 @dataclass
@@ -97,8 +131,9 @@ def start_moto(port: int = 0, config: Mapping[str, Any] | None = None) -> MotoSe
 
     wanted = dict(config if config is not None else MOTO_CONFIG)
     previous = {section: copy.deepcopy(default_user_config.get(section, {})) for section in wanted}
+    check_port_free(port)
     server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
-    server.start()
+    _start_bounded(server, port)
     _, bound_port = server.get_host_and_port()
     running = MotoServer(server, int(bound_port), previous)
     running.previous_environment["MOTO_PORT"] = os.environ.get("MOTO_PORT")

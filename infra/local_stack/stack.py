@@ -4,32 +4,42 @@
         key = stack.upload(Path("scan.jpg"))
         records = stack.wait_all(deadline_seconds=60)
 
-Only one stack can run per process: moto's state and the Lambda hook are process-wide.
+Only one stack can run per process: moto's state and the Lambda hook are process-wide. The functions
+run in worker processes of their own (`local_stack.runner`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
-import sys
+import os
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 import boto3
 from botocore.config import Config
 
 from local_stack import lambda_hook
 from local_stack.builder import Environment
-from local_stack.executions import NOT_STARTED, ExecutionRecord, describe, key_of, list_executions
-from local_stack.lambda_hook import InProcessRunner, InvocationRecord
+from local_stack.executions import (
+    NOT_STARTED,
+    ExecutionRecord,
+    describe,
+    key_of,
+    list_executions,
+    poll_states,
+)
 from local_stack.provision import provision
 from local_stack.resources import BucketSpec, StackSpec
-from local_stack.server import MotoServer, start_moto
+from local_stack.runner import InvocationRecord, Runner, RunnerOptions
+from local_stack.server import MotoServer, check_port_free, start_moto
 from local_stack.status_events import Delivery, StatusEventWatcher
-from local_stack.template import declared_parameters, plan
+from local_stack.template import check_overrides, declared_parameters, plan
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +47,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TEMPLATE = PROJECT_ROOT / "template.yaml"
 LOCAL_PARAMETER_DEFAULTS: dict[str, str] = {"FirstWaitSeconds": "1", "MaxWaitSeconds": "2"}
 _POLL_INTERVAL_SECONDS = 0.25
+_DELIVERY_WAIT_SECONDS = 300.0
 
 _running_lock = threading.Lock()
 _running: list[LocalStack] = []
@@ -72,14 +83,14 @@ class LocalStack:
         *,
         spec: StackSpec,
         moto: MotoServer,
-        runner: InProcessRunner,
         ocr: Any,
         owns_ocr: bool,
         environment: Environment,
+        lambda_options: RunnerOptions | None = None,
+        lambda_log: Path | None = None,
     ):
         self.spec = spec
         self.moto = moto
-        self.runner = runner
         self.ocr = ocr
         self._owns_ocr = owns_ocr
         self.environment = environment
@@ -91,16 +102,35 @@ class LocalStack:
         self.sfn: Any = session.client("stepfunctions", endpoint_url=moto.endpoint, config=config)
         self.clients: dict[str, Any] = {
             name: session.client(name, endpoint_url=moto.endpoint, config=config)
-            for name in ("iam", "sqs", "secretsmanager", "lambda")
+            for name in ("iam", "sqs", "secretsmanager", "lambda", "dynamodb")
         }
         self.clients.update({"s3": self.s3, "stepfunctions": self.sfn})
+        self._owns_log = lambda_log is None
+        if lambda_log is None:
+            handle, name = tempfile.mkstemp(prefix="ocr-local-lambda-", suffix=".log")
+            os.close(handle)
+            lambda_log = Path(name)
+        self.lambda_log = lambda_log
+        self._log_file: IO[str] = lambda_log.open("a", encoding="utf-8")
+        dead_letter_sqs = session.client("sqs", endpoint_url=moto.endpoint, config=config)
+        self.runner = Runner(
+            spec.functions,
+            base_environment=moto.environment(environment.region),
+            options=lambda_options,
+            log_file=self._log_file,
+            dead_letter=lambda *args: _send_to_dead_letter_queue(dead_letter_sqs, *args),
+        )
         self._uploaded: list[str] = []
+        machines = (
+            [m for m in spec.state_machines if m.arn == self.state_machine_arn] if spec.state_machines else []
+        )
+        self._poll_states = poll_states(machines[0].definition) if machines else frozenset()
         self._key_of_execution: dict[str, str | None] = {}
         self._stopped = False
         # Own clients: the watcher thread must not share the caller's.
         self.status_events = StatusEventWatcher(
             sfn=session.client("stepfunctions", endpoint_url=moto.endpoint, config=config),
-            lambda_client=session.client("lambda", endpoint_url=moto.endpoint, config=config),
+            invoke=self._invoke_async_to_end,
             rules=spec.rules,
             state_machine_arns=[machine.arn for machine in spec.state_machines],
             account_id=environment.account_id,
@@ -117,38 +147,52 @@ class LocalStack:
         ocr: OcrService | None = None,
         moto_port: int = 0,
         region: str = "us-east-1",
+        lambda_options: RunnerOptions | None = None,
+        lambda_log: Path | None = None,
+        check_parameters: bool = True,
     ) -> LocalStack:
         """Start moto, the OCR service (unless `ocr` is given) and create every resource of `template`.
 
         Parameters default as in the template, then `LOCAL_PARAMETER_DEFAULTS` (short waits) and the OCR
         service's URL and credentials apply (only for parameters the template declares), then
-        `param_overrides`. `service_options` go to `ocr_service.testing.start_service`.
+        `param_overrides`. `service_options` go to `ocr_service.testing.start_service`; `lambda_options`
+        to the function runner (account concurrency, async retry delays, duplicate deliveries);
+        the functions' output goes to `lambda_log` (default: a temporary file, `stack.lambda_log`).
+        Parameter values are checked against their constraints unless `check_parameters` is False
+        (tests that need, say, a 3 s execution timeout).
         """
         with _running_lock:
             if _running:
                 raise StackError("a LocalStack is already running in this process; stop it first")
+            # User errors first, before anything is started.
+            if check_parameters:
+                check_overrides(template, param_overrides or {})
+            check_port_free(moto_port)
             owns_ocr = ocr is None
             service: Any = ocr if ocr is not None else _start_ocr_service(service_options or {})
             moto: MotoServer | None = None
+            stack: LocalStack | None = None
             try:
                 moto = start_moto(moto_port)
                 moto.export(region)
                 environment = Environment(region=region, queue_endpoint=moto.endpoint)
                 overrides = _overrides(template, service, param_overrides or {})
-                spec = plan(template, overrides, environment)
-                runner = _runner(spec)
-                lambda_hook.install(runner)
+                spec = plan(template, overrides, environment, check_constraints=check_parameters)
                 stack = cls(
                     spec=spec,
                     moto=moto,
-                    runner=runner,
                     ocr=service,
                     owns_ocr=owns_ocr,
                     environment=environment,
+                    lambda_options=lambda_options,
+                    lambda_log=lambda_log,
                 )
+                lambda_hook.install(stack.runner)
                 provision(spec, stack.clients)
                 stack.status_events.start()
             except BaseException:
+                if stack is not None:
+                    stack._close_runner()
                 if moto is not None:
                     moto.stop()
                 if owns_ocr:
@@ -182,14 +226,26 @@ class LocalStack:
         except Exception:
             log.warning("could not stop running executions", exc_info=True)
         finally:
-            lambda_hook.uninstall()
-            self.runner.close()
+            self._close_runner()
             self.moto.stop()
             if self._owns_ocr:
                 self.ocr.stop()
             with _running_lock:
                 if self in _running:
                     _running.remove(self)
+
+    def _close_runner(self) -> None:
+        lambda_hook.uninstall()
+        self.runner.close()
+        self._log_file.close()
+        if self._owns_log:
+            self.lambda_log.unlink(missing_ok=True)
+
+    def _invoke_async_to_end(self, function: str, event: Any) -> tuple[bool, int, str | None]:
+        (item,) = self.runner.invoke_async(function, event)
+        if not item.done.wait(_DELIVERY_WAIT_SECONDS):
+            return False, item.attempts, f"still pending after {_DELIVERY_WAIT_SECONDS:.0f} s"
+        return bool(item.ok), item.attempts, item.error
 
     @property
     def endpoint(self) -> str:
@@ -233,9 +289,13 @@ class LocalStack:
 
     @property
     def state_machine_arn(self) -> str:
+        """The state machine the drop bucket's functions start (named in their environment), or the first."""
         if not self.spec.state_machines:
             raise StackError("the template declares no state machine")
-        return self.spec.state_machines[0].arn
+        targets = {n.target_arn for n in self.drop_bucket.notifications}
+        values = {v for f in self.spec.functions if f.arn in targets for v in f.environment.values()}
+        started = [m.arn for m in self.spec.state_machines if m.arn in values]
+        return (started or [self.spec.state_machines[0].arn])[0]
 
     @property
     def deliveries(self) -> list[Delivery]:
@@ -246,6 +306,25 @@ class LocalStack:
         """Wait until every execution terminal now has been delivered to its rules; False at the deadline."""
         return self.status_events.wait_for_sweep(deadline_seconds)
 
+    def wait_idle(self, deadline_seconds: float) -> bool:
+        """Wait until no asynchronous invocation is queued or running; False at the deadline."""
+        deadline = time.monotonic() + deadline_seconds
+        while self.runner.pending():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+    @property
+    def throttles(self) -> dict[str, dict[str, int]]:
+        """Throttled invocations per function and invocation type (`RequestResponse`, `Event`)."""
+        return self.runner.throttles()
+
+    @property
+    def peak_concurrency(self) -> dict[str, int]:
+        """The most invocations of each function that ran at once."""
+        return self.runner.peak_concurrency()
+
     @property
     def invocations(self) -> list[InvocationRecord]:
         """Every Lambda invocation so far."""
@@ -254,7 +333,7 @@ class LocalStack:
     def upload(self, path: Path, key: str | None = None) -> str:
         """Put the file at `path` as `key` (default: input prefix + file name); return the key.
 
-        The S3-triggered function runs inside this call, as moto delivers S3 → Lambda synchronously.
+        Returns at once: the S3-triggered function is invoked asynchronously, as on AWS.
         """
         return self.upload_bytes(path.read_bytes(), key if key is not None else self.input_prefix + path.name)
 
@@ -282,7 +361,8 @@ class LocalStack:
             if not executions:
                 result.append(ExecutionRecord(key=key, status=NOT_STARTED))
                 continue
-            result.append(describe(self.sfn, key, executions[-1]["executionArn"], len(executions)))
+            arn = executions[-1]["executionArn"]
+            result.append(describe(self.sfn, key, arn, len(executions), self._poll_states))
         return result
 
     def known_keys(self) -> list[str]:
@@ -333,12 +413,20 @@ def _overrides(template: Path, service: Any, requested: Mapping[str, str]) -> di
     return overrides
 
 
-def _runner(spec: StackSpec) -> InProcessRunner:
-    # The endpoint, region and credentials are exported for the stack's lifetime (`MotoServer.export`).
-    runner = InProcessRunner()
-    for function in spec.functions:
-        runner.add_code_path(function.code_uri)
-        # A previous stack in this process may have imported the module with other settings and clients.
-        module_name = function.handler.rpartition(".")[0]
-        sys.modules.pop(module_name, None)
-    return runner
+def _send_to_dead_letter_queue(
+    sqs: Any, target_arn: str, event: Any, request_id: str, error_type: str, message: str
+) -> None:
+    """Lambda's DLQ message: the event as body, the request id and error as message attributes."""
+    if ":sqs:" not in target_arn:
+        raise StackError(f"dead-letter target {target_arn} is not an SQS queue (not emulated)")
+    url = sqs.get_queue_url(QueueName=target_arn.rsplit(":", 1)[1])["QueueUrl"]
+    attributes = {
+        "RequestID": request_id,
+        "ErrorCode": error_type,
+        "ErrorMessage": message[:256] or error_type,
+    }
+    sqs.send_message(
+        QueueUrl=url,
+        MessageBody=json.dumps(event),
+        MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
+    )

@@ -3,24 +3,23 @@
 moto's EventBridge cannot invoke Lambda, so a background watcher stands in for it: it polls the stack's
 state machines, notices each execution reaching a terminal status (SUCCEEDED, FAILED, TIMED_OUT,
 ABORTED) once, builds the event as AWS documents it, and invokes every Lambda target of every matching
-rule through moto's Invoke API (so the in-process hook runs the real handler). A failing target is
-retried like an asynchronous invocation, then logged; it never stops the watcher.
+rule as an asynchronous invocation (EventBridge invokes Lambda asynchronously, so the function's
+retry policy and dead-letter queue apply), and waits for its outcome. A failed target is logged; it
+never stops the watcher.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 import uuid
 from collections import OrderedDict, deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from local_stack.event_rules import target_input
 from local_stack.executions import TERMINAL, TERMINAL_HISTORY_EVENTS, history_events, list_executions
 from local_stack.resources import DEFAULT_EVENT_BUS, EventRuleSpec, RuleTarget
 
@@ -31,9 +30,12 @@ SOURCE = "aws.states"
 POLL_SECONDS = 0.5
 MAX_PAGES = 20
 MAX_TRACKED = 100_000
-MAX_ATTEMPTS = 3
 _MAX_DELIVERY_RECORDS = 10_000
 _STOP_JOIN_SECONDS = 30.0
+
+
+Invoke = Callable[[str, Any], tuple[bool, int, str | None]]
+"""(function ARN, event) → (ok, attempts, error): one asynchronous invocation, run to its end."""
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ class StatusEventWatcher:
         self,
         *,
         sfn: Any,
-        lambda_client: Any,
+        invoke: Invoke,
         rules: Sequence[EventRuleSpec],
         state_machine_arns: Sequence[str],
         account_id: str,
@@ -107,7 +109,7 @@ class StatusEventWatcher:
         max_tracked: int = MAX_TRACKED,
     ):
         self._sfn = sfn
-        self._lambda = lambda_client
+        self._invoke_target = invoke
         self._rules = [rule for rule in rules if rule.enabled and rule.event_bus == DEFAULT_EVENT_BUS]
         self._machines = list(state_machine_arns)
         self._account_id = account_id
@@ -260,24 +262,10 @@ class StatusEventWatcher:
                     log.error("status-change event not delivered: %s", delivery.error, extra=fields)
 
     def _invoke(self, rule: EventRuleSpec, target: RuleTarget, event: dict[str, Any]) -> Delivery:
-        payload = json.dumps(target_input(target, event))
-        error: str | None = None
-        attempts = 0
-        while attempts < MAX_ATTEMPTS:
-            attempts += 1
-            try:
-                response = self._lambda.invoke(
-                    FunctionName=target.function_arn, InvocationType="RequestResponse", Payload=payload
-                )
-                body = response["Payload"].read()
-                if not response.get("FunctionError"):
-                    error = None
-                    break
-                error = f"{response['FunctionError']}: {body[:500].decode('utf-8', 'replace')}"
-            except Exception as exc:
-                error = f"{type(exc).__name__}: {exc}"
-            if self._stop.is_set():
-                break
+        try:
+            ok, attempts, error = self._invoke_target(target.function_arn, event)
+        except Exception as exc:
+            ok, attempts, error = False, 0, f"{type(exc).__name__}: {exc}"
         detail = event["detail"]
         return Delivery(
             execution_arn=str(detail["executionArn"]),
@@ -285,6 +273,6 @@ class StatusEventWatcher:
             rule=rule.logical_id,
             function_arn=target.function_arn,
             attempts=attempts,
-            ok=error is None,
+            ok=ok,
             error=error,
         )

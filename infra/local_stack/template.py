@@ -1,41 +1,58 @@
 """Read `template.yaml` into the typed `StackSpec` the local stack provisions.
 
-Pure: no AWS calls. Parameters take their defaults unless overridden; SAM Globals are merged into each
-function; every intrinsic is resolved against identities predicted from names, so the same template that
-deploys drives the local run.
+Pure: no AWS calls. The template is read with cfn-lint's loader and translated offline by the SAM
+translator (Globals, function events, dead-letter queues, event invoke configs: SAM's own semantics);
+parameters take their defaults unless overridden and are checked against their constraints; every
+intrinsic is resolved against identities predicted from names, so the template that deploys drives the
+local run. Resource types the local stack does not create are listed in `StackSpec.ignored`.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import re
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
+
+import boto3
+from samtranslator.model.exceptions import InvalidDocumentException  # type: ignore[import-untyped]
+from samtranslator.parser.parser import Parser  # type: ignore[import-untyped]
+from samtranslator.translator.translator import Translator  # type: ignore[import-untyped]
 
 from local_stack.builder import SUPPORTED, Builder, Environment, Identities
 from local_stack.cfn import Resolver, TemplateError, load_yaml
 from local_stack.resources import StackSpec
 
-__all__ = ["Environment", "TemplateError", "plan"]
+__all__ = ["Environment", "ParameterError", "TemplateError", "plan"]
 
 log = logging.getLogger(__name__)
+
+
+class ParameterError(TemplateError):
+    """A parameter override is unknown or breaks its declared constraints (message names both)."""
 
 
 def plan(
     template_path: Path,
     overrides: Mapping[str, str] | None = None,
     environment: Environment | None = None,
+    *,
+    check_constraints: bool = True,
 ) -> StackSpec:
     """Resolve `template_path` with parameter `overrides` into the resources to create.
 
-    Raises `TemplateError` on an unknown override, a value outside `AllowedValues`, a parameter without
-    a value, or an intrinsic that cannot be resolved.
+    Raises `ParameterError` on an unknown override or (with `check_constraints`) a value breaking its
+    `AllowedValues`, `AllowedPattern`, `MinValue`/`MaxValue` or `Number` type, as CloudFormation does at
+    deploy time; `TemplateError` on a parameter without a value or an intrinsic that cannot be resolved.
     """
     env = environment or Environment()
     template = load_yaml(template_path.read_text(encoding="utf-8"))
-    parameters = _parameters(template.get("Parameters") or {}, dict(overrides or {}))
-    raw_resources: dict[str, Any] = template.get("Resources") or {}
-    resources = _merge_globals(raw_resources, template.get("Globals") or {})
+    parameters = _parameters(template.get("Parameters") or {}, dict(overrides or {}), check_constraints)
+    translated, code_uris, definition_files = translate(template, template_path.parent, parameters, env)
+    resources: dict[str, Any] = translated.get("Resources") or {}
     mappings = template.get("Mappings") or {}
     base_refs: dict[str, Any] = {**_pseudo(env), **parameters}
     conditions = _LazyConditions(template.get("Conditions") or {}, base_refs, mappings)
@@ -46,13 +63,14 @@ def plan(
         for logical_id, body in resources.items()
         if "Condition" not in body or resolver.condition(body["Condition"])
     }
-    builder = Builder(template_path.parent, resolver, identities, active)
+    builder = Builder(resolver, identities, active, code_uris, definition_files)
     ignored = {
         lid: body.get("Type", "?") for lid, body in active.items() if body.get("Type") not in SUPPORTED
     }
     if ignored:
-        summary = ", ".join(f"{logical_id} ({kind})" for logical_id, kind in sorted(ignored.items()))
-        log.info("resources not created locally: %s", summary, extra={"ignored": ignored})
+        kinds = Counter(ignored.values())
+        summary = ", ".join(f"{kind} x{count}" for kind, count in sorted(kinds.items()))
+        log.info("resources not emulated, skipped: %s", summary, extra={"ignored": ignored})
     return StackSpec(
         parameters=parameters,
         buckets=tuple(builder.buckets()),
@@ -62,7 +80,58 @@ def plan(
         queues=tuple(builder.queues()),
         ignored=ignored,
         rules=tuple(builder.rules()),
+        tables=tuple(builder.tables()),
     )
+
+
+class _NoManagedPolicies:
+    """The translator asks IAM for managed policy ARNs only when a function names one; none here."""
+
+    def load(self) -> dict[str, str]:
+        return {}
+
+
+def translate(
+    template: Mapping[str, Any], base_dir: Path, parameters: Mapping[str, Any], env: Environment
+) -> tuple[dict[str, Any], dict[str, Path], dict[str, Path]]:
+    """The SAM transform, offline: (CloudFormation template, local code folder and local definition file
+    of each function / state machine by logical id). Local `CodeUri`/`DefinitionUri` paths are replaced
+    by dummy S3 locations for the translator, and kept here for the local stack."""
+    document: dict[str, Any] = json.loads(json.dumps(template))
+    code_uris: dict[str, Path] = {}
+    definition_files: dict[str, Path] = {}
+    function_globals = (document.get("Globals") or {}).get("Function") or {}
+    default_code = function_globals.get("CodeUri")
+    if isinstance(default_code, str):
+        function_globals["CodeUri"] = "s3://local-code/globals"
+    for logical_id, body in (document.get("Resources") or {}).items():
+        props = body.setdefault("Properties", {}) if isinstance(body, dict) else {}
+        kind = body.get("Type")
+        if kind == "AWS::Serverless::Function":
+            code = props.get("CodeUri", default_code)
+            if isinstance(code, str) and not code.startswith("s3://"):
+                code_uris[logical_id] = (base_dir / code).resolve()
+                props["CodeUri"] = f"s3://local-code/{logical_id}"
+        elif kind == "AWS::Serverless::StateMachine":
+            uri = props.get("DefinitionUri")
+            if isinstance(uri, str) and not uri.startswith("s3://"):
+                definition_files[logical_id] = (base_dir / uri).resolve()
+                props["DefinitionUri"] = f"s3://local-definitions/{logical_id}"
+    if "Serverless" not in str(document.get("Transform", "")):
+        return document, code_uris, definition_files
+    translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name=env.region))
+    try:
+        translated = translator.translate(
+            document,
+            parameter_values=dict(parameters),
+            get_managed_policy_map=_NoManagedPolicies().load,
+        )
+    except InvalidDocumentException as exc:
+        causes = "; ".join(str(cause.message) for cause in exc.causes)
+        raise TemplateError(f"the SAM transform refused the template: {causes}") from exc
+    finally:
+        translator.metrics.publish()  # to its dummy publisher; unpublished metrics warn at exit
+    return translated, code_uris, definition_files
 
 
 def _pseudo(env: Environment) -> dict[str, Any]:
@@ -79,10 +148,45 @@ def _pseudo(env: Environment) -> dict[str, Any]:
     }
 
 
-def _parameters(declared: Mapping[str, Any], overrides: dict[str, str]) -> dict[str, Any]:
+def check_parameter(name: str, spec: Mapping[str, Any], value: str) -> None:
+    """Raise `ParameterError` unless `value` meets the constraints CloudFormation checks for `name`."""
+    allowed = spec.get("AllowedValues")
+    if allowed is not None and value not in {str(a) for a in allowed}:
+        choices = ", ".join(str(a) for a in allowed)
+        raise ParameterError(f"parameter {name}={value!r} is not allowed; allowed values: {choices}")
+    pattern = spec.get("AllowedPattern")
+    if pattern is not None and re.fullmatch(str(pattern), value) is None:
+        raise ParameterError(f"parameter {name}={value!r} does not match its AllowedPattern {pattern}")
+    if str(spec.get("Type", "String")) != "Number":
+        return
+    try:
+        number = float(value)
+    except ValueError:
+        raise ParameterError(f"parameter {name}={value!r} is not a number") from None
+    low, high = spec.get("MinValue"), spec.get("MaxValue")
+    if (low is not None and number < float(low)) or (high is not None and number > float(high)):
+        span = f"{low if low is not None else '-inf'} to {high if high is not None else 'inf'}"
+        raise ParameterError(f"parameter {name}={value} is out of range; allowed values: {span}")
+
+
+def check_overrides(template_path: Path, overrides: Mapping[str, str]) -> None:
+    """Raise `ParameterError` for an unknown override or one breaking its constraints (nothing started)."""
+    declared = declared_parameters(template_path)
     unknown = sorted(set(overrides) - set(declared))
     if unknown:
-        raise TemplateError(f"unknown parameter override(s): {', '.join(unknown)}")
+        raise ParameterError(
+            f"unknown parameter {', '.join(unknown)}; the template declares: {', '.join(declared)}"
+        )
+    for name, value in overrides.items():
+        check_parameter(name, declared[name], str(value))
+
+
+def _parameters(declared: Mapping[str, Any], overrides: dict[str, str], check: bool) -> dict[str, Any]:
+    unknown = sorted(set(overrides) - set(declared))
+    if unknown:
+        raise ParameterError(
+            f"unknown parameter {', '.join(unknown)}; the template declares: {', '.join(declared)}"
+        )
     values: dict[str, Any] = {}
     for name, spec in declared.items():
         if name in overrides:
@@ -91,9 +195,8 @@ def _parameters(declared: Mapping[str, Any], overrides: dict[str, str]) -> dict[
             value = spec["Default"]
         else:
             raise TemplateError(f"parameter {name} has no Default and no override")
-        allowed = spec.get("AllowedValues")
-        if allowed is not None and str(value) not in {str(a) for a in allowed}:
-            raise TemplateError(f"parameter {name}={value!r} is not one of {allowed}")
+        if check:
+            check_parameter(name, spec, str(value))
         kind = str(spec.get("Type", "String"))
         if kind == "CommaDelimitedList" or kind.startswith("List<"):
             value = [item.strip() for item in str(value).split(",")] if str(value) else []
@@ -101,30 +204,6 @@ def _parameters(declared: Mapping[str, Any], overrides: dict[str, str]) -> dict[
             value = str(value)
         values[name] = value
     return values
-
-
-def _deep_merge(base: Any, override: Any) -> Any:
-    """SAM Globals semantics: maps merge (resource wins), lists concatenate, scalars are replaced."""
-    if isinstance(base, dict) and isinstance(override, dict):
-        merged = dict(base)
-        for key, value in override.items():
-            merged[key] = _deep_merge(base[key], value) if key in base else value
-        return merged
-    if isinstance(base, list) and isinstance(override, list):
-        return base + override
-    return override
-
-
-def _merge_globals(resources: dict[str, Any], global_sections: Mapping[str, Any]) -> dict[str, Any]:
-    merged: dict[str, Any] = {}
-    for logical_id, body in resources.items():
-        kind = str(body.get("Type", ""))
-        section = kind.removeprefix("AWS::Serverless::") if kind.startswith("AWS::Serverless::") else None
-        defaults = global_sections.get(section) if section else None
-        if defaults:
-            body = {**body, "Properties": _deep_merge(defaults, body.get("Properties") or {})}
-        merged[logical_id] = body
-    return merged
 
 
 class _LazyConditions(Mapping[str, bool]):

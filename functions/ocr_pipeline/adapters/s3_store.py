@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 _MISSING = frozenset({"NoSuchKey", "404", "NoSuchVersion"})
+_REPLACED = frozenset({"PreconditionFailed", "412"})
 # 412: the key exists; 409: a concurrent conditional write to the same key is in flight.
 _TAKEN = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})
 
@@ -42,8 +43,14 @@ class S3ObjectStore:
     def __init__(self, client: S3Client) -> None:
         self._client = client
 
-    def read(self, bucket: str, key: str, *, max_bytes: int, version_id: str | None = None) -> bytes:
-        """Return the object's bytes; :class:`ImageTooLarge` if it is bigger than ``max_bytes``.
+    def read(
+        self, bucket: str, key: str, *, max_bytes: int, version_id: str | None = None, etag: str | None = None
+    ) -> bytes:
+        """Return the bytes of that version of the object; :class:`ImageTooLarge` above ``max_bytes``.
+
+        The read is pinned to what the execution was started for: ``VersionId`` when the bucket is
+        versioned, and ``IfMatch`` on the eTag, so an object replaced since the upload event is
+        :class:`InvalidImage` instead of silently becoming another image's text.
 
         The size is checked from the response header before the body is read, and the read itself is
         bounded, so an oversized object never lands in memory. A missing object is :class:`InvalidImage`
@@ -52,11 +59,18 @@ class S3ObjectStore:
         kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
         if version_id:
             kwargs["VersionId"] = version_id
+        if etag:
+            kwargs["IfMatch"] = f'"{etag.strip(chr(34))}"'
         try:
-            with _transient(f"GET {key}", _code_in(_MISSING)):
+            with _transient(f"GET {key}", _code_in(_MISSING | _REPLACED)):
                 response = self._client.get_object(**kwargs)
         except ClientError as exc:
-            raise InvalidImage(f"s3://{bucket}/{key} no longer exists") from exc
+            code = exc.response.get("Error", {}).get("Code")
+            if code in _MISSING:
+                raise InvalidImage(f"s3://{bucket}/{key} no longer exists") from exc
+            if code in _REPLACED:
+                raise InvalidImage(f"s3://{bucket}/{key} was replaced after its upload event") from exc
+            raise
         length = int(response.get("ContentLength", 0))
         body = response["Body"]
         try:

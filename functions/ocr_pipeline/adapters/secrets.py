@@ -39,6 +39,11 @@ def secret_credentials(
         client_id, client_secret = value.get("client_id"), value.get("client_secret")
         if not isinstance(client_id, str) or not isinstance(client_secret, str) or not client_id:
             raise ConfigurationError(f"secret {secret_id} lacks string fields client_id and client_secret")
+        if not client_secret:
+            raise ConfigurationError(
+                f"secret {secret_id} has an empty client_secret: set the OCR API credentials with "
+                "aws secretsmanager put-secret-value"
+            )
         return ClientCredentials(client_id, client_secret)
 
     return provide

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from ocr_pipeline.domain.keys import OutputKeys, output_keys, stage_image_key
@@ -14,7 +12,6 @@ from ocr_pipeline.domain.polling import InLambdaPoll, PollSchedule
 from ocr_pipeline.domain.start import ObjectRef
 from ocr_pipeline.settings import BinarizationMode, LayoutSettings, OcrSettings
 
-Clock = Callable[[], datetime]
 SUBMISSION_SLACK_SECONDS = 5.0
 """A claim older than the POST's (connect + read) timeout plus this cannot belong to a live POST."""
 

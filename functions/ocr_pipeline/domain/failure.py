@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ocr_pipeline.domain.config import Clock, json_bytes, keys_of
+from ocr_pipeline.domain.config import json_bytes, keys_of
 from ocr_pipeline.domain.models import Attempts, FailureRecord, FailureStatus, Job, ObjectVersion, Stage
-from ocr_pipeline.domain.ports import ObjectStore
+from ocr_pipeline.domain.ports import Clock, ObjectStore
 from ocr_pipeline.domain.start import ObjectRef
 from ocr_pipeline.domain.submission import Ledger
 from ocr_pipeline.settings import LayoutSettings

@@ -13,11 +13,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from ocr_pipeline.domain.config import Clock, JobConfig, image_key, job_config, json_bytes, keys_of
+from ocr_pipeline.domain.config import JobConfig, image_key, job_config, json_bytes, keys_of
 from ocr_pipeline.domain.image import check_image as decode_checked
 from ocr_pipeline.domain.models import DONE, ImageInfo, Job, ModeInfo, Stage, StageStatus, StageTask
 from ocr_pipeline.domain.plan import plan_stages
-from ocr_pipeline.domain.ports import ObjectStore, OcrApi, OcrResponse, TaskStatus
+from ocr_pipeline.domain.ports import Clock, ObjectStore, OcrApi, OcrResponse, TaskStatus
 from ocr_pipeline.domain.records import result_record
 from ocr_pipeline.domain.start import ObjectRef
 from ocr_pipeline.domain.submission import Ledger, submit_once
@@ -54,7 +54,9 @@ def check_image(obj: ObjectRef, *, store: ObjectStore, cfg: JobConfig) -> Job:
 
     Raises ``ImageTooLarge`` / ``UnsupportedImage`` / ``InvalidImage`` for bad input (never retried).
     """
-    data = store.read(obj.bucket, obj.key, max_bytes=cfg.limits.max_bytes, version_id=obj.version_id)
+    data = store.read(
+        obj.bucket, obj.key, max_bytes=cfg.limits.max_bytes, version_id=obj.version_id, etag=obj.etag
+    )
     image = decode_checked(data, max_bytes=cfg.limits.max_bytes, max_pixels=cfg.limits.max_pixels)
     steps, mode = plan_stages(image, cfg.mode, cfg.preprocessing)
     return Job(
@@ -104,8 +106,14 @@ def submit_stage(
     """
     if job.next != stage:
         raise ValueError(f"job expects {job.next!r} next, not {stage.value}")
+    # The upload is pinned to the version and eTag the execution was started for; a stage output is not.
+    etag = obj.etag if job.source_key == obj.key else None
     data = store.read(
-        obj.bucket, job.source_key, max_bytes=cfg.limits.max_bytes, version_id=job.source_version_id
+        obj.bucket,
+        job.source_key,
+        max_bytes=cfg.limits.max_bytes,
+        version_id=job.source_version_id,
+        etag=etag,
     )
     ledger = Ledger(store, obj.bucket, cfg.layout.SUBMISSION_PREFIX, execution, cfg.in_doubt_after_seconds)
     submission = submit_once(ledger, stage, _post(ocr, stage, data, cfg, job.mode), clock=clock)
@@ -275,6 +283,8 @@ def _check(
     store.write(
         obj.bucket, keys.result, json_bytes(record.model_dump(mode="json")), content_type="application/json"
     )
+    # A failure record of an earlier attempt (reprocessed, or the object uploaded again) is now stale.
+    store.delete(obj.bucket, keys.failed)
     return job
 
 

@@ -7,6 +7,10 @@ import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    pass
 
 EXECUTION_NAME_MAX = 80
 _HASH_CHARS = 32
@@ -94,14 +98,17 @@ def stage_image_key(key: str, *, input_prefix: str, stage_prefix: str) -> str:
     return f"{stage_prefix}{relative_key(key, input_prefix)}.png"
 
 
-def execution_name(bucket: str, key: str, version: str | None) -> str:
-    """A deterministic Step Functions execution name for one object version.
+def execution_name(bucket: str, key: str, version: str | None, run: str | None = None) -> str:
+    """A deterministic Step Functions execution name for one object version (and run).
 
     The same bucket, key and version (S3 version id, else the eTag) always give the same name, so a
-    redelivered S3 event maps onto the execution already started. The name is a readable tail of the key
-    plus a SHA-256 prefix of the identity: at most 80 characters of ``[A-Za-z0-9_-]``.
+    redelivered S3 event maps onto the execution already started. ``run`` names a deliberate re-run
+    (reprocessing): a new run of the same version gets a new name, since a Standard execution name stays
+    reserved for 90 days; the same run again maps onto the same execution. The name is a readable tail
+    of the key plus a SHA-256 prefix of the identity: at most 80 characters of ``[A-Za-z0-9_-]``.
     """
-    identity = "\x00".join((bucket, key, version or ""))
+    parts = (bucket, key, version or "") if run is None else (bucket, key, version or "", run)
+    identity = "\x00".join(parts)
     digest = hashlib.sha256(identity.encode("utf-8")).hexdigest()[:_HASH_CHARS]
     readable = _UNSAFE_NAME_CHARS.sub("-", key.rsplit("/", 1)[-1]).strip("-_")[-_READABLE_MAX:].lstrip("-_")
     return f"{readable}-{digest}" if readable else digest

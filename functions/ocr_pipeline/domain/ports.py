@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
+
+Clock = Callable[[], datetime]
+"""The time source the domain records times with."""
 
 
 class TaskStatus(StrEnum):
@@ -46,8 +50,11 @@ class OcrResponse:
 class ObjectStore(Protocol):
     """Bytes in a bucket."""
 
-    def read(self, bucket: str, key: str, *, max_bytes: int, version_id: str | None = None) -> bytes:
-        """Return the object's bytes; raise ``ImageTooLarge`` above ``max_bytes`` without reading them all."""
+    def read(
+        self, bucket: str, key: str, *, max_bytes: int, version_id: str | None = None, etag: str | None = None
+    ) -> bytes:
+        """Return the bytes of that version (and eTag) of the object; raise ``ImageTooLarge`` above
+        ``max_bytes`` without reading them all, ``InvalidImage`` if it is gone or was replaced."""
         ...
 
     def write(self, bucket: str, key: str, body: bytes, *, content_type: str) -> None:

@@ -68,8 +68,12 @@ def start_executions(
     output_prefixes: Collection[str],
     suffixes: Collection[str],
     clock: Callable[[], datetime],
+    run: str | None = None,
 ) -> list[StartResult]:
     """Start one execution per acceptable object; never call the OCR API.
+
+    ``run`` (reprocessing) is part of the execution name: the same objects in a new run start again,
+    in the same run they are duplicates.
 
     Submission happens in the execution's first state, and a Standard execution name can be used only
     once, so a redelivered notification cannot submit an image twice: it finds the execution already
@@ -85,7 +89,7 @@ def start_executions(
         if reason is not None:
             results.append(StartResult(obj.key, StartOutcome.SKIPPED, reason=reason))
             continue
-        name = execution_name(obj.bucket, obj.key, obj.version)
+        name = execution_name(obj.bucket, obj.key, obj.version, run=run)
         payload = {"object": obj.to_payload(), "notified_at": clock().isoformat(timespec="milliseconds")}
         started = workflow.start(name, payload)
         outcome = StartOutcome.STARTED if started else StartOutcome.DUPLICATE

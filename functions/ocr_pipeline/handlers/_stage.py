@@ -5,9 +5,9 @@ from __future__ import annotations
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from ocr_pipeline.domain.job import Clock, JobConfig, poll_stage, submit_stage
+from ocr_pipeline.domain.job import JobConfig, poll_stage, submit_stage
 from ocr_pipeline.domain.models import Job, StageStatus
-from ocr_pipeline.domain.ports import ObjectStore, OcrApi
+from ocr_pipeline.domain.ports import Clock, ObjectStore, OcrApi
 from ocr_pipeline.handlers.events import StageEvent
 
 

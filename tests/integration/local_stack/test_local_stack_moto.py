@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import boto3
 import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
 
+from local_stack.executions import history_events
+from local_stack.runner import RunnerOptions
 from local_stack.stack import LocalStack
 
 FIXTURE = Path(__file__).parent / "fixtures" / "template.yaml"
@@ -26,7 +34,8 @@ class StubService:
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[LocalStack]:
-    with LocalStack.start(template=FIXTURE, ocr=StubService()) as running:
+    options = RunnerOptions(retry_delays=(0.2, 0.2))
+    with LocalStack.start(template=FIXTURE, ocr=StubService(), lambda_options=options) as running:
         yield running
 
 
@@ -52,21 +61,148 @@ def test_task_exception_is_caught_by_name_in_the_state_machine(stack: LocalStack
     assert (record.status, record.error) == ("FAILED", "Caught")
 
 
-def test_failing_s3_triggered_handler_is_logged_not_swallowed(
+def test_failing_s3_triggered_handler_is_retried_and_logged_not_swallowed(
     stack: LocalStack, caplog: pytest.LogCaptureFixture
 ) -> None:
     # GIVEN an object the S3-triggered handler refuses
-    # WHEN it is uploaded (moto ignores the Lambda's failure in put_object)
-    with caplog.at_level("ERROR", logger="local_stack.lambda_hook"):
+    # WHEN it is uploaded
+    with caplog.at_level("ERROR", logger="local_stack.runner"):
         stack.upload_bytes(b"x", "incoming/explode.txt")
+        assert stack.wait_idle(30)
 
-    # THEN the failure is in the log and no execution started
-    assert any("FixtureError" in r.getMessage() for r in caplog.records)
+    # THEN every attempt (the first and Lambda's 2 asynchronous retries) failed in the log, nothing started
+    failures = [r for r in caplog.records if r.getMessage().startswith("lambda invocation failed")]
+    assert len(failures) == 3
     assert stack.records(["incoming/explode.txt"])[0].status == "NOT_STARTED"
 
 
+def test_upload_returns_before_the_notified_function_has_run(stack: LocalStack) -> None:
+    # GIVEN an object whose S3-triggered handler takes 2 s
+    started = time.monotonic()
+
+    # WHEN it is uploaded
+    key = stack.upload_bytes(b"x", "incoming/slow.txt")
+
+    # THEN the upload returned at once, and the execution started later
+    assert time.monotonic() - started < 1.5
+    (record,) = stack.wait_all(deadline_seconds=30, keys=[key])
+    assert record.status == "SUCCEEDED"
+
+
+def test_sync_invoke_beyond_reserved_concurrency_answers_429_too_many_requests(stack: LocalStack) -> None:
+    # GIVEN the function with ReservedConcurrentExecutions 1, busy
+    client = boto3.client(
+        "lambda",
+        endpoint_url=stack.endpoint,
+        region_name="us-east-1",
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+    name = stack.spec.function("SlowFunction").name
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        busy = pool.submit(client.invoke, FunctionName=name, Payload=json.dumps({"seconds": 1.5}))
+        time.sleep(0.5)
+        # WHEN another synchronous invoke arrives
+        with pytest.raises(ClientError) as raised:
+            client.invoke(FunctionName=name, Payload="{}")
+        busy.result(timeout=30)
+
+    # THEN the Invoke API refused it as Lambda does
+    error = raised.value.response
+    assert (error["Error"]["Code"], error["ResponseMetadata"]["HTTPStatusCode"]) == (
+        "TooManyRequestsException",
+        429,
+    )
+
+
+def test_throttled_task_is_retried_by_the_state_machine_retry(stack: LocalStack) -> None:
+    # GIVEN a workflow whose only task calls the function with ReservedConcurrentExecutions 1
+    machine = stack.spec.state_machine("ThrottledWorkflow").arn
+    names = [f"throttle-{i}-{time.time_ns()}" for i in range(2)]
+
+    # WHEN two executions run it at the same time
+    arns = [
+        stack.sfn.start_execution(stateMachineArn=machine, name=n, input='{"seconds": 1.5}')["executionArn"]
+        for n in names
+    ]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        statuses = [stack.sfn.describe_execution(executionArn=a)["status"] for a in arns]
+        if "RUNNING" not in statuses:
+            break
+        time.sleep(0.25)
+
+    # THEN both succeeded, one of them after a Lambda.TooManyRequestsException its Retry matched
+    assert statuses == ["SUCCEEDED", "SUCCEEDED"]
+    errors = [
+        event["lambdaFunctionFailedEventDetails"]["error"]
+        for arn in arns
+        for event in history_events(stack.sfn, arn)
+        if event["type"] == "LambdaFunctionFailed"
+    ]
+    assert errors and set(errors) == {"Lambda.TooManyRequestsException"}
+
+
+def test_async_invoke_that_keeps_failing_lands_in_the_dead_letter_queue(stack: LocalStack) -> None:
+    # GIVEN the failing function (MaximumRetryAttempts 1, DeadLetterQueue the fixture's queue)
+    name = stack.spec.function("FailFunction").name
+
+    # WHEN it is invoked asynchronously
+    response = stack.clients["lambda"].invoke(FunctionName=name, InvocationType="Event", Payload='{"n": 7}')
+    assert response["StatusCode"] == 202
+    assert stack.wait_idle(30)
+
+    # THEN the event is in the queue, with Lambda's error attributes
+    sqs = stack.clients["sqs"]
+    url = sqs.get_queue_url(QueueName=stack.spec.queues[0].name)["QueueUrl"]
+    messages = sqs.receive_message(QueueUrl=url, MessageAttributeNames=["All"], WaitTimeSeconds=1)
+    (message,) = messages["Messages"]
+    assert json.loads(message["Body"]) == {"n": 7}
+    assert message["MessageAttributes"]["ErrorCode"]["StringValue"] == "FixtureError"
+
+
+def test_dynamodb_table_of_the_template_serves_the_state_machine_integration(stack: LocalStack) -> None:
+    # GIVEN the fixture's table and a workflow putting an item through arn:aws:states:::dynamodb:putItem
+    table = stack.spec.tables[0].name
+    machine = stack.spec.state_machine("TableWorkflow").arn
+
+    # WHEN it runs
+    arn = stack.sfn.start_execution(stateMachineArn=machine, name=f"t-{time.time_ns()}", input='{"id": "a"}')[
+        "executionArn"
+    ]
+    deadline = time.monotonic() + 30
+    while (
+        stack.sfn.describe_execution(executionArn=arn)["status"] == "RUNNING" and time.monotonic() < deadline
+    ):
+        time.sleep(0.2)
+
+    # THEN it succeeded and the item is in the table
+    assert stack.sfn.describe_execution(executionArn=arn)["status"] == "SUCCEEDED"
+    item = stack.clients["dynamodb"].get_item(TableName=table, Key={"id": {"S": "a"}})
+    assert item["Item"]["id"] == {"S": "a"}
+
+
+def test_resource_types_not_emulated_are_listed_not_fatal(stack: LocalStack) -> None:
+    # GIVEN / WHEN the fixture (a KMS key, an SNS topic, a log group) is up
+    # THEN those are listed as not emulated
+    assert {"Key": "AWS::KMS::Key", "Alarms": "AWS::SNS::Topic"}.items() <= stack.spec.ignored.items()
+
+
+def test_memory_size_is_given_to_the_handler_and_reported(stack: LocalStack) -> None:
+    # GIVEN the function with MemorySize 512
+    name = stack.spec.function("WhoAmIFunction").name
+
+    # WHEN it is invoked
+    response = stack.clients["lambda"].invoke(FunctionName=name, Payload="{}")
+
+    # THEN its context says 512 MB, and the log has Lambda's REPORT line with the memory used
+    assert json.loads(response["Payload"].read())["memory"] == 512
+    record = next(r for r in reversed(stack.invocations) if r.function_name == name)
+    assert (record.memory_size_mb, record.max_memory_mb > 0) == (512, True)
+    assert "Memory Size: 512 MB\tMax Memory Used:" in stack.lambda_log.read_text(encoding="utf-8")
+
+
 def test_endpoint_variables_stay_set_between_invocations(stack: LocalStack) -> None:
-    # GIVEN the stack after a handler ran (its per-invocation environment has been restored)
+    # GIVEN the stack after a handler ran
     key = stack.upload_bytes(b"hello", "incoming/env.txt")
     stack.wait_all(deadline_seconds=30, keys=[key])
 
@@ -80,6 +216,7 @@ def test_object_outside_the_filter_starts_nothing(stack: LocalStack) -> None:
     # GIVEN / WHEN an object outside the notification's prefix
     before = len(stack.invocations)
     stack.upload_bytes(b"x", "elsewhere/a.txt")
+    assert stack.wait_idle(10)
 
     # THEN no function ran
     assert len(stack.invocations) == before

@@ -9,7 +9,7 @@ import pytest
 
 from local_stack.builder import Environment
 from local_stack.cfn import Resolver, TemplateError, load_yaml
-from local_stack.template import plan
+from local_stack.template import ParameterError, plan
 
 FIXTURE = Path(__file__).parent / "fixtures" / "template.yaml"
 PROJECT_TEMPLATE = Path(__file__).resolve().parents[3] / "template.yaml"
@@ -94,10 +94,34 @@ def test_plan_unknown_override_raises() -> None:
         plan(FIXTURE, {"Moed": "slow"}, environment=ENV)
 
 
-def test_plan_override_outside_allowed_values_raises() -> None:
-    # GIVEN / WHEN / THEN a value outside AllowedValues is refused
-    with pytest.raises(TemplateError, match="not one of"):
+def test_plan_override_outside_allowed_values_raises_naming_the_allowed_values() -> None:
+    # GIVEN / WHEN / THEN a value outside AllowedValues is refused, naming them
+    with pytest.raises(ParameterError, match="Mode='medium' is not allowed; allowed values: fast, slow"):
         plan(FIXTURE, {"Mode": "medium"}, environment=ENV)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"MaxPolls": "0"}, "MaxPolls=0 is out of range; allowed values: 1 to 500"),
+        ({"MaxPolls": "many"}, "MaxPolls='many' is not a number"),
+        ({"InputPrefix": "/abs/"}, "InputPrefix='/abs/' does not match its AllowedPattern"),
+    ],
+)
+def test_plan_project_template_override_breaking_a_constraint_raises(
+    override: dict[str, str], message: str
+) -> None:
+    # GIVEN / WHEN / THEN the project template's MinValue, Number type and AllowedPattern are enforced
+    with pytest.raises(ParameterError, match=message):
+        plan(PROJECT_TEMPLATE, override, environment=ENV)
+
+
+def test_plan_constraint_checks_can_be_turned_off() -> None:
+    # GIVEN / WHEN a value below MinValue with the checks off
+    spec = plan(PROJECT_TEMPLATE, {"MaxPolls": "0"}, environment=ENV, check_constraints=False)
+
+    # THEN it is taken as given
+    assert spec.parameters["MaxPolls"] == "0"
 
 
 def test_plan_s3_event_becomes_bucket_notification_with_filter() -> None:
@@ -147,8 +171,10 @@ def test_plan_unsupported_resource_is_listed_as_ignored() -> None:
     # GIVEN / WHEN the fixture planned
     spec = plan(FIXTURE, environment=ENV)
 
-    # THEN the log group is not created but named as ignored
-    assert spec.ignored == {"Logs": "AWS::Logs::LogGroup"}
+    # THEN the log group (and the roles and permissions SAM generates) are not created but listed
+    assert spec.ignored["Logs"] == "AWS::Logs::LogGroup"
+    assert {"AWS::Logs::LogGroup", "AWS::IAM::Role", "AWS::Lambda::Permission"} <= set(spec.ignored.values())
+    assert not {kind for kind in spec.ignored.values() if kind.startswith("AWS::Serverless::")}
 
 
 @pytest.mark.skipif(not PROJECT_TEMPLATE.exists(), reason="template.yaml not present")

@@ -78,10 +78,10 @@ def test_stage_handlers_write_text_binarized_png_and_result_with_two_posts_two_g
     aws: Aws, api: responses.RequestsMock
 ) -> None:
     # GIVEN an uploaded image and an OCR API that finishes each task by the first result request
-    aws.put("incoming/2026/scan.png", image_bytes(400, 300, "PNG", color=180))
+    etag = aws.put("incoming/2026/scan.png", image_bytes(400, 300, "PNG", color=180))
     png = image_bytes(400, 300, "PNG", color=255)
     _scripted_endpoint_api(api, png)
-    obj = {"bucket": BUCKET, "key": "incoming/2026/scan.png", "version_id": None, "etag": "e", "size": None}
+    obj = {"bucket": BUCKET, "key": "incoming/2026/scan.png", "version_id": None, "etag": etag, "size": None}
     # WHEN the workflow's stages run in order
     job = aws.run_job(obj, "scan-1")
     # THEN the outputs are in S3, read with each operation's own GET: 2 POSTs + 2 GETs in all
@@ -104,9 +104,9 @@ def test_retried_submit_after_accepted_post_reuses_task_from_record(
     aws: Aws, api: responses.RequestsMock
 ) -> None:
     # GIVEN a binarization already submitted by an invocation that then crashed (its job was lost)
-    aws.put("incoming/2026/scan.png", image_bytes(400, 300, "PNG", color=180))
+    etag = aws.put("incoming/2026/scan.png", image_bytes(400, 300, "PNG", color=180))
     _scripted_endpoint_api(api, image_bytes(400, 300))
-    obj = {"bucket": BUCKET, "key": "incoming/2026/scan.png", "version_id": None, "etag": "e", "size": None}
+    obj = {"bucket": BUCKET, "key": "incoming/2026/scan.png", "version_id": None, "etag": etag, "size": None}
     preprocess = aws.handler("preprocess", IN_LAMBDA_POLL_SECONDS="0")
     job = preprocess({"action": "check_image", "object": obj, "execution": "scan-1"})
     event = {"action": "submit", "stage": "binarize", "object": obj, "job": job, "execution": "scan-1"}
@@ -122,9 +122,9 @@ def test_submit_reply_timed_out_fails_stage_in_doubt_and_is_not_reposted(
     aws: Aws, api: responses.RequestsMock
 ) -> None:
     # GIVEN a BinarizeImage POST whose answer times out
-    aws.put("incoming/a.png", image_bytes())
+    etag = aws.put("incoming/a.png", image_bytes())
     api.post(f"{BASE}/v5.0/ocr/BinarizeImage", body=requests.exceptions.ReadTimeout())
-    obj = {"bucket": BUCKET, "key": "incoming/a.png", "version_id": None, "etag": "e", "size": None}
+    obj = {"bucket": BUCKET, "key": "incoming/a.png", "version_id": None, "etag": etag, "size": None}
     preprocess = aws.handler("preprocess")
     job = preprocess({"action": "check_image", "object": obj, "execution": "a"})
     event = {"action": "submit", "stage": "binarize", "object": obj, "job": job, "execution": "a"}
@@ -140,9 +140,9 @@ def test_check_image_oversized_object_raises_before_calling_api(
     aws: Aws, api: responses.RequestsMock
 ) -> None:
     # GIVEN an object above MAX_IMAGE_BYTES
-    aws.put("incoming/big.bmp", image_bytes(400, 400, "BMP"))
+    etag = aws.put("incoming/big.bmp", image_bytes(400, 400, "BMP"))
     preprocess = aws.handler("preprocess", MAX_IMAGE_BYTES="1000")
-    obj = {"bucket": BUCKET, "key": "incoming/big.bmp", "version_id": None, "etag": "e", "size": None}
+    obj = {"bucket": BUCKET, "key": "incoming/big.bmp", "version_id": None, "etag": etag, "size": None}
     # WHEN checked / THEN ImageTooLarge (the Lambda errorType) propagates and no call was made
     with pytest.raises(ImageTooLarge):
         preprocess({"action": "check_image", "object": obj, "execution": "big"})
@@ -153,9 +153,9 @@ def test_submit_throttled_post_raises_named_error_for_workflow_retry(
     aws: Aws, api: responses.RequestsMock
 ) -> None:
     # GIVEN an OCR API that throttles submissions
-    aws.put("incoming/a.png", image_bytes())
+    etag = aws.put("incoming/a.png", image_bytes())
     api.post(f"{BASE}/v5.0/ocr/BinarizeImage", status=429)
-    obj = {"bucket": BUCKET, "key": "incoming/a.png", "version_id": None, "etag": "e", "size": None}
+    obj = {"bucket": BUCKET, "key": "incoming/a.png", "version_id": None, "etag": etag, "size": None}
     preprocess = aws.handler("preprocess")
     job = preprocess({"action": "check_image", "object": obj, "execution": "a"})
     # WHEN submitted / THEN OcrApiThrottled propagates and the claim is freed for the retry

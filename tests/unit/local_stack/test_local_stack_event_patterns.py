@@ -123,11 +123,25 @@ def test_pattern_from_json_text_compiles() -> None:
 
 
 @pytest.mark.parametrize(
+    ("pattern", "event", "expected"),
+    [
+        ({"detail": {"status": [{"wildcard": "TIMED*"}]}}, {"detail": {"status": "TIMED_OUT"}}, True),
+        ({"detail": {"status": [{"wildcard": "TIMED*"}]}}, {"detail": {"status": "FAILED"}}, False),
+        ({"$or": [{"source": ["aws.states"]}, {"detail-type": ["x"]}]}, {"detail-type": "x"}, True),
+        ({"$or": [{"source": ["aws.states"]}, {"detail-type": ["x"]}]}, {"source": "y"}, False),
+        ({"ip": [{"cidr": "10.0.0.0/8"}]}, {"ip": "10.1.2.3"}, True),
+    ],
+)
+def test_pattern_wildcard_or_and_cidr_are_evaluated(pattern: Any, event: Any, expected: bool) -> None:
+    # GIVEN / WHEN a pattern with an operator moto evaluates / THEN it matches as EventBridge does
+    assert EventPattern.compile(pattern).matches(event) is expected
+
+
+@pytest.mark.parametrize(
     "pattern",
     [
-        {"detail": {"status": [{"wildcard": "TIMED*"}]}},
-        {"detail": {"status": [{"cidr": "10.0.0.0/8"}]}},
-        {"$or": [{"source": ["aws.states"]}, {"detail-type": ["x"]}]},
+        {"detail": {"status": [{"starts-with": "TIMED"}]}},
+        {"$or": []},
         {"source": "aws.states"},
         {"source": []},
         {"detail": {}},
@@ -139,9 +153,9 @@ def test_pattern_from_json_text_compiles() -> None:
         "not json",
     ],
 )
-def test_pattern_unsupported_or_malformed_raises_at_compile(pattern: Any) -> None:
+def test_pattern_unknown_operator_or_malformed_raises_at_compile(pattern: Any) -> None:
     # GIVEN a pattern the local matcher cannot evaluate faithfully
     # WHEN it is compiled
-    # THEN it fails loudly instead of never matching
+    # THEN it fails loudly instead of matching every event (what moto does with an unknown operator)
     with pytest.raises(EventPatternError):
         EventPattern.compile(pattern)

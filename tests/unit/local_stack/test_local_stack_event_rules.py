@@ -1,4 +1,4 @@
-"""Event rules read from a template: SAM function events and AWS::Events::Rule, patterns checked at plan."""
+"""Event rules read from a template (SAM function events translated to AWS::Events::Rule), checked at plan."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import pytest
 
 from local_stack.builder import Environment
 from local_stack.cfn import TemplateError
-from local_stack.event_rules import target_input
-from local_stack.resources import EventRuleSpec, RuleTarget, StackSpec
+from local_stack.resources import EventRuleSpec, StackSpec
 from local_stack.template import plan
 
 PROJECT_TEMPLATE = Path(__file__).resolve().parents[3] / "template.yaml"
@@ -27,6 +26,7 @@ Resources:
     Type: AWS::Serverless::Function
     Properties:
       Handler: app.handler
+      Runtime: python3.11
       CodeUri: .
 """
 STATUS_EVENT = {
@@ -62,7 +62,7 @@ def test_sam_eventbridge_event_becomes_rule_targeting_its_function(tmp_path: Pat
     # WHEN the template is planned
     (rule,) = _rules(tmp_path, body)
 
-    # THEN the rule is named like SAM names it, targets the function and has the resolved pattern
+    # THEN the rule is the one SAM generates, targets the function and has the resolved pattern
     assert rule.logical_id == "RecorderDone"
     assert [t.function_arn for t in rule.targets] == [
         "arn:aws:lambda:eu-west-1:111122223333:function:t-Recorder"
@@ -88,14 +88,14 @@ def test_sam_cloudwatch_event_is_read_like_eventbridge_rule(tmp_path: Path) -> N
 
 
 def test_events_rule_keeps_function_targets_and_skips_others(tmp_path: Path) -> None:
-    # GIVEN an AWS::Events::Rule with a function target (with InputPath) and a topic target
+    # GIVEN an AWS::Events::Rule with a function target and a topic target
     body = """
   Rule:
     Type: AWS::Events::Rule
     Properties:
       EventPattern: {source: [aws.states]}
       Targets:
-        - {Id: f, Arn: !GetAtt Recorder.Arn, InputPath: $.detail}
+        - {Id: f, Arn: !GetAtt Recorder.Arn}
         - {Id: t, Arn: !Ref Topic}
 """
     # WHEN the template is planned
@@ -104,9 +104,7 @@ def test_events_rule_keeps_function_targets_and_skips_others(tmp_path: Path) -> 
     # THEN only the function target remains and the rule is not listed as ignored
     (rule,) = spec.rules
     assert rule.logical_id == "Rule"
-    assert [(t.function_arn.rpartition(":")[2], t.input_path) for t in rule.targets] == [
-        ("t-Recorder", "$.detail")
-    ]
+    assert [t.function_arn.rpartition(":")[2] for t in rule.targets] == ["t-Recorder"]
     assert "Rule" not in spec.ignored
 
 
@@ -134,25 +132,26 @@ def test_events_rule_unsupported_operator_fails_plan(tmp_path: Path) -> None:
   Rule:
     Type: AWS::Events::Rule
     Properties:
-      EventPattern: {detail: {name: [{wildcard: "scan-*"}]}}
+      EventPattern: {detail: {name: [{starts-with: "scan-"}]}}
       Targets: [{Id: f, Arn: !GetAtt Recorder.Arn}]
 """
     # WHEN / THEN planning fails naming the rule and the operator
-    with pytest.raises(TemplateError, match=r"Rule: .*wildcard"):
+    with pytest.raises(TemplateError, match=r"Rule: .*starts-with"):
         _plan(tmp_path, body)
 
 
-def test_input_transformer_fails_plan(tmp_path: Path) -> None:
-    # GIVEN a target with an InputTransformer
-    body = """      Events:
-        Done:
-          Type: EventBridgeRule
-          Properties:
-            Pattern: {source: [aws.states]}
-            InputTransformer: {InputTemplate: "{}"}
+@pytest.mark.parametrize("reshaping", ["InputPath: $.detail", 'Input: "{}"'])
+def test_target_reshaping_the_event_fails_plan(tmp_path: Path, reshaping: str) -> None:
+    # GIVEN a target that would receive something else than the event (not emulated)
+    body = f"""
+  Rule:
+    Type: AWS::Events::Rule
+    Properties:
+      EventPattern: {{source: [aws.states]}}
+      Targets: [{{Id: f, Arn: !GetAtt Recorder.Arn, {reshaping}}}]
 """
-    # WHEN / THEN planning fails
-    with pytest.raises(TemplateError, match="InputTransformer"):
+    # WHEN / THEN planning fails naming it
+    with pytest.raises(TemplateError, match=reshaping.split(":")[0]):
         _plan(tmp_path, body)
 
 
@@ -173,13 +172,3 @@ def test_project_template_routes_timed_out_and_aborted_executions_to_a_function(
     assert targets("TIMED_OUT") and targets("TIMED_OUT") <= functions
     assert targets("ABORTED") == targets("TIMED_OUT")
     assert targets("FAILED") == set()
-
-
-def test_target_input_constant_path_or_whole_event() -> None:
-    # GIVEN targets with a constant Input, an InputPath and neither
-    event = {"detail": {"status": "ABORTED"}}
-
-    # WHEN / THEN each receives what EventBridge would send
-    assert target_input(RuleTarget("f", input='{"a": 1}'), event) == {"a": 1}
-    assert target_input(RuleTarget("f", input_path="$.detail"), event) == {"status": "ABORTED"}
-    assert target_input(RuleTarget("f"), event) is event

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,16 +45,17 @@ class FakeSfn:
 
 
 class FakeLambda:
+    """An asynchronous invocation run to its end: fails after 3 attempts with `function_error`."""
+
     def __init__(self, function_error: str | None = None):
         self.calls: list[tuple[str, Any]] = []
         self.function_error = function_error
 
-    def invoke(self, FunctionName: str, InvocationType: str, Payload: str) -> dict[str, Any]:
-        self.calls.append((FunctionName, json.loads(Payload)))
-        response: dict[str, Any] = {"StatusCode": 200, "Payload": io.BytesIO(b'{"ok": true}')}
+    def __call__(self, function_arn: str, event: Any) -> tuple[bool, int, str | None]:
+        self.calls.append((function_arn, event))
         if self.function_error:
-            response["FunctionError"] = self.function_error
-        return response
+            return False, 3, self.function_error
+        return True, 1, None
 
 
 def _rule(statuses: list[str]) -> EventRuleSpec:
@@ -69,7 +68,7 @@ def _rule(statuses: list[str]) -> EventRuleSpec:
 def _watcher(sfn: FakeSfn, lam: FakeLambda, statuses: list[str]) -> StatusEventWatcher:
     return StatusEventWatcher(
         sfn=sfn,
-        lambda_client=lam,
+        invoke=lam,
         rules=[_rule(statuses)],
         state_machine_arns=[MACHINE],
         account_id="123456789012",
@@ -148,17 +147,17 @@ def test_sweep_takes_missing_stop_date_from_terminal_history_event() -> None:
     assert payload["detail"]["stopDate"] == int(stopped.timestamp() * 1000)
 
 
-def test_failing_target_is_retried_then_recorded_without_raising() -> None:
-    # GIVEN a function that always fails
+def test_failing_target_is_recorded_with_its_attempts_without_raising() -> None:
+    # GIVEN a function whose asynchronous invocation fails after its retries
     lam = FakeLambda(function_error="Unhandled")
     watcher = _watcher(FakeSfn([_execution("a", "ABORTED")]), lam, ["ABORTED"])
 
     # WHEN a sweep runs
     watcher.sweep()
 
-    # THEN it was attempted three times, recorded as not delivered, and the execution is handled
+    # THEN it was handed over once, recorded as not delivered after 3 attempts, and the execution is handled
     (delivery,) = watcher.deliveries
-    assert (delivery.ok, delivery.attempts, len(lam.calls)) == (False, 3, 3)
+    assert (delivery.ok, delivery.attempts, len(lam.calls)) == (False, 3, 1)
     assert delivery.error is not None and "Unhandled" in delivery.error
     assert watcher.handled(delivery.execution_arn)
 
@@ -180,7 +179,7 @@ def test_watcher_without_rules_is_inactive_and_everything_counts_as_handled() ->
     # GIVEN a watcher with no rule
     watcher = StatusEventWatcher(
         sfn=FakeSfn([]),
-        lambda_client=FakeLambda(),
+        invoke=FakeLambda(),
         rules=[],
         state_machine_arns=[MACHINE],
         account_id="1",

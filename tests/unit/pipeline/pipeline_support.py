@@ -85,7 +85,9 @@ class FakeStore:
     content_types: dict[tuple[str, str], str] = field(default_factory=dict)
     fail_writes_under: str | None = None
 
-    def read(self, bucket: str, key: str, *, max_bytes: int, version_id: str | None = None) -> bytes:
+    def read(
+        self, bucket: str, key: str, *, max_bytes: int, version_id: str | None = None, etag: str | None = None
+    ) -> bytes:
         if (bucket, key) not in self.objects:
             raise InvalidImage(f"s3://{bucket}/{key} no longer exists")
         data = self.objects[(bucket, key)]

@@ -14,7 +14,7 @@ def _pins(lines: list[str]) -> dict[str, str]:
     pins: dict[str, str] = {}
     for line in lines:
         text = line.strip()
-        if not text or text.startswith("#"):
+        if not text or text.startswith(("#", "-r ")):
             continue
         match = PIN.match(text)
         assert match, f"not pinned with ==: {text!r}"
@@ -24,7 +24,13 @@ def _pins(lines: list[str]) -> dict[str, str]:
 
 def test_every_lambda_requirement_is_pinned_like_the_development_environment() -> None:
     # GIVEN the Lambda requirements, the project's direct pins and the full constraints
-    lambda_pins = _pins((ROOT / "functions" / "requirements.txt").read_text().splitlines())
+    lambda_pins = _pins(
+        [
+            line
+            for path in (ROOT / "functions" / "requirements").glob("*.txt")
+            for line in path.read_text().splitlines()
+        ]
+    )
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     direct = _pins(list(project))
     constraints = _pins((ROOT / "constraints.txt").read_text().splitlines())

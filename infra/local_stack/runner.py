@@ -1,0 +1,575 @@
+"""Lambda's execution model, locally: worker processes, reserved concurrency, throttling, async retries.
+
+Each function gets its own pool of worker processes (`local_stack.worker`), one per concurrent execution
+environment, started with that function's environment variables only and reused warm, so nothing is
+shared between functions or between invocations running at once. Concurrency is capped as Lambda caps it:
+a function with `ReservedConcurrentExecutions` has that many slots of its own; the others share what is
+left of the account limit. Beyond the cap:
+
+- a synchronous invoke (`invoke`) raises `Throttled` (the Invoke API answers 429 TooManyRequestsException);
+- an asynchronous invoke (`invoke_async`: S3 notifications, EventBridge targets, `InvocationType=Event`)
+  waits in the function's queue and is retried with backoff until its `MaximumEventAgeInSeconds`; a
+  function error is retried `MaximumRetryAttempts` times (after `retry_delays`), then the event goes to the
+  function's dead-letter queue.
+
+`Timeout` is enforced: a worker that has not answered by then is killed and the invocation fails with
+`Sandbox.Timedout`; the next invocation starts a fresh (cold) worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import json
+import logging
+import os
+import random
+import select
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from local_stack.resources import FunctionSpec
+from local_stack.worker import FDS_VARIABLE, error_payload
+
+log = logging.getLogger(__name__)
+
+UNRESERVED_DEFAULT = 10
+"""Concurrency shared by the functions without a reservation when no account limit is given (AWS: 1000
+for the account, at least 100 unreserved; a laptop runs a few processes)."""
+_MAX_RECORDS = 100_000
+_MAX_QUEUED = 100_000
+_STOP_SECONDS = 10.0
+
+DeadLetter = Callable[[str, Any, str, str, str], None]
+"""(target ARN, event, request id, error type, error message) → send the failed event to a DLQ."""
+
+
+class Throttled(RuntimeError):
+    """No free concurrency slot for a synchronous invoke (Lambda's 429 TooManyRequestsException)."""
+
+
+class UnknownFunction(KeyError):
+    """No function of the stack has this name."""
+
+
+@dataclass(frozen=True)
+class RunnerOptions:
+    """Local knobs. AWS retries a failed asynchronous invocation after 1 and 2 minutes: `retry_delays`
+    scales that down; `throttle_backoff` is (first, longest) wait of a throttled queued event."""
+
+    account_concurrency: int | None = None
+    retry_delays: tuple[float, ...] = (1.0, 2.0)
+    throttle_backoff: tuple[float, float] = (0.05, 1.0)
+    duplicate_delivery_rate: float = 0.0
+    init_timeout_seconds: float = 60.0
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class InvocationRecord:
+    """One handler run (an attempt), for progress reports, cost figures and tests."""
+
+    function_name: str
+    request_id: str
+    seconds: float
+    errored: bool
+    error_type: str | None
+    invocation_type: str = "RequestResponse"
+    cold_start: bool = False
+    memory_size_mb: int = 0
+    max_memory_mb: int = 0
+
+
+@dataclass(order=True)
+class AsyncInvocation:
+    """An event accepted for asynchronous invocation; `done` is set once it succeeded or was given up."""
+
+    due: float
+    sequence: int
+    function_name: str = field(compare=False)
+    event: Any = field(compare=False, repr=False)
+    request_id: str = field(compare=False)
+    received: float = field(compare=False)
+    attempts: int = field(default=0, compare=False)
+    throttles: int = field(default=0, compare=False)
+    ok: bool | None = field(default=None, compare=False)
+    error: str | None = field(default=None, compare=False)
+    payload: str | None = field(default=None, compare=False, repr=False)
+    done: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
+
+
+class _Slots:
+    """A concurrency limit shared by one or more functions."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.in_use = 0
+
+
+class Worker:
+    """One execution environment: a `local_stack.worker` process for one function."""
+
+    def __init__(self, spec: FunctionSpec, environment: Mapping[str, str], log_file: IO[Any] | None):
+        parent_read, child_write = os.pipe()
+        child_read, parent_write = os.pipe()
+        env = {**environment, FDS_VARIABLE: f"{child_read},{child_write}"}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "local_stack.worker"],
+            env=env,
+            cwd=str(spec.code_uri),
+            stdin=subprocess.DEVNULL,
+            stdout=log_file if log_file is not None else None,
+            stderr=subprocess.STDOUT if log_file is not None else None,
+            pass_fds=(child_read, child_write),
+        )
+        os.close(child_read)
+        os.close(child_write)
+        self._read_fd = parent_read
+        self._writer = os.fdopen(parent_write, "w", encoding="utf-8")
+        self._buffer = b""
+        self._closed = threading.Lock()
+        self.init_seconds: float | None = None
+
+    def wait_ready(self, timeout: float) -> dict[str, Any] | None:
+        """The worker's ready message, or an error document; None if it did not answer in time."""
+        message = self._read_line(time.monotonic() + timeout)
+        if message is None:
+            return None
+        document: dict[str, Any] = json.loads(message)
+        self.init_seconds = document.get("init_seconds")
+        return document
+
+    def call(self, request: Mapping[str, Any], timeout: float) -> dict[str, Any] | None:
+        """Send one request; its reply, or None when the deadline passed or the process died."""
+        try:
+            self._writer.write(json.dumps(request) + "\n")
+            self._writer.flush()
+        except (BrokenPipeError, OSError):
+            return None
+        line = self._read_line(time.monotonic() + timeout)
+        return None if line is None else json.loads(line)
+
+    def _read_line(self, deadline: float) -> bytes | None:
+        while b"\n" not in self._buffer:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            try:
+                ready, _, _ = select.select([self._read_fd], [], [], left)
+                if not ready:
+                    continue
+                chunk = os.read(self._read_fd, 1 << 20)
+            except (OSError, ValueError):
+                return None
+            if not chunk:
+                return None
+            self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return line
+
+    def terminate(self) -> None:
+        """SIGKILL the process (as Lambda does at a timeout); a thread reading its reply gets EOF."""
+        if self.process.poll() is None:
+            self.process.kill()
+        try:
+            self.process.wait(timeout=_STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            log.warning("worker did not exit", extra={"pid": self.process.pid})
+
+    def kill(self) -> None:
+        """Terminate and close the pipes, once. Only the thread using the worker (or, for an idle worker,
+        the pool) may call it: a descriptor closed under a reader could be reused by another file."""
+        if not self._closed.acquire(blocking=False):
+            return
+        self.terminate()
+        for close in (self._writer.close, lambda: os.close(self._read_fd)):
+            with contextlib.suppress(OSError):
+                close()
+
+
+class FunctionPool:
+    """The warm workers, concurrency counters and asynchronous queue of one function."""
+
+    def __init__(self, spec: FunctionSpec, slots: _Slots, runner: Runner):
+        self.spec = spec
+        self.slots = slots
+        self._runner = runner
+        self._idle: list[Worker] = []
+        self._all: set[Worker] = set()
+        self.active = 0
+        self.peak = 0
+        self.throttles: Counter[str] = Counter()
+        self.queue: list[AsyncInvocation] = []
+        self.executor = ThreadPoolExecutor(max_workers=max(1, slots.limit), thread_name_prefix=spec.name)
+        self.dispatcher = threading.Thread(target=self._dispatch, name=f"async-{spec.name}", daemon=True)
+
+    def try_acquire(self) -> bool:
+        """Take a concurrency slot if one is free (caller holds the runner's lock)."""
+        if self.slots.in_use >= self.slots.limit:
+            return False
+        self.slots.in_use += 1
+        self.active += 1
+        self.peak = max(self.peak, self.active)
+        return True
+
+    def release(self) -> None:
+        with self._runner.lock:
+            self.slots.in_use -= 1
+            self.active -= 1
+            self._runner.lock.notify_all()
+
+    def run(self, event: Any, request_id: str, invocation_type: str) -> tuple[str, bool]:
+        """Run the handler once in a warm (or new) worker of this function; (payload JSON, errored)."""
+        spec = self.spec
+        started = time.monotonic()
+        with self._runner.lock:
+            worker = self._idle.pop() if self._idle else None
+        cold = worker is None
+        max_memory = 0
+        if worker is None:
+            worker, failure = self._start_worker()
+            if worker is None:
+                self._runner.record(spec, request_id, started, failure, True, invocation_type, cold, 0)
+                return failure, True
+        request = {
+            "request_id": request_id,
+            "event": event,
+            "deadline_epoch": time.time() + spec.timeout,
+            "function_arn": spec.arn,
+        }
+        reply = worker.call(request, spec.timeout)
+        if reply is None:
+            died = worker.process.poll() is not None
+            worker.kill()
+            with self._runner.lock:
+                self._all.discard(worker)
+            if died:
+                payload = error_payload(
+                    "Runtime.ExitError", f"RequestId: {request_id} Error: Runtime exited without a response"
+                )
+            else:
+                payload = error_payload(
+                    "Sandbox.Timedout", f"{request_id} Task timed out after {spec.timeout:.2f} seconds"
+                )
+            errored = True
+        else:
+            payload, errored = str(reply["payload"]), bool(reply["errored"])
+            max_memory = int(reply.get("max_memory_mb", 0))
+            with self._runner.lock:
+                self._idle.append(worker)
+        self._runner.record(spec, request_id, started, payload, errored, invocation_type, cold, max_memory)
+        return payload, errored
+
+    def _start_worker(self) -> tuple[Worker | None, str]:
+        worker = Worker(self.spec, self._runner.environment_for(self.spec), self._runner.log_file)
+        with self._runner.lock:
+            self._all.add(worker)
+        ready = worker.wait_ready(self._runner.options.init_timeout_seconds)
+        if ready is not None and ready.get("ready"):
+            return worker, ""
+        worker.kill()
+        with self._runner.lock:
+            self._all.discard(worker)
+        error = (ready or {}).get("error") or {
+            "errorType": "Runtime.InitError",
+            "errorMessage": f"no ready message within {self._runner.options.init_timeout_seconds} s",
+        }
+        return None, error_payload(str(error["errorType"]), str(error["errorMessage"]))
+
+    def close(self) -> None:
+        """Kill the idle workers; terminate the busy ones (their callers see EOF and close them)."""
+        with self._runner.lock:
+            idle = list(self._idle)
+            busy = [worker for worker in self._all if worker not in self._idle]
+            self._all.clear()
+            self._idle.clear()
+        for worker in idle:
+            worker.kill()
+        for worker in busy:
+            worker.terminate()
+
+    # -- asynchronous invocations ------------------------------------------------------------------
+
+    def enqueue(self, item: AsyncInvocation) -> None:
+        with self._runner.lock:
+            if len(self.queue) >= _MAX_QUEUED:
+                raise Throttled(f"{self.spec.name}: asynchronous queue full ({_MAX_QUEUED} events)")
+            heapq.heappush(self.queue, item)
+            self._runner.lock.notify_all()
+
+    def _dispatch(self) -> None:
+        runner = self._runner
+        first, longest = runner.options.throttle_backoff
+        while True:
+            expired = None
+            with runner.lock:
+                item = self._next_due()
+                if item is None:
+                    return
+                if time.monotonic() - item.received > self.spec.max_event_age_seconds:
+                    expired = item
+                elif not self.try_acquire():
+                    item.throttles += 1
+                    self.throttles["Event"] += 1
+                    heapq.heappush(self.queue, item)
+                    runner.lock.wait(min(longest, first * 2 ** min(item.throttles - 1, 16)))
+                    continue
+            if expired is not None:
+                self._give_up(expired, "EventAgeExceeded", "maximum event age reached")
+            else:
+                self.executor.submit(self._attempt, item)
+
+    def _next_due(self) -> AsyncInvocation | None:
+        """Pop the next due event (caller holds the lock); None once the runner stops."""
+        runner = self._runner
+        while not runner.stopped:
+            if self.queue and self.queue[0].due <= time.monotonic():
+                return heapq.heappop(self.queue)
+            runner.lock.wait(self.queue[0].due - time.monotonic() if self.queue else None)
+        return None
+
+    def _attempt(self, item: AsyncInvocation) -> None:
+        item.attempts += 1
+        try:
+            payload, errored = self.run(item.event, item.request_id, "Event")
+        except Exception as exc:
+            payload, errored = error_payload("Runtime.Unknown", f"{type(exc).__name__}: {exc}"), True
+        finally:
+            self.release()
+        item.payload = payload
+        if not errored:
+            item.ok = True
+            self._runner.finished(item)
+            return
+        error = json.loads(payload)
+        if item.attempts > self.spec.max_retry_attempts or self._runner.stopped:
+            self._give_up(item, str(error.get("errorType")), str(error.get("errorMessage"))[:500])
+            return
+        delays = self._runner.options.retry_delays or (0.0,)
+        item.due = time.monotonic() + delays[min(item.attempts, len(delays)) - 1]
+        self.enqueue(item)
+
+    def _give_up(self, item: AsyncInvocation, error_type: str, message: str) -> None:
+        item.ok = False
+        item.error = f"{error_type}: {message}"
+        fields = {"function": self.spec.name, "request_id": item.request_id, "attempts": item.attempts}
+        target = self.spec.dead_letter_arn
+        if self._runner.stopped:
+            log.warning("asynchronous invocation abandoned at stop", extra=fields)
+        elif target and self._runner.dead_letter is not None:
+            try:
+                self._runner.dead_letter(target, item.event, item.request_id, error_type, message)
+                log.error("asynchronous invocation failed, event sent to %s", target, extra=fields)
+            except Exception:
+                log.exception("asynchronous invocation failed and the dead-letter queue refused it")
+        else:
+            log.error("asynchronous invocation failed, event dropped: %s", item.error, extra=fields)
+        self._runner.finished(item)
+
+
+class Runner:
+    """Every function of a stack, each in its own worker processes (see the module docstring).
+
+    `base_environment` is laid under each function's variables (endpoint, dummy credentials, region);
+    `log_file` receives the workers' output (handler logs, `REPORT` lines); `dead_letter` sends an event
+    whose asynchronous invocation failed for good to its function's DLQ.
+    """
+
+    def __init__(
+        self,
+        functions: Iterable[FunctionSpec],
+        *,
+        base_environment: Mapping[str, str] | None = None,
+        options: RunnerOptions | None = None,
+        log_file: IO[Any] | None = None,
+        dead_letter: DeadLetter | None = None,
+    ):
+        self.options = options or RunnerOptions()
+        self.base_environment = dict(base_environment or {})
+        self.log_file = log_file
+        self.dead_letter = dead_letter
+        self.lock = threading.Condition()
+        self.stopped = False
+        self.listeners: list[Callable[[AsyncInvocation], None]] = []
+        """Called (in a runner thread) with each asynchronous invocation once it succeeded or failed."""
+        self._records: deque[InvocationRecord] = deque(maxlen=_MAX_RECORDS)
+        self._sequence = itertools.count()
+        self._random = random.Random(self.options.seed)
+        specs = list(functions)
+        reserved = sum(f.reserved_concurrency or 0 for f in specs)
+        account = self.options.account_concurrency
+        unreserved = UNRESERVED_DEFAULT if account is None else account - reserved
+        if unreserved < 1:
+            raise ValueError(
+                f"account concurrency {account} leaves nothing for unreserved functions "
+                f"(reserved: {reserved}); give at least {reserved + 1}"
+            )
+        shared = _Slots(unreserved)
+        self.pools: dict[str, FunctionPool] = {}
+        for spec in specs:
+            reservation = spec.reserved_concurrency
+            slots = _Slots(reservation) if reservation is not None else shared
+            self.pools[spec.name] = FunctionPool(spec, slots, self)
+        for pool in self.pools.values():
+            pool.dispatcher.start()
+
+    def pool(self, name_or_arn: str) -> FunctionPool:
+        name = name_or_arn.split(":")[6] if name_or_arn.startswith("arn:") else name_or_arn
+        pool = self.pools.get(name)
+        if pool is None:
+            raise UnknownFunction(name)
+        return pool
+
+    def invoke(self, name: str, event: Any) -> tuple[str, bool]:
+        """Synchronous invoke: (payload JSON, errored); `Throttled` when every slot is taken."""
+        pool = self.pool(name)
+        with self.lock:
+            if self.stopped or not pool.try_acquire():
+                pool.throttles["RequestResponse"] += 1
+                raise Throttled(f"Rate Exceeded. ({pool.spec.name}: {pool.slots.limit} concurrent)")
+        try:
+            return pool.run(event, str(uuid.uuid4()), "RequestResponse")
+        finally:
+            pool.release()
+
+    def invoke_async(self, name: str, event: Any, *, duplicates: bool = False) -> list[AsyncInvocation]:
+        """Accept `event` for asynchronous invocation (returns at once). With `duplicates`, the event is
+        accepted twice at `duplicate_delivery_rate` (at-least-once delivery, as S3 may do)."""
+        pool = self.pool(name)
+        copies = 1
+        if duplicates and self._random.random() < self.options.duplicate_delivery_rate:
+            copies = 2
+        accepted = []
+        for _ in range(copies):
+            now = time.monotonic()
+            item = AsyncInvocation(
+                due=now,
+                sequence=next(self._sequence),
+                function_name=pool.spec.name,
+                event=json.loads(json.dumps(event)),
+                request_id=str(uuid.uuid4()),
+                received=now,
+            )
+            pool.enqueue(item)
+            accepted.append(item)
+        return accepted
+
+    def finished(self, item: AsyncInvocation) -> None:
+        """Mark `item` done and tell the listeners (a failing listener is logged, never raised)."""
+        item.done.set()
+        for listener in list(self.listeners):
+            try:
+                listener(item)
+            except Exception:
+                log.exception("asynchronous invocation listener failed")
+
+    def environment_for(self, spec: FunctionSpec) -> dict[str, str]:
+        """A worker's whole environment: nothing of this process but PATH/LANG, then Lambda's variables."""
+        env = {key: os.environ[key] for key in ("PATH", "LANG", "LC_ALL") if key in os.environ}
+        env.update(self.base_environment)
+        env.update(
+            {
+                "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_size),
+                "AWS_LAMBDA_FUNCTION_TIMEOUT": str(spec.timeout),
+                "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
+                "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
+                "LAMBDA_TASK_ROOT": str(spec.code_uri),
+                "PYTHONPATH": str(spec.code_uri),
+                "PYTHONUNBUFFERED": "1",
+                "_HANDLER": spec.handler,
+                "AWS_CONFIG_FILE": os.devnull,
+                "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            }
+        )
+        env.update(spec.environment)
+        # No X-Ray daemon exists locally: tracing stays off whatever the template says.
+        env["POWERTOOLS_TRACE_DISABLED"] = "true"
+        return env
+
+    def record(
+        self,
+        spec: FunctionSpec,
+        request_id: str,
+        started: float,
+        payload: str,
+        errored: bool,
+        invocation_type: str,
+        cold: bool,
+        max_memory: int,
+    ) -> None:
+        error_type = None
+        if errored:
+            error = json.loads(payload)
+            error_type = str(error.get("errorType"))
+            message = str(error.get("errorMessage"))[:500]
+            log.error(
+                "lambda invocation failed: %s %s: %s",
+                spec.name,
+                error_type,
+                message,
+                extra={"function": spec.name, "request_id": request_id, "error_type": error_type},
+            )
+        self._records.append(
+            InvocationRecord(
+                function_name=spec.name,
+                request_id=request_id,
+                seconds=time.monotonic() - started,
+                errored=errored,
+                error_type=error_type,
+                invocation_type=invocation_type,
+                cold_start=cold,
+                memory_size_mb=spec.memory_size,
+                max_memory_mb=max_memory,
+            )
+        )
+
+    @property
+    def records(self) -> list[InvocationRecord]:
+        """Handler runs so far (oldest first, bounded)."""
+        return list(self._records)
+
+    def throttles(self) -> dict[str, dict[str, int]]:
+        """Throttled invocations per function and invocation type."""
+        with self.lock:
+            return {name: dict(pool.throttles) for name, pool in self.pools.items()}
+
+    def peak_concurrency(self) -> dict[str, int]:
+        """The most invocations of each function that ran at once."""
+        with self.lock:
+            return {name: pool.peak for name, pool in self.pools.items()}
+
+    def pending(self) -> int:
+        """Asynchronous events accepted and not finished yet (queued or running)."""
+        with self.lock:
+            return sum(len(pool.queue) for pool in self.pools.values()) + sum(
+                pool.active for pool in self.pools.values()
+            )
+
+    def close(self) -> None:
+        """Stop the queues (queued events are dropped and logged) and kill every worker."""
+        with self.lock:
+            self.stopped = True
+            dropped = [item for pool in self.pools.values() for item in pool.queue]
+            for pool in self.pools.values():
+                pool.queue.clear()
+            self.lock.notify_all()
+        if dropped:
+            log.warning("asynchronous events dropped at stop", extra={"count": len(dropped)})
+        for item in dropped:
+            item.ok, item.error = False, "LocalStackStopped"
+            item.done.set()
+        for pool in self.pools.values():
+            pool.dispatcher.join(_STOP_SECONDS)
+            pool.close()
+            pool.executor.shutdown(wait=False, cancel_futures=True)

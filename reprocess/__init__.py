@@ -1,0 +1,1 @@
+"""``ocr-reprocess``: start the pipeline again for objects already in the bucket (AWS or local endpoint)."""
