@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from local_stack.stack import LocalStack
+from tests.e2e.template_variants import derived_template
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES = ROOT / "events" / "images"
@@ -39,23 +40,9 @@ def _read_json(stack: LocalStack, key: str) -> dict[str, object]:
 
 
 def _template_with_short_preprocess_timeout(tmp: Path, seconds: int) -> Path:
-    """template.yaml with PreprocessFunction's Timeout lowered, code and definition paths absolute."""
-    text = (ROOT / "template.yaml").read_text(encoding="utf-8")
-    replacements = {
-        "    CodeUri: functions/\n": f"    CodeUri: {ROOT / 'functions'}/\n",
-        "      DefinitionUri: infra/ocr_pipeline.asl.json\n": (
-            f"      DefinitionUri: {ROOT / 'infra' / 'ocr_pipeline.asl.json'}\n"
-        ),
-        "      Handler: ocr_pipeline.handlers.preprocess.handler\n      Timeout: 120\n": (
-            f"      Handler: ocr_pipeline.handlers.preprocess.handler\n      Timeout: {seconds}\n"
-        ),
-    }
-    for old, new in replacements.items():
-        assert text.count(old) == 1, f"template no longer contains {old!r}"
-        text = text.replace(old, new)
-    path = tmp / "template.yaml"
-    path.write_text(text, encoding="utf-8")
-    return path
+    """template.yaml with PreprocessFunction's Timeout lowered."""
+    old = "      Handler: ocr_pipeline.handlers.preprocess.handler\n      Timeout: 120\n"
+    return derived_template(tmp, {old: old.replace("Timeout: 120", f"Timeout: {seconds}")})
 
 
 @pytest.fixture(scope="module")
