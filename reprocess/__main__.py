@@ -61,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     layout.add_argument("--input-prefix", default="incoming/")
     layout.add_argument("--text-prefix", default="text/")
     layout.add_argument("--binarized-prefix", default="binarized/")
+    layout.add_argument("--deskewed-prefix", default="deskewed/")
+    layout.add_argument("--upscaled-prefix", default="upscaled/")
     layout.add_argument("--result-prefix", default="results/")
     layout.add_argument("--failed-prefix", default="failed/")
     layout.add_argument("--submission-prefix", default="submissions/")

@@ -1,8 +1,8 @@
 """Exactly one accepted vendor task per stage, through the local stack and the OCR service's counters.
 
-A Lambda that times out right after its POST was accepted, and stages retried under injected 429/503
-faults, each leave one accepted task per stage (the POST whose answer timed out is in
-``test_local_submission_in_doubt.py``: it needs a stack of its own).
+A Lambda that times out right after its POST was accepted leaves one accepted task per stage (stages
+retried under injected faults are in ``test_local_fault_burst.py``, the POST whose answer timed out in
+``test_local_submission_in_doubt.py``: each needs a stack of its own).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from local_stack.stack import LocalStack
+from tests.e2e.template_variants import derived_template
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES = ROOT / "events" / "images"
@@ -39,23 +40,9 @@ def _read_json(stack: LocalStack, key: str) -> dict[str, object]:
 
 
 def _template_with_short_preprocess_timeout(tmp: Path, seconds: int) -> Path:
-    """template.yaml with PreprocessFunction's Timeout lowered, code and definition paths absolute."""
-    text = (ROOT / "template.yaml").read_text(encoding="utf-8")
-    replacements = {
-        "    CodeUri: functions/\n": f"    CodeUri: {ROOT / 'functions'}/\n",
-        "      DefinitionUri: infra/ocr_pipeline.asl.json\n": (
-            f"      DefinitionUri: {ROOT / 'infra' / 'ocr_pipeline.asl.json'}\n"
-        ),
-        "      Handler: ocr_pipeline.handlers.preprocess.handler\n      Timeout: 120\n": (
-            f"      Handler: ocr_pipeline.handlers.preprocess.handler\n      Timeout: {seconds}\n"
-        ),
-    }
-    for old, new in replacements.items():
-        assert text.count(old) == 1, f"template no longer contains {old!r}"
-        text = text.replace(old, new)
-    path = tmp / "template.yaml"
-    path.write_text(text, encoding="utf-8")
-    return path
+    """template.yaml with PreprocessFunction's Timeout lowered."""
+    old = "      Handler: ocr_pipeline.handlers.preprocess.handler\n      Timeout: 120\n"
+    return derived_template(tmp, {old: old.replace("Timeout: 120", f"Timeout: {seconds}")})
 
 
 @pytest.fixture(scope="module")
@@ -103,47 +90,3 @@ def test_lambda_timing_out_after_accepted_post_leaves_one_task_and_succeeds(stac
     result = _read_json(stack, "results/once/timeout-after-post.png.json")
     stages = result["stages"]
     assert isinstance(stages, dict) and stages["binarize"]["resumed"] is True
-
-
-def _redeliver(stack: LocalStack, key: str) -> None:
-    """Hand the on-upload function the object's notification a second time."""
-    upload_function = next(f for f in stack.spec.functions if "on_upload" in f.handler)
-    head = stack.s3.head_object(Bucket=stack.bucket, Key=key)
-    record = {
-        "eventSource": "aws:s3",
-        "eventName": "ObjectCreated:Put",
-        "s3": {
-            "bucket": {"name": stack.bucket},
-            "object": {"key": key, "eTag": head["ETag"].strip('"'), "size": head["ContentLength"]},
-        },
-    }
-    stack.clients["lambda"].invoke(
-        FunctionName=upload_function.name, Payload=json.dumps({"Records": [record]})
-    )
-
-
-def test_burst_with_faults_and_redelivered_notifications_accepts_one_task_per_stage(
-    stack: LocalStack,
-) -> None:
-    # GIVEN an OCR service answering 10 % of API requests 429 and 5 % 503
-    images = 10
-    stack.ocr.set_faults(rate_429=0.10, rate_5xx=0.05, seed=8)
-    before_tasks = _stored_tasks(stack)
-    sources = sorted(IMAGES.rglob("*.jpg")) + sorted(IMAGES.rglob("*.png"))
-
-    # WHEN a burst of images is uploaded and a fifth of the notifications is delivered twice
-    keys = [
-        stack.upload_bytes(sources[i % len(sources)].read_bytes(), f"incoming/once/burst/{i}.png")
-        for i in range(images)
-    ]
-    for key in keys[: images // 5]:
-        _redeliver(stack, key)
-    records = stack.wait_all(DEADLINE, keys)
-
-    # THEN every image succeeded in one execution, faults made the workflow retry, and the service
-    # accepted exactly one task per stage per image
-    assert [r.status for r in records] == ["SUCCEEDED"] * images, [(r.key, r.error, r.cause) for r in records]
-    assert all(r.executions == 1 for r in records)
-    requests = stack.ocr.stats()["requests"]
-    assert requests.get("fault 429", 0) + requests.get("fault 503", 0) > 0
-    assert _stored_tasks(stack) - before_tasks == 2 * images

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from local_stack.stack import LocalStack
+from tests.e2e.template_variants import derived_template
 
 DEADLINE = 120.0
 
@@ -18,10 +19,15 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def slow_reply_stack() -> Iterator[LocalStack]:
-    # A read timeout far below the time the service needs to answer a large image's POST.
+def slow_reply_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    # A read timeout far below the time the service needs to answer a large image's POST (the
+    # template's own lower bound, 1 s, is a sane production floor, so a derived template lowers it).
+    bound = "    Default: 20\n    MinValue: 1\n    MaxValue: 60\n"
+    template = derived_template(
+        tmp_path_factory.mktemp("template"), {bound: bound.replace("MinValue: 1", "MinValue: 0.01")}
+    )
     overrides = {"OcrReadTimeoutSeconds": "0.05", "FirstWaitSeconds": "0.1", "MaxWaitSeconds": "1"}
-    with LocalStack.start(param_overrides=overrides) as running:
+    with LocalStack.start(template=template, param_overrides=overrides) as running:
         yield running
 
 

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+)
 
 from ocr_pipeline.domain.config import json_bytes, keys_of
 from ocr_pipeline.domain.models import Attempts, FailureRecord, FailureStatus, Job, ObjectVersion, Stage
@@ -37,6 +45,16 @@ class FailedState(BaseModel):
     job: Job | None = None
     error: CaughtError = CaughtError()
     failed_stage: str | None = Field(default=None, description="set by the failing stage's Catch")
+
+    @field_validator("job", mode="wrap")
+    @classmethod
+    def _job_or_none(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Job | None:
+        """A job that does not validate is left out: the failure must be recorded all the same."""
+        try:
+            job: Job | None = handler(value)
+        except ValidationError:
+            return None
+        return job
 
 
 @dataclass(frozen=True, slots=True)

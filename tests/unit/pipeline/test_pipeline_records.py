@@ -86,3 +86,21 @@ def test_real_failure_record_validates_against_published_schema() -> None:
     record = store.json("failed/2026/scan.jpg.json")
     jsonschema.validate(record, _schema("failure"))
     assert record["stage"] == "check_image"
+
+
+def test_failure_with_unreadable_job_is_still_recorded_without_it() -> None:
+    # GIVEN a failed state whose job does not match the model
+    state = FailedState.model_validate(
+        {"object": OBJ.to_payload(), "job": {"stage": 42}, "error": {"Error": "X", "Cause": "y"}}
+    )
+    store = FakeStore()
+    # WHEN recorded / THEN the record is written, without the job's details
+    record_failure(
+        state,
+        execution="x",
+        status="FAILED",
+        store=store,
+        layout=load_settings(FailureSettings, LAYOUT_ENV),
+        clock=_now,
+    )
+    assert state.job is None and store.json("failed/2026/scan.jpg.json")["error_type"] == "X"
