@@ -158,19 +158,22 @@ def run(
         }
 
 
+_FAULT_FLAGS = {
+    "rate_429": ("--rate-429", "share of API requests answered 429"),
+    "rate_5xx": ("--rate-5xx", "share of API requests answered 503"),
+    "slow_seconds": ("--slow", "seconds every task stays Processing"),
+    "error_rate": ("--errors", "share of tasks that fail"),
+    "lost_rate": ("--lost", "share of tasks whose result is lost"),
+    "duplicate_rate": ("--duplicates", "share of S3 notifications delivered twice"),
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from bench.__main__ import samples
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--burst", type=int, default=200, help="objects dropped at once (1000 is fine)")
-    for flag, field_name, text in (
-        ("--rate-429", "rate_429", "share of API requests answered 429"),
-        ("--rate-5xx", "rate_5xx", "share of API requests answered 503"),
-        ("--slow", "slow_seconds", "seconds every task stays Processing"),
-        ("--errors", "error_rate", "share of tasks that fail"),
-        ("--lost", "lost_rate", "share of tasks whose result is lost"),
-        ("--duplicates", "duplicate_rate", "share of S3 notifications delivered twice"),
-    ):
+    for field_name, (flag, text) in _FAULT_FLAGS.items():
         default = getattr(DEFAULT_FAULTS, field_name)
         parser.add_argument(flag, dest=field_name, type=float, default=default, help=f"{text} ({default})")
     parser.add_argument("--seed", type=int, default=DEFAULT_FAULTS.seed)
@@ -180,9 +183,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.burst < 1:
         print("bench.burst: --burst must be at least 1", file=sys.stderr)
         return 2
-    faults = Faults(
-        args.rate_429, args.rate_5xx, args.slow, args.errors, args.lost, args.duplicates, args.seed
-    )
+    rates = {name: getattr(args, name) for name in _FAULT_FLAGS}
+    faults = Faults(**rates, seed=args.seed)
     images = [s.page.image for s in samples(quick=True) if s.degradation != "real_scan"]
     result = run(images, args.burst, faults, deadline_seconds=args.deadline)
     write_json(args.out, f"burst-{args.burst}", result)
