@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import RESULTS_DIR, BenchError, Pixels, peak_rss_mb, png_bytes, write_json
+from bench.throughput import failure_errors
 from local_stack import LocalStack
 from local_stack.executions import key_of, list_executions
 from local_stack.runner import RunnerOptions
@@ -141,6 +142,7 @@ def run(
             "texts": len(texts & wanted),
             "failure_records": len(failed & wanted),
             "lost": len(wanted - texts - failed),
+            "failure_errors": failure_errors(stack, prefixes["failed"] + PREFIX),
             "executions": sum(executions.values()),
             "duplicate_executions": sum(count - 1 for count in executions.values() if count > 1),
             "accepted_tasks_per_image": tasks / burst,

@@ -141,7 +141,7 @@ def stack_burst(
                 for name, values in by_function.items()
             },
             "s3_requests_per_image": S3_REQUESTS_PER_IMAGE["endpoint"],
-            "failure_errors": _failure_errors(stack, f"{prefixes['failed']}burst/"),
+            "failure_errors": failure_errors(stack, f"{prefixes['failed']}burst/"),
             "peak_rss_mb": {
                 "bench_process_during_burst": peak_self,
                 "bench_process_lifetime": peak_rss_mb(),
@@ -151,7 +151,7 @@ def stack_burst(
         }
 
 
-def _failure_errors(stack: Any, prefix: str, limit: int = MAX_FAILURES_READ) -> dict[str, int]:
+def failure_errors(stack: Any, prefix: str, limit: int = MAX_FAILURES_READ) -> dict[str, int]:
     """Error types named by (up to `limit`) failure records under `prefix`."""
     listing = stack.s3.list_objects_v2(Bucket=stack.bucket, Prefix=prefix, MaxKeys=limit)
     errors: Counter[str] = Counter()
