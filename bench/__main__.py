@@ -2,7 +2,8 @@
 
 Writes `<out>/<name>.json` per benchmark, `<out>/SUMMARY.md` and PNG plots (default out: bench/results).
 With `--only`, the summary also shows the earlier results of the other benchmarks found in `<out>`.
-Benchmarks: binarization, ocr_accuracy, auto_mode, polling, throughput, cost, service. `auto_mode` needs
+Benchmarks: binarization, ocr_accuracy, auto_mode, polling, throughput, burst (faults injected),
+cost, service. `auto_mode` needs
 `ocr_accuracy` and `cost` needs `throughput`: they are run when asked for.
 """
 
@@ -22,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from bench import auto_mode, binarization, cost, ocr_accuracy, polling, report, service_throughput, throughput
+from bench import burst as burst_bench
 from bench.common import RESULTS_DIR, machine, real_scan, write_json
 from bench.corpus import Sample, corpus
 
-NAMES = ("binarization", "ocr_accuracy", "auto_mode", "polling", "throughput", "cost", "service")
+NAMES = ("binarization", "ocr_accuracy", "auto_mode", "polling", "throughput", "burst", "cost", "service")
 NEEDS = {"auto_mode": ("ocr_accuracy",), "cost": ("throughput",)}
 DEFAULT_BURST = 200
 QUICK_BURST = 4
@@ -105,6 +107,14 @@ def run(quick: bool, only: Sequence[str] | None, burst: int, out_dir: Path) -> d
                 "throughput",
                 lambda: throughput.run(
                     images, burst=burst, deadline_seconds=BURST_DEADLINE_SECONDS, variant=variant
+                ),
+            )
+        if "burst" in names:
+            images = [s.page.image for s in ocr_samples if s.degradation != "real_scan"]
+            step(
+                "burst",
+                lambda: burst_bench.run(
+                    images, burst, burst_bench.DEFAULT_FAULTS, deadline_seconds=BURST_DEADLINE_SECONDS
                 ),
             )
     if "cost" in names:

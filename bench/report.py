@@ -344,6 +344,41 @@ def _variant_burst(s: dict[str, Any] | None) -> list[str]:
     ]
 
 
+def burst_md(r: dict[str, Any]) -> list[str]:
+    f = r["faults"]
+    rss = r["peak_rss_mb"]
+    workers = ", ".join(f"{name.rsplit('-', 1)[-1]} {mb} MiB" for name, mb in rss["lambda_workers"].items())
+    per_function = [
+        [
+            name.rsplit("-", 1)[-1],
+            str(r["invocations"].get(name, 0)),
+            str(r["reserved_concurrency"].get(name) or "-"),
+            str(r["peak_concurrent_invocations"].get(name, 0)),
+            ", ".join(f"{kind} {n}" for kind, n in r["throttled_invocations"].get(name, {}).items()) or "0",
+        ]
+        for name in r["peak_concurrent_invocations"]
+    ]
+    return [
+        "## Burst with faults",
+        "",
+        f"{r['burst']} objects at once; OCR service: {100 * f['rate_429']:.0f} % HTTP 429, "
+        f"{100 * f['rate_5xx']:.0f} % 503, {100 * f['error_rate']:.0f} % failed tasks, "
+        f"{100 * f['lost_rate']:.0f} % lost results, tasks slowed by {f['slow_seconds']:.0f} s; "
+        f"{100 * f['duplicate_rate']:.0f} % of S3 notifications delivered twice.",
+        "",
+        f"Wall {r['wall_seconds']:.0f} s (uploads {r['upload_seconds']:.1f} s): {r['texts']} texts, "
+        f"{r['failure_records']} failure records, **{r['lost']} lost**, {r['duplicate_executions']} "
+        f"duplicate executions; {r['accepted_tasks_per_image']:.2f} accepted OCR tasks and "
+        f"{r['api_calls_per_image']:.1f} API calls per image. Peak RSS: bench process (moto, runner) "
+        f"{rss['bench_process (moto, runner)']:.0f} MiB, OCR service {rss['ocr_service']:.0f} MiB, "
+        f"workers {workers}.",
+        "",
+        *_table(["function", "invocations", "reserved", "peak concurrent", "throttled"], per_function),
+        *(f"- failure record: {kind} (x{count})" for kind, count in r.get("failure_errors", {}).items()),
+        "",
+    ]
+
+
 def cost_md(r: dict[str, Any]) -> list[str]:
     rows = [
         [
@@ -387,6 +422,7 @@ def summary(results: dict[str, Any], header: Sequence[str]) -> str:
         "auto_mode": auto_md,
         "polling": polling_md,
         "throughput": throughput_md,
+        "burst": burst_md,
         "cost": cost_md,
         "service": service_throughput.markdown,
     }

@@ -23,6 +23,7 @@ from ocr_service.engines.binarize import binarize
 from ocr_service.engines.recognize import TesseractRecognizer
 
 WORKERS = 2
+UPLOADERS = 8
 LIST_PAGE = 1000
 MAX_LIST_PAGES = 1000
 POLL_SECONDS = 0.5
@@ -87,10 +88,9 @@ def stack_burst(
     options = {"workers": WORKERS, "queue_size": max(32, burst)}
     with LocalStack.start(param_overrides=params or {}, service_options=options) as stack:
         started = time.monotonic()
-        keys = [
-            stack.upload_bytes(blobs[i % len(blobs)], f"{stack.input_prefix}burst/{i:05d}.png")
-            for i in range(burst)
-        ]
+        names = [f"{stack.input_prefix}burst/{i:05d}.png" for i in range(burst)]
+        with ThreadPoolExecutor(max_workers=UPLOADERS) as pool:
+            keys = list(pool.map(lambda i: stack.upload_bytes(blobs[i % len(blobs)], names[i]), range(burst)))
         uploaded = time.monotonic() - started
         deadline = started + deadline_seconds
         peak_child = 0.0
@@ -141,7 +141,7 @@ def stack_burst(
                 for name, values in by_function.items()
             },
             "s3_requests_per_image": S3_REQUESTS_PER_IMAGE["endpoint"],
-            "failure_errors": _failure_errors(stack, f"{prefixes['failed']}burst/"),
+            "failure_errors": failure_errors(stack, f"{prefixes['failed']}burst/"),
             "peak_rss_mb": {
                 "bench_process_during_burst": peak_self,
                 "bench_process_lifetime": peak_rss_mb(),
@@ -151,7 +151,7 @@ def stack_burst(
         }
 
 
-def _failure_errors(stack: Any, prefix: str, limit: int = MAX_FAILURES_READ) -> dict[str, int]:
+def failure_errors(stack: Any, prefix: str, limit: int = MAX_FAILURES_READ) -> dict[str, int]:
     """Error types named by (up to `limit`) failure records under `prefix`."""
     listing = stack.s3.list_objects_v2(Bucket=stack.bucket, Prefix=prefix, MaxKeys=limit)
     errors: Counter[str] = Counter()

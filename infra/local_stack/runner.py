@@ -42,9 +42,8 @@ from local_stack.worker import FDS_VARIABLE, error_payload
 
 log = logging.getLogger(__name__)
 
-UNRESERVED_DEFAULT = 10
-"""Concurrency shared by the functions without a reservation when no account limit is given (AWS: 1000
-for the account, at least 100 unreserved; a laptop runs a few processes)."""
+ACCOUNT_CONCURRENCY = 1000
+"""Lambda's default concurrent executions per account and region."""
 _MAX_RECORDS = 100_000
 _MAX_QUEUED = 100_000
 _STOP_SECONDS = 10.0
@@ -63,10 +62,14 @@ class UnknownFunction(KeyError):
 
 @dataclass(frozen=True)
 class RunnerOptions:
-    """Local knobs. AWS retries a failed asynchronous invocation after 1 and 2 minutes: `retry_delays`
+    """Local knobs. `account_concurrency` is Lambda's account limit (the unreserved functions share what
+    the reservations leave); `max_processes` bounds the worker processes of one function: an invocation
+    within the concurrency limit but beyond that waits for a worker (a laptop cannot run 1,000), it is
+    not throttled. AWS retries a failed asynchronous invocation after 1 and 2 minutes: `retry_delays`
     scales that down; `throttle_backoff` is (first, longest) wait of a throttled queued event."""
 
-    account_concurrency: int | None = None
+    account_concurrency: int = ACCOUNT_CONCURRENCY
+    max_processes: int = 10
     retry_delays: tuple[float, ...] = (1.0, 2.0)
     throttle_backoff: tuple[float, float] = (0.05, 1.0)
     duplicate_delivery_rate: float = 0.0
@@ -206,10 +209,12 @@ class FunctionPool:
         self._idle: list[Worker] = []
         self._all: set[Worker] = set()
         self.active = 0
+        self.running = 0
         self.peak = 0
+        self.capacity = max(1, min(slots.limit, runner.options.max_processes))
         self.throttles: Counter[str] = Counter()
         self.queue: list[AsyncInvocation] = []
-        self.executor = ThreadPoolExecutor(max_workers=max(1, slots.limit), thread_name_prefix=spec.name)
+        self.executor = ThreadPoolExecutor(max_workers=self.capacity, thread_name_prefix=spec.name)
         self.dispatcher = threading.Thread(target=self._dispatch, name=f"async-{spec.name}", daemon=True)
 
     def try_acquire(self) -> bool:
@@ -218,13 +223,26 @@ class FunctionPool:
             return False
         self.slots.in_use += 1
         self.active += 1
-        self.peak = max(self.peak, self.active)
         return True
 
+    def take_worker_slot(self) -> None:
+        """Count one more invocation running in a worker (caller holds the lock; capacity checked)."""
+        self.running += 1
+        self.peak = max(self.peak, self.running)
+
+    def wait_for_worker_slot(self) -> None:
+        """Block until fewer than `capacity` invocations of this function run, then take a worker slot."""
+        with self._runner.lock:
+            while self.running >= self.capacity and not self._runner.stopped:
+                self._runner.lock.wait(1.0)
+            self.take_worker_slot()
+
     def release(self) -> None:
+        """Give back the concurrency slot and the worker slot of a finished invocation."""
         with self._runner.lock:
             self.slots.in_use -= 1
             self.active -= 1
+            self.running -= 1
             self._runner.lock.notify_all()
 
     def run(self, event: Any, request_id: str, invocation_type: str) -> tuple[str, bool]:
@@ -270,6 +288,8 @@ class FunctionPool:
         return payload, errored
 
     def _start_worker(self) -> tuple[Worker | None, str]:
+        if self._runner.stopped:
+            return None, error_payload("Runtime.ExitError", "the local stack is stopping")
         worker = Worker(self.spec, self._runner.environment_for(self.spec), self._runner.log_file)
         with self._runner.lock:
             self._all.add(worker)
@@ -317,12 +337,20 @@ class FunctionPool:
                     return
                 if time.monotonic() - item.received > self.spec.max_event_age_seconds:
                     expired = item
-                elif not self.try_acquire():
+                elif self.slots.in_use >= self.slots.limit:
                     item.throttles += 1
                     self.throttles["Event"] += 1
                     heapq.heappush(self.queue, item)
                     runner.lock.wait(min(longest, first * 2 ** min(item.throttles - 1, 16)))
                     continue
+                elif self.running >= self.capacity:
+                    # Every worker of this function is busy: a local limit, not a throttle.
+                    heapq.heappush(self.queue, item)
+                    runner.lock.wait(longest)
+                    continue
+                else:
+                    self.try_acquire()
+                    self.take_worker_slot()
             if expired is not None:
                 self._give_up(expired, "EventAgeExceeded", "maximum event age reached")
             else:
@@ -407,7 +435,7 @@ class Runner:
         specs = list(functions)
         reserved = sum(f.reserved_concurrency or 0 for f in specs)
         account = self.options.account_concurrency
-        unreserved = UNRESERVED_DEFAULT if account is None else account - reserved
+        unreserved = account - reserved
         if unreserved < 1:
             raise ValueError(
                 f"account concurrency {account} leaves nothing for unreserved functions "
@@ -437,6 +465,7 @@ class Runner:
                 pool.throttles["RequestResponse"] += 1
                 raise Throttled(f"Rate Exceeded. ({pool.spec.name}: {pool.slots.limit} concurrent)")
         try:
+            pool.wait_for_worker_slot()
             return pool.run(event, str(uuid.uuid4()), "RequestResponse")
         finally:
             pool.release()
@@ -545,7 +574,7 @@ class Runner:
             return {name: dict(pool.throttles) for name, pool in self.pools.items()}
 
     def peak_concurrency(self) -> dict[str, int]:
-        """The most invocations of each function that ran at once."""
+        """The most invocations of each function that ran at once (in its workers)."""
         with self.lock:
             return {name: pool.peak for name, pool in self.pools.items()}
 

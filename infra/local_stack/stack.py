@@ -380,21 +380,27 @@ class LocalStack:
         """Wait until every key's execution is finished or `deadline_seconds` pass; return the records.
 
         Finished means terminal and its status-change event delivered to the matching event rules, so
-        the failure record of a timed-out or aborted execution exists on return. Keys still running at
-        the deadline keep status `RUNNING` (or `NOT_STARTED`) in the result; a terminal key whose event
-        is still pending at the deadline is returned with its terminal status.
+        the failure record of a timed-out or aborted execution exists on return; a key without execution
+        is finished once no invocation is queued or running (its notification was refused or failed).
+        Keys still running at the deadline keep status `RUNNING` (or `NOT_STARTED`) in the result; a
+        terminal key whose event is still pending at the deadline is returned with its terminal status.
         """
         wanted = list(keys if keys is not None else self._uploaded)
         deadline = time.monotonic() + deadline_seconds
         while True:
+            # Idle first: once no invocation is queued or running, a key without execution never gets one.
+            idle = self.runner.pending() == 0
             records = self.records(wanted)
             if on_progress is not None:
                 on_progress(records)
-            if all(self._settled(record) for record in records) or time.monotonic() >= deadline:
+            settled = all(self._settled(record, idle) for record in records)
+            if settled or time.monotonic() >= deadline:
                 return records
             time.sleep(_POLL_INTERVAL_SECONDS)
 
-    def _settled(self, record: ExecutionRecord) -> bool:
+    def _settled(self, record: ExecutionRecord, idle: bool) -> bool:
+        if record.status == NOT_STARTED:
+            return idle
         if not record.finished:
             return False
         return record.execution_arn is None or self.status_events.handled(record.execution_arn)

@@ -27,3 +27,7 @@ def test_bench_quick_writes_every_result_and_loses_nothing(tmp_path: Path) -> No
     burst = json.loads((tmp_path / "throughput.json").read_text(encoding="utf-8"))["stack"]
     assert burst["lost"] == 0
     assert burst["texts"] + burst["failure_records"] == burst["burst"]
+    # AND the fault-injected burst accounted for every object too
+    faulty = json.loads((tmp_path / "burst.json").read_text(encoding="utf-8"))
+    assert faulty["lost"] == 0
+    assert faulty["texts"] + faulty["failure_records"] == faulty["burst"]

@@ -161,3 +161,21 @@ def test_unreserved_functions_beyond_the_account_limit_is_refused() -> None:
     # THEN the runner refuses to start, naming the reservation
     with pytest.raises(ValueError, match="reserved: 1"):
         Runner(FUNCTIONS, options=RunnerOptions(account_concurrency=1))
+
+
+def test_invocations_beyond_the_local_worker_limit_wait_instead_of_being_throttled() -> None:
+    # GIVEN an unreserved function (account limit 1,000) allowed one worker process locally
+    running = Runner(FUNCTIONS[:1], options=RunnerOptions(max_processes=1))
+    try:
+        # WHEN two synchronous invokes arrive at once
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            futures = [pool.submit(running.invoke, "first", {"seconds": 0.5}) for _ in range(2)]
+            results = [f.result(timeout=DEADLINE) for f in futures]
+
+        # THEN both ran, one after the other in the same worker, and none was throttled (AWS would not)
+        assert [errored for _, errored in results] == [False, False]
+        assert len({json.loads(payload)["pid"] for payload, _ in results}) == 1
+        assert running.throttles()["first"] == {}
+        assert running.peak_concurrency()["first"] == 1
+    finally:
+        running.close()
