@@ -1,8 +1,10 @@
 """The four supported operations: request validation (synchronous) and the job they queue.
 
 Recognition preprocessing order (as documented by Aspose for RecognizeImage): Rotate, then
-contrast -> binarization -> skew -> upsampling. `regions` (if any) refer to the image after `Rotate`
-and are recognized one by one in ascending `order`.
+contrast -> binarization -> skew -> upsampling; with both binarization and upsampling requested,
+upsampling moves before binarization (measured better for small text; same output size).
+`regions` (if any) refer to the image after `Rotate` and are recognized one by one in ascending
+`order`.
 """
 
 from __future__ import annotations
@@ -56,13 +58,20 @@ def _decode(data: bytes) -> NDArray[Any]:
 
 
 def _preprocess(image: NDArray[Any], settings: RecognizeSettings, limits: Limits) -> NDArray[Any]:
+    """Apply the requested preprocessing in the documented order, except that upsampling comes
+    before binarization when both are requested: binarizing the upsampled page keeps the sub-pixel
+    shape of small glyphs that a binary image upsampled afterwards has lost (Tesseract CER on
+    10-13 px text: 10.1 % against 13.3 %, see ocr_service/README.md). The output size is the same."""
+    upsample_first = settings.make_upsampling and settings.make_binarization
     if settings.make_contrast_correction:
         image = correct_contrast(image)
+    if upsample_first:
+        image = upscale(image, max_pixels=limits.max_pixels)
     if settings.make_binarization:
         image = binarize(image)
     if settings.make_skew_correct:
         image, _ = deskew(image)
-    if settings.make_upsampling:
+    if settings.make_upsampling and not upsample_first:
         image = upscale(image, max_pixels=limits.max_pixels)
     return image
 
