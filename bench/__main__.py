@@ -2,7 +2,7 @@
 
 Writes `<out>/<name>.json` per benchmark, `<out>/SUMMARY.md` and PNG plots (default out: bench/results).
 With `--only`, the summary also shows the earlier results of the other benchmarks found in `<out>`.
-Benchmarks: binarization, ocr_accuracy, auto_mode, polling, throughput, cost. `auto_mode` needs
+Benchmarks: binarization, ocr_accuracy, auto_mode, polling, throughput, cost, service. `auto_mode` needs
 `ocr_accuracy` and `cost` needs `throughput`: they are run when asked for.
 """
 
@@ -21,11 +21,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import auto_mode, binarization, cost, ocr_accuracy, polling, report, throughput
+from bench import auto_mode, binarization, cost, ocr_accuracy, polling, report, service_throughput, throughput
 from bench.common import RESULTS_DIR, machine, real_scan, write_json
 from bench.corpus import Sample, corpus
 
-NAMES = ("binarization", "ocr_accuracy", "auto_mode", "polling", "throughput", "cost")
+NAMES = ("binarization", "ocr_accuracy", "auto_mode", "polling", "throughput", "cost", "service")
 NEEDS = {"auto_mode": ("ocr_accuracy",), "cost": ("throughput",)}
 DEFAULT_BURST = 200
 QUICK_BURST = 4
@@ -33,6 +33,7 @@ QUICK_DEGRADATIONS = ("clean", "shadow", "noise", "inverted_region")
 BURST_DEADLINE_SECONDS = 1800.0
 IN_LAMBDA_OFF = {"InLambdaPollSeconds": "0"}
 """The second burst's overrides: the deployed defaults against the plain Wait loop."""
+SERVICE_PAGES, SERVICE_PAGES_QUICK = 16, 3
 
 log = logging.getLogger("bench")
 
@@ -82,7 +83,7 @@ def run(quick: bool, only: Sequence[str] | None, burst: int, out_dir: Path) -> d
     ocr_samples = samples(quick)
     if "binarization" in names:
         page_samples = [s for s in corpus(quick=quick) if not quick or s.name.startswith("p0-")]
-        step("binarization", lambda: binarization.run(page_samples, repeats=1 if quick else 3))
+        step("binarization", lambda: binarization.run(page_samples, repeats=1 if quick else 3, quick=quick))
     per_image: list[ocr_accuracy.ImageResult] = []
     if "ocr_accuracy" in names:
 
@@ -115,6 +116,10 @@ def run(quick: bool, only: Sequence[str] | None, burst: int, out_dir: Path) -> d
                 measured["stack"], ocr_seconds=ocr_seconds, measured_variant=measured.get("stack_variant")
             ),
         )
+    if "service" in names:
+        pages = [s.page.image for s in ocr_samples if s.degradation != "real_scan"]
+        count, repeats = (SERVICE_PAGES_QUICK, 1) if quick else (SERVICE_PAGES, service_throughput.REPEATS)
+        step("service", lambda: service_throughput.run(pages[:count], repeats))
     for name in NAMES:
         previous = out_dir / f"{name}.json"
         if name not in results and previous.is_file():

@@ -50,7 +50,7 @@ def _sk_sauvola(image: NDArray[Any]) -> NDArray[Any]:
 
 
 METHODS: dict[str, Method] = {
-    "ours (bg-norm + inversion + mid-level)": binarize,
+    "ours (stroke-width scaled)": binarize,
     "OpenCV Otsu": _otsu,
     "OpenCV adaptive mean (31, C=10)": _adaptive_mean,
     "OpenCV adaptive Gaussian (31, C=10)": _adaptive_gauss,

@@ -315,3 +315,33 @@ def corpus(quick: bool = False, *, width: int = 1000, height: int = 700) -> Iter
             yield Sample(
                 name=f"p{index}-{font}{font_px}-{name}", degradation=name, page=degrade(page, name, seed)
             )
+
+
+BINARY_SPECS: tuple[tuple[str, int], ...] = (
+    ("sans", 12),
+    ("serif", 16),
+    ("mono", 20),
+    ("sans", 28),
+    ("serif", 40),
+)
+"""(font, px) of the already-binary renders: small print to headings."""
+
+
+def binary_pages(quick: bool = False, *, width: int = 1000, height: int = 700) -> Iterator[Sample]:
+    """Clean pages already in black and white (ink = coverage >= 50 %), per `BINARY_SPECS`, two ways.
+
+    `binary`: pure 0/255, what a bilevel scan or a fax looks like; `binary_scanned`: the same page
+    blurred by a scanner's optics (Gaussian, sigma 0.7 px), so edges carry a few grey levels. In both,
+    the page's `ink` is the black-and-white original a binarizer should hand back unchanged.
+    quick=True: the smallest and the largest size only.
+    """
+    specs = (BINARY_SPECS[0], BINARY_SPECS[-1]) if quick else BINARY_SPECS
+    for index, (font, font_px) in enumerate(specs):
+        page = make_page(2000 + index, width=width, height=height, font=font, font_px=font_px)
+        gray = np.where(page.ink, 0, 255).astype(np.uint8)
+        soft = cv2.GaussianBlur(gray, (0, 0), sigmaX=0.7)
+        for name, image in (("binary", gray), ("binary_scanned", soft)):
+            rgb = np.repeat(image[:, :, None], 3, axis=2)
+            yield Sample(
+                name=f"b{index}-{font}{font_px}-{name}", degradation=name, page=replace(page, image=rgb)
+            )

@@ -11,6 +11,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from bench import service_throughput
+
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -33,6 +35,109 @@ def binarization_md(r: dict[str, Any]) -> list[str]:
         *_table(["degradation", *names], rows),
         f"Goal (>= {goal['mpix_per_s']:.0f} MPix/s at mean ink F >= {goal['mean_f']:.0f} on degraded pages): "
         f"**{verdict}** by the project's method.",
+        *(
+            [f"Speed ratio to the box-filter Sauvola, same run: {r['speed_ratio_to_box_sauvola']:.2f}x.", ""]
+            if "speed_ratio_to_box_sauvola" in r
+            else [""]
+        ),
+        *(real_documents_md(r["real_documents"]) if "real_documents" in r else []),
+        *(already_binary_md(r["already_binary"]) if "already_binary" in r else []),
+        *(contrast_md(r["contrast_correction"]) if "contrast_correction" in r else []),
+    ]
+
+
+def contrast_md(r: dict[str, Any]) -> list[str]:
+    """`makeContrastCorrection` candidates: CER per degradation."""
+    columns = r["columns"]
+    rows = [[deg, *(f"{row[c]:.2f}" for c in columns)] for deg, row in r["cer_percent"].items()]
+    rows.append(["**mean of degraded**", *(f"**{r['mean_degraded_percent'][c]:.2f}**" for c in columns)])
+    return [
+        "## Contrast correction (`makeContrastCorrection`): Tesseract CER (%), internal Sauvola",
+        "",
+        *_table(["degradation", *columns], rows),
+    ]
+
+
+def real_documents_md(r: dict[str, Any]) -> list[str]:
+    """Per-year and per-image tables of the DIBCO section (or the reason it was skipped)."""
+    title = "## Binarization on real documents (DIBCO / H-DIBCO 2009-2012 development set)"
+    if "skipped" in r:
+        return [title, "", f"Skipped: {r['skipped']}.", ""]
+    names = r["methods"]
+    metric_rows = []
+    for year, row in [*r["per_year"].items(), ("**all**", r["mean"])]:
+        metric_rows.append(
+            [
+                year,
+                *(
+                    f"{row[n]['f']:.1f} / {row[n]['pseudo_f']:.1f} / {row[n]['psnr']:.1f} / "
+                    f"{row[n]['drd']:.1f}"
+                    for n in names
+                ),
+            ]
+        )
+    image_rows = [[image, *(f"{row[n]['f']:.1f}" for n in names)] for image, row in r["per_image"].items()]
+    gap = r["ours_vs_otsu"]
+    goal = r["goal"]
+    return [
+        title,
+        "",
+        f"{r['images']} images. Cells: F / pseudo-F / PSNR (dB) / DRD (lower is better).",
+        "",
+        *_table(["year", *names], metric_rows),
+        "Ink F-measure per image:",
+        "",
+        *_table(["image", *names], image_rows),
+        *_loyo_md(r.get("leave_one_year_out")),
+        f"Images where ours is more than {goal['max_below_otsu']:.0f} points below Otsu: "
+        f"{gap['images_more_than_3_below']} (worst {gap['worst_image']}, {gap['worst_gap']:+.1f}). "
+        f"Goal (mean F >= {goal['mean_f']:.0f}, none > {goal['max_below_otsu']:.0f} below Otsu): "
+        f"**{'met' if goal['met_by_ours'] else 'NOT met'}**.",
+        "",
+    ]
+
+
+def _loyo_md(r: dict[str, Any] | None) -> list[str]:
+    if not r:
+        return []
+    rows = [
+        [
+            year,
+            ", ".join(f"{k}={v}" for k, v in fold["chosen"].items()),
+            f"{fold['held_out_f_chosen']:.1f}",
+            f"{fold['held_out_f_default']:.1f}",
+        ]
+        for year, fold in r["folds"].items()
+    ]
+    grid = "; ".join(f"{k} in {v}" for k, v in r["grid"].items())
+    return [
+        f"Leave one year out (grid: {grid}; tuned on the other years, F on the held-out year):",
+        "",
+        *_table(["held-out year", "chosen on the other years", "F chosen", "F defaults"], rows),
+        f"Defaults chosen in {r['default_chosen']} of {len(r['folds'])} folds; mean held-out F "
+        f"{r['mean_held_out_f_chosen']:.1f} (tuned) vs {r['mean_held_out_f_default']:.1f} (defaults).",
+        "",
+    ]
+
+
+def already_binary_md(r: dict[str, Any]) -> list[str]:
+    """Already-binary renders: pixels unchanged and CER before / after binarization."""
+    rows = [
+        [
+            name,
+            f"{row['unchanged_percent']:.2f}",
+            f"{row['cer_raw_percent']:.2f}",
+            f"{row['cer_binarized_percent']:.2f}",
+        ]
+        for name, row in r["per_image"].items()
+    ]
+    goal = r["goal"]
+    return [
+        "## Binarization of already black-and-white pages",
+        "",
+        *_table(["page", "pixels unchanged %", "CER raw %", "CER after ours %"], rows),
+        f"Goal (>= {goal['unchanged_percent']:.0f} % unchanged, CER not higher): "
+        f"**{'met' if goal['met_by_ours'] else 'NOT met'}**.",
         "",
     ]
 
@@ -283,6 +388,7 @@ def summary(results: dict[str, Any], header: Sequence[str]) -> str:
         "polling": polling_md,
         "throughput": throughput_md,
         "cost": cost_md,
+        "service": service_throughput.markdown,
     }
     for name, render in sections.items():
         if name in results:

@@ -1,8 +1,9 @@
 """`ocr-service` command: run the offline Aspose.OCR Cloud v5 compatible server.
 
-Credentials come from --client-id/--client-secret, else OCR_CLIENT_ID/OCR_CLIENT_SECRET, else the
-development defaults `local-client` / `local-secret`. Prints one `ready` log line with the URL when it
-accepts requests; exits cleanly on SIGTERM or SIGINT.
+Every flag also reads an environment variable, `OCR_<FLAG>` (`--max-regions` -> `OCR_MAX_REGIONS`);
+the flag wins. Credentials default to the development pair `local-client` / `local-secret`. Prints one
+`ready` log line with the URL when it accepts requests; exits cleanly on SIGTERM or SIGINT. Invalid
+settings or a port that cannot be bound: one line on stderr, exit status 2.
 """
 
 from __future__ import annotations
@@ -11,12 +12,9 @@ import argparse
 import json
 import logging
 import os
-import signal
 import sys
-import threading
-from collections.abc import Sequence
-from types import FrameType
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
 
 from ocr_service.config import (
     DEFAULT_CLIENT_ID,
@@ -26,7 +24,8 @@ from ocr_service.config import (
     SettingsError,
 )
 
-_STANDARD = set(vars(logging.makeLogRecord({})))
+_STANDARD = {*vars(logging.makeLogRecord({})), "color_message"}
+USAGE_ERROR = 2
 
 
 class JsonFormatter(logging.Formatter):
@@ -45,43 +44,79 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {message}\n")
+
+
+# (flag, type, default, help); the setting's name is the flag's, with `_`.
+_FLAGS: list[tuple[str, Callable[[str], Any], Any, str]] = [
+    ("host", str, "127.0.0.1", "bind address"),
+    ("port", int, 8085, "TCP port; 0 picks a free one"),
+    ("workers", int, 2, "engine worker processes"),
+    ("queue-size", int, 32, "queued tasks before POST answers 429"),
+    ("retention", float, 86400.0, "seconds a task and its result are kept"),
+    ("max-tasks", int, 10_000, "tasks kept at most (oldest dropped first)"),
+    ("max-bytes", int, 32 * 1024 * 1024, "largest decoded image, bytes"),
+    ("max-pixels", int, 60_000_000, "largest image and upscale output, pixels"),
+    ("task-timeout", float, 120.0, "per-task time limit, s (the worker is killed past it)"),
+    ("token-ttl", int, 3600, "token lifetime, s"),
+    ("request-timeout", float, 30.0, "deadline for a request's headers and body, s (408 past it)"),
+    ("keep-alive-timeout", float, 5.0, "idle keep-alive connections are closed after this, s"),
+    ("max-connections", int, 256, "open connections at most (429 beyond)"),
+    ("max-json-depth", int, 8, "deepest JSON nesting accepted"),
+    ("max-json-number-digits", int, 32, "longest JSON number accepted, characters"),
+    ("max-form-fields", int, 16, "form fields accepted by /connect/token"),
+    ("max-regions", int, 64, "RecognizeImage regions per request"),
+    ("max-work-pixels", int, 100_000_000, "work per request: regions x pixels x upsampling"),
+    ("max-result-bytes", int, 1024**3, "result bytes retained; oldest results dropped beyond"),
+    ("max-inflight-bytes", int, 256 * 1024**2, "request and result bytes in flight at once (429 beyond)"),
+    ("client-id", str, DEFAULT_CLIENT_ID, "accepted client id"),
+    ("client-secret", str, DEFAULT_CLIENT_SECRET, "accepted client secret"),
+    ("admin-secret", str, None, "bearer secret of the admin routes (prefer OCR_ADMIN_SECRET)"),
+    ("log-level", str, "INFO", "log level"),
+]
+_FAULTS = ("delay_seconds", "error_rate", "rate_429", "rate_5xx", "lost_rate")
+
+
+def _env_default(parser: _Parser, name: str, kind: Callable[[str], Any], default: Any) -> Any:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    try:
+        return kind(value)
+    except ValueError:
+        parser.error(f"environment variable {name}={value!r} is not a valid {kind.__name__}")
+
+
 def parse_args(argv: Sequence[str] | None = None) -> tuple[ServiceSettings, str]:
     """Settings and log level from flags and environment. Exits with status 2 on invalid values."""
-    env = os.environ
-    parser = argparse.ArgumentParser(
-        prog="ocr-service", description=__doc__.splitlines()[0] if __doc__ else None
-    )
-    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8085, help="TCP port; 0 picks a free one (default 8085)")
-    parser.add_argument("--workers", type=int, default=2, help="worker threads (default 2)")
-    parser.add_argument("--queue-size", type=int, default=32, help="queued tasks before 429 (default 32)")
+    parser = _Parser(prog="ocr-service", description=__doc__.splitlines()[0] if __doc__ else None)
+    for flag, kind, default, help_text in _FLAGS:
+        env = "OCR_" + flag.upper().replace("-", "_")
+        value = _env_default(parser, env, kind, default)
+        shown = "" if "secret" in flag else f"default {default}, "
+        parser.add_argument(f"--{flag}", type=kind, default=value, help=f"{help_text} ({shown}env {env})")
+    admin_env = os.environ.get("OCR_ADMIN", "").lower() in ("1", "true", "yes", "on")
     parser.add_argument(
-        "--retention", type=float, default=86400.0, help="seconds a task is kept (default 86400)"
+        "--admin", action="store_true", default=admin_env, help="enable /_admin/* (env OCR_ADMIN)"
     )
-    parser.add_argument("--max-tasks", type=int, default=10_000, help="tasks kept at most (default 10000)")
-    parser.add_argument(
-        "--max-bytes", type=int, default=32 * 1024 * 1024, help="max image bytes (default 32 MiB)"
-    )
-    parser.add_argument("--max-pixels", type=int, default=60_000_000, help="max image pixels (default 60 M)")
-    parser.add_argument(
-        "--task-timeout", type=float, default=120.0, help="per-task time limit, s (default 120)"
-    )
-    parser.add_argument("--token-ttl", type=int, default=3600, help="token lifetime, s (default 3600)")
-    parser.add_argument("--client-id", default=env.get("OCR_CLIENT_ID", DEFAULT_CLIENT_ID))
-    parser.add_argument("--client-secret", default=env.get("OCR_CLIENT_SECRET", DEFAULT_CLIENT_SECRET))
-    parser.add_argument("--admin", action="store_true", help="enable /_admin/faults and /_admin/stats")
-    parser.add_argument("--log-level", default=env.get("OCR_LOG_LEVEL", "INFO"))
-    faults = parser.add_argument_group("fault injection (off by default; env OCR_FAULT_<NAME> too)")
-    for name in ("delay_seconds", "error_rate", "rate_429", "rate_5xx", "lost_rate"):
-        flag = "--fault-" + name.replace("_", "-")
-        faults.add_argument(
-            flag, dest=name, type=float, default=float(env.get(f"OCR_FAULT_{name.upper()}", "0"))
+    group = parser.add_argument_group("fault injection (off by default; env OCR_FAULT_<NAME> too)")
+    for name in _FAULTS:
+        env = f"OCR_FAULT_{name.upper()}"
+        group.add_argument(
+            "--fault-" + name.replace("_", "-"),
+            dest=name,
+            type=float,
+            default=_env_default(parser, env, float, 0.0),
         )
-    seed = env.get("OCR_FAULT_SEED")
-    faults.add_argument("--fault-seed", dest="seed", type=int, default=int(seed) if seed else None)
+    seed = _env_default(parser, "OCR_FAULT_SEED", int, None)
+    group.add_argument("--fault-seed", dest="seed", type=int, default=seed)
     args = parser.parse_args(argv)
     try:
-        return ServiceSettings(
+        settings = ServiceSettings(
             host=args.host,
             port=args.port,
             workers=args.workers,
@@ -92,9 +127,20 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[ServiceSettings, str]
             max_pixels=args.max_pixels,
             task_timeout_seconds=args.task_timeout,
             token_ttl_seconds=args.token_ttl,
+            request_timeout_seconds=args.request_timeout,
+            keep_alive_seconds=args.keep_alive_timeout,
+            max_connections=args.max_connections,
+            max_json_depth=args.max_json_depth,
+            max_number_digits=args.max_json_number_digits,
+            max_form_fields=args.max_form_fields,
+            max_regions=args.max_regions,
+            max_work_pixels=args.max_work_pixels,
+            max_result_bytes=args.max_result_bytes,
+            max_inflight_bytes=args.max_inflight_bytes,
             client_id=args.client_id,
             client_secret=args.client_secret,
             admin=args.admin,
+            admin_secret=args.admin_secret,
             faults=FaultSettings(
                 delay_seconds=args.delay_seconds,
                 error_rate=args.error_rate,
@@ -103,10 +149,13 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[ServiceSettings, str]
                 lost_rate=args.lost_rate,
                 seed=args.seed,
             ),
-        ), args.log_level
+        )
     except SettingsError as exc:
         parser.error(str(exc))
-        raise
+    level = str(args.log_level).upper()
+    if not isinstance(logging.getLevelName(level), int):
+        parser.error(f"unknown log level {args.log_level!r}")
+    return settings, level
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -114,35 +163,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings, level = parse_args(argv)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
-    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+    logging.basicConfig(level=level, handlers=[handler], force=True)
     log = logging.getLogger("ocr_service")
 
-    from ocr_service.http_api import OcrServer
+    from ocr_service.http_api import Api, OcrService
+    from ocr_service.server import bind, make_server
+    from ocr_service.workers import WorkerStartError, start_slots
 
-    server = OcrServer(settings)
-    server.store.start()
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("stopping", extra={"signal": signal.Signals(signum).name})
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
-    thread.start()
-    host, port = server.server_address[:2]
+    try:
+        sock = bind(settings.host, settings.port)
+    except OSError as exc:
+        print(
+            f"ocr-service: error: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return USAGE_ERROR
+    try:
+        slots = start_slots(settings.workers)
+    except WorkerStartError as exc:
+        sock.close()
+        print(f"ocr-service: error: {exc}", file=sys.stderr)
+        return 1
+    service = OcrService(settings, list(slots))
+    service.store.start()
+    host, port = sock.getsockname()[:2]
     url = f"http://{host!s}:{port}"
-    log.info(
-        f"ocr-service ready at {url}",
-        extra={"url": url, "workers": settings.workers, "admin": settings.admin},
-    )
-    stop.wait()
-    server.shutdown()
-    server.server_close()
-    server.store.stop(timeout=5.0)
-    thread.join(timeout=5.0)
-    log.info("stopped")
+    details = {"workers": settings.workers, "admin": settings.admin}
+    server = make_server(Api(service).app, settings, url, details)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        for slot in slots:
+            slot.stop()
+        service.store.stop(timeout=5.0)
+        sock.close()
+        log.info("stopped")
     return 0
 
 

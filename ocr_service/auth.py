@@ -39,8 +39,8 @@ class TokenIssuer:
         """True when both credentials match (constant-time comparison)."""
         if client_id is None or client_secret is None:
             return False
-        same_id = hmac.compare_digest(client_id.encode(), self._client_id.encode())
-        same_secret = hmac.compare_digest(client_secret.encode(), self._client_secret.encode())
+        same_id = hmac.compare_digest(_utf8(client_id), _utf8(self._client_id))
+        same_secret = hmac.compare_digest(_utf8(client_secret), _utf8(self._client_secret))
         return same_id and same_secret
 
     def _sign(self, payload: str) -> str:
@@ -55,7 +55,7 @@ class TokenIssuer:
     def verify(self, token: str) -> bool:
         """True for a token issued by this process that has not expired."""
         parts = token.split(".")
-        if len(parts) != 3 or len(token) > 512:
+        if len(parts) != 3 or len(token) > 512 or not token.isascii():
             return False
         payload = f"{parts[0]}.{parts[1]}"
         if not hmac.compare_digest(self._sign(payload), parts[2]):
@@ -64,6 +64,11 @@ class TokenIssuer:
             return int(parts[0]) > self._clock()
         except ValueError:
             return False
+
+
+def _utf8(text: str) -> bytes:
+    """Bytes to compare in constant time; any str (lone surrogates included) encodes."""
+    return text.encode("utf-8", "surrogatepass")
 
 
 def parse_basic(header: str | None) -> tuple[str, str] | None:

@@ -69,10 +69,20 @@ class ServiceSettings:
     max_pixels: int = 60_000_000
     task_timeout_seconds: float = 120.0
     token_ttl_seconds: int = 3600
-    max_connections: int = 64
+    max_connections: int = 256
+    request_timeout_seconds: float = 30.0
+    keep_alive_seconds: float = 5.0
+    max_json_depth: int = 8
+    max_number_digits: int = 32
+    max_form_fields: int = 16
+    max_regions: int = 64
+    max_work_pixels: int = 100_000_000
+    max_result_bytes: int = 1024**3
+    max_inflight_bytes: int = 256 * 1024**2
     client_id: str = DEFAULT_CLIENT_ID
     client_secret: str = DEFAULT_CLIENT_SECRET
     admin: bool = False
+    admin_secret: str | None = None
     faults: FaultSettings = field(default_factory=FaultSettings)
 
     def __post_init__(self) -> None:
@@ -86,7 +96,20 @@ class ServiceSettings:
             (1 <= self.max_pixels <= 500_000_000, "max_pixels must be within 1..500000000"),
             (0 < self.task_timeout_seconds <= 3600, "task timeout must be within (0, 3600]"),
             (1 <= self.token_ttl_seconds <= 86400 * 7, "token ttl must be within 1 s..7 days"),
-            (1 <= self.max_connections <= 4096, "max_connections must be within 1..4096"),
+            (1 <= self.max_connections <= 65536, "max_connections must be within 1..65536"),
+            (0 < self.request_timeout_seconds <= 3600, "request timeout must be within (0, 3600]"),
+            (0 < self.keep_alive_seconds <= 3600, "keep-alive timeout must be within (0, 3600]"),
+            (1 <= self.max_json_depth <= 64, "max_json_depth must be within 1..64"),
+            (1 <= self.max_number_digits <= 4000, "max_number_digits must be within 1..4000"),
+            (1 <= self.max_form_fields <= 1000, "max_form_fields must be within 1..1000"),
+            (1 <= self.max_regions <= 1000, "max_regions must be within 1..1000"),
+            (1 <= self.max_work_pixels <= 10**11, "max_work_pixels must be within 1..1e11"),
+            (1024 <= self.max_result_bytes <= 1024**4, "max_result_bytes must be within 1 KiB..1 TiB"),
+            (1024 <= self.max_inflight_bytes <= 1024**4, "max_inflight_bytes must be within 1 KiB..1 TiB"),
+            (
+                not self.admin or bool(self.admin_secret),
+                "admin routes need an admin secret (--admin-secret or OCR_ADMIN_SECRET)",
+            ),
             (bool(self.client_id) and bool(self.client_secret), "client id and secret must be non-empty"),
         ]
         for ok, message in checks:

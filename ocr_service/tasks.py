@@ -1,8 +1,9 @@
-"""Asynchronous task store: a bounded queue, a fixed worker pool, retention and time limits.
+"""Asynchronous task store: a bounded queue, one dispatcher thread per worker, retention and limits.
 
 States follow Aspose's `OCRTaskStatus`: Pending (queued) -> Processing -> Completed | Error. Unknown,
 cancelled, expired or lost tasks are reported as NotExist. A task that exceeds the time limit is
-reported as Error at once; its worker's late result is discarded.
+reported as Error at once, and its worker (a process, see `workers.py`) is killed and replaced.
+Retained results are capped in bytes: past the cap the oldest finished tasks are forgotten.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from ocr_service.faults import FaultInjector
 
@@ -31,6 +33,10 @@ class TaskFailedError(Exception):
     """A job's own, user-facing failure; its message goes into `error.messages`."""
 
 
+class TaskTimeoutError(Exception):
+    """The job ran past its time limit; its worker was stopped."""
+
+
 @dataclass(frozen=True)
 class Result:
     """One Aspose `OCRResult`: a type name and raw bytes (base64-encoded on the wire)."""
@@ -42,19 +48,26 @@ class Result:
 Job = Callable[[], list[Result]]
 
 
+class Runner(Protocol):
+    """Runs one queued item within `timeout` seconds (a worker process, see `workers.WorkerSlot`)."""
+
+    def run(self, item: Any, timeout: float) -> list[Result]: ...
+
+
 @dataclass
 class Task:
     """A submitted job and its state."""
 
     id: str
     operation: str
-    job: Job | None
+    job: Any
     created: float
     status: str = PENDING
     results: list[Result] | None = None
     messages: list[str] = field(default_factory=list)
     started: float | None = None
     cancelled: threading.Event = field(default_factory=threading.Event)
+    result_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -68,20 +81,23 @@ class TaskView:
 
 
 class TaskStore:
-    """Bounded store and worker pool. `start()` launches the workers, `stop()` joins them."""
+    """Bounded store feeding `runners`. `start()` launches one thread per runner, `stop()` joins them."""
 
     def __init__(
         self,
         *,
-        workers: int,
+        runners: Sequence[Runner],
         queue_size: int,
         retention_seconds: float,
         max_tasks: int,
         task_timeout_seconds: float,
         faults: FaultInjector,
+        max_result_bytes: int = 1 << 30,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._workers = workers
+        self._runners = list(runners)
+        self._max_result_bytes = max_result_bytes
+        self._result_bytes = 0
         self._queue: queue.Queue[Task | None] = queue.Queue(maxsize=queue_size)
         self._retention = retention_seconds
         self._max_tasks = max_tasks
@@ -93,8 +109,10 @@ class TaskStore:
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        for index in range(self._workers):
-            thread = threading.Thread(target=self._work, name=f"ocr-worker-{index}", daemon=True)
+        for index, runner in enumerate(self._runners):
+            thread = threading.Thread(
+                target=self._work, args=(runner,), name=f"ocr-dispatch-{index}", daemon=True
+            )
             thread.start()
             self._threads.append(thread)
 
@@ -112,8 +130,8 @@ class TaskStore:
         for thread in self._threads:
             thread.join(timeout=max(0.0, deadline - self._clock()))
 
-    def submit(self, operation: str, job: Job) -> str:
-        """Queue a job; returns the new task id. Raises QueueFullError when the queue is full."""
+    def submit(self, operation: str, job: Any) -> str:
+        """Queue a work item for the runners; returns the task id. Raises QueueFullError when full."""
         task = Task(id=str(uuid.uuid4()), operation=operation, job=job, created=self._clock())
         with self._lock:
             self._purge_locked()
@@ -144,7 +162,9 @@ class TaskStore:
     def cancel(self, task_id: str) -> None:
         """Cancel and forget a task (idempotent; unknown ids are ignored)."""
         with self._lock:
-            task = self._tasks.pop(task_id, None)
+            task = self._tasks.get(task_id)
+            if task is not None:
+                self._forget_locked(task)
         if task is not None:
             task.cancelled.set()
             logger.info("task cancelled", extra={"task_id": task_id})
@@ -157,7 +177,14 @@ class TaskStore:
             for task in self._tasks.values():
                 result[task.status] = result.get(task.status, 0) + 1
             result["queued"] = self._queue.qsize()
+            result["result_bytes"] = self._result_bytes
             return result
+
+    def _forget_locked(self, task: Task) -> None:
+        self._tasks.pop(task.id, None)
+        self._result_bytes -= task.result_bytes
+        task.result_bytes = 0
+        task.cancelled.set()
 
     def _purge_locked(self) -> None:
         horizon = self._clock() - self._retention
@@ -165,20 +192,37 @@ class TaskStore:
             oldest = next(iter(self._tasks.values()))
             if oldest.created >= horizon and len(self._tasks) < self._max_tasks:
                 break
-            self._tasks.popitem(last=False)
-            oldest.cancelled.set()
+            self._forget_locked(oldest)
+
+    def _make_room_locked(self, size: int) -> None:
+        """Forget the oldest finished tasks until `size` more result bytes fit under the cap."""
+        finished = [t for t in self._tasks.values() if t.result_bytes and t.status == COMPLETED]
+        for oldest in finished:
+            if self._result_bytes + size <= self._max_result_bytes:
+                break
+            logger.info("result dropped: retained bytes over the limit", extra={"task_id": oldest.id})
+            self._forget_locked(oldest)
 
     def _finish_locked(
         self, task: Task, status: str, results: list[Result] | None, messages: list[str]
     ) -> None:
         if task.status in (COMPLETED, ERROR):
             return
+        size = sum(len(r.data) for r in results or [])
+        if size > self._max_result_bytes:
+            status, results, size = ERROR, None, 0
+            messages = [f"the result is larger than the retained-bytes limit of {self._max_result_bytes}"]
         task.status, task.results, task.messages, task.job = status, results, messages, None
         if status == COMPLETED and self._faults.result_lost():
             self._tasks.pop(task.id, None)
             logger.info("task result lost (injected)", extra={"task_id": task.id})
+            return
+        if size:
+            self._make_room_locked(size)
+            task.result_bytes = size
+            self._result_bytes += size
 
-    def _work(self) -> None:
+    def _work(self, runner: Runner) -> None:
         while True:
             task = self._queue.get()
             if task is None:
@@ -187,19 +231,24 @@ class TaskStore:
                 continue
             with self._lock:
                 task.status, task.started = PROCESSING, self._clock()
-            self._run(task, task.job)
+            self._run(task, task.job, runner)
 
-    def _run(self, task: Task, job: Job) -> None:
+    def _run(self, task: Task, item: Any, runner: Runner) -> None:
         delay = self._faults.delay_seconds()
         if delay > 0 and task.cancelled.wait(delay):
             return
         results: list[Result] | None = None
         messages: list[str] = []
+        remaining = (task.started or self._clock()) + self._timeout - self._clock()
         if self._faults.task_error():
             messages = ["injected fault: task forced to Error"]
+        elif remaining <= 0:
+            messages = [f"task exceeded the time limit of {self._timeout:g} s"]
         else:
             try:
-                results = job()
+                results = runner.run(item, remaining)
+            except TaskTimeoutError:
+                messages = [f"task exceeded the time limit of {self._timeout:g} s"]
             except TaskFailedError as exc:
                 messages = [str(exc)]
             except Exception as exc:

@@ -12,18 +12,21 @@ Public API (stable)::
         svc.set_faults(delay_seconds=2, error_rate=0.0, rate_429=0.0, rate_5xx=0.0, lost_rate=0.0, seed=1)
         svc.faults()          # current fault settings (dict)
         svc.stats()           # {"requests": {"POST BinarizeImage": n, ...}, "tasks": {...}}
+        svc.admin_headers()   # {"Authorization": "Bearer <admin secret>"} for /_admin/* calls
     # leaving the block (or svc.stop()) sends SIGTERM and waits for exit
 
 `start_service(**options)`: each keyword becomes a CLI flag (`queue_size=1` -> `--queue-size 1`;
-`True` -> bare flag; `False`/`None` omitted); `admin` defaults to True so faults and stats work. Extra
-keywords: `startup_timeout` (s, default 30), `env` (extra environment). The server binds 127.0.0.1 on a
-free port; the helper waits (bounded) for the ready line and for `GET /` 200. Raises ServiceStartError.
+`True` -> bare flag; `False`/`None` omitted); `admin` defaults to True so faults and stats work, with
+a random admin secret handed over in `OCR_ADMIN_SECRET` (or `admin_secret=...`). Extra keywords:
+`startup_timeout` (s, default 30), `env` (extra environment). The server binds 127.0.0.1 on a free
+port; the helper waits (bounded) for the ready line and for `GET /` 200. Raises ServiceStartError.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -56,13 +59,24 @@ class RunningService:
     """A started `ocr-service` subprocess; see the module docstring."""
 
     def __init__(
-        self, process: subprocess.Popen[bytes], log: IO[bytes], base_url: str, client_id: str, secret: str
+        self,
+        process: subprocess.Popen[bytes],
+        log: IO[bytes],
+        base_url: str,
+        client_id: str,
+        secret: str,
+        admin_secret: str | None = None,
     ):
         self.process = process
         self._log = log
         self.base_url = base_url
         self.client_id = client_id
         self.client_secret = secret
+        self.admin_secret = admin_secret
+
+    def admin_headers(self) -> dict[str, str]:
+        """The Authorization header the `/_admin/*` routes require."""
+        return {"Authorization": f"Bearer {self.admin_secret}"} if self.admin_secret else {}
 
     def __enter__(self) -> RunningService:
         return self
@@ -95,20 +109,26 @@ class RunningService:
 
     def set_faults(self, **faults: float | int | None) -> dict[str, Any]:
         """Update fault injection at runtime (keys as in `FaultSettings`); returns the new settings."""
-        response = requests.put(f"{self.base_url}/_admin/faults", json=faults, timeout=_TIMEOUT)
+        response = requests.put(
+            f"{self.base_url}/_admin/faults", json=faults, headers=self.admin_headers(), timeout=_TIMEOUT
+        )
         response.raise_for_status()
         result: dict[str, Any] = response.json()
         return result
 
     def faults(self) -> dict[str, Any]:
-        response = requests.get(f"{self.base_url}/_admin/faults", timeout=_TIMEOUT)
+        response = requests.get(
+            f"{self.base_url}/_admin/faults", headers=self.admin_headers(), timeout=_TIMEOUT
+        )
         response.raise_for_status()
         result: dict[str, Any] = response.json()
         return result
 
     def stats(self) -> dict[str, Any]:
         """Request counters per route (`"POST BinarizeImage"`, `"GET GetTaskStatus"`, ...) and task counts."""
-        response = requests.get(f"{self.base_url}/_admin/stats", timeout=_TIMEOUT)
+        response = requests.get(
+            f"{self.base_url}/_admin/stats", headers=self.admin_headers(), timeout=_TIMEOUT
+        )
         response.raise_for_status()
         result: dict[str, Any] = response.json()
         return result
@@ -158,10 +178,14 @@ def start_service(
     secret = str(options.get("client_secret", DEFAULT_CLIENT_SECRET))
     options.setdefault("client_id", client_id)
     options.setdefault("client_secret", secret)
-    log = tempfile.TemporaryFile()  # noqa: SIM115 - owned by RunningService, closed in stop()
     child_env = {**os.environ, **(env or {})}
+    admin_secret = options.pop("admin_secret", None)
+    if options.get("admin"):
+        admin_secret = str(admin_secret or child_env.get("OCR_ADMIN_SECRET") or secrets.token_urlsafe(24))
+        child_env["OCR_ADMIN_SECRET"] = admin_secret
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - owned by RunningService, closed in stop()
     process = subprocess.Popen([*_command(), *_flags(options)], stdout=log, stderr=log, env=child_env)
-    service = RunningService(process, log, "", client_id, secret)
+    service = RunningService(process, log, "", client_id, secret, admin_secret)
     deadline = time.monotonic() + startup_timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:

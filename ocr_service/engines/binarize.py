@@ -1,15 +1,27 @@
-"""Document binarization: background normalisation, inverted-region repair, then a global threshold.
+"""Document binarization whose every window is sized from the page's own stroke width.
 
-Method (chosen by measurement, see the README's binarization table):
+Method (see the README's binarization section for the measurements behind each step):
 
-1. grayscale (luma), 3x3 median against speckle;
-2. on a small working copy (long side ~640 px): find inverted (light-on-dark) regions as blocks whose
-   local mean lies closer to the local minimum than to the local maximum, and invert them so that all
-   text is dark on light;
-3. estimate the paper background with a max filter wider than any stroke, then smooth it; divide the
-   image by it (removes uneven light, shadows, stains, coloured paper);
-4. threshold the normalised image with Otsu, clamped to a band so that blank pages and pages with
-   faint ink stay sensible.
+1. grayscale (luma). A page that is already black and white (its darkest and lightest levels are its
+   two dominant ones and hold most pixels, see `bilevel_threshold`) is thresholded halfway between
+   them and returned: a clean scan comes back unchanged.
+2. light-on-dark regions (blocks whose local mean lies nearer the local minimum than the maximum) are
+   inverted so all text is dark on light.
+3. stroke width `sw`: a first pass (coarse closing background, relative darkness, Otsu) gives an ink
+   mask whose distance-transform ridge measures half stroke widths; the median, times two, is `sw`.
+4. paper background, on a working copy where strokes are about `work_stroke_px` wide: a closing
+   `background_strokes` x `sw` wide gives a first ink estimate; those pixels (and a 1 px rim) are then
+   removed and the paper is interpolated over them by push-pull, so a stroke of any width, a stain
+   or a dense line of text never pulls the background down (no hollow strokes).
+5. relative darkness D = (B - I) / B: uneven light, shadows and coloured paper divide out.
+6. the decision, per pixel, against a threshold map T built on the working copy:
+   * global: Otsu on D;
+   * contrast-adaptive (after Su et al.): near high-contrast stroke edges (a 3x3 jump of at least
+     `edge_fraction` x Otsu), T drops to the mean darkness of those edges (never below
+     `floor_fraction` x Otsu), so faint and hairline ink next to real edges survives;
+   * noise: T never below the local paper darkness mean + `noise_sigmas` standard deviations
+     (measured over `noise_strokes` x `sw`), so grain on dark or noisy paper is not ink;
+   the comparison is done at full resolution as I < B (1 - T) against the upsampled grey-level gate.
 
 All arithmetic is done by OpenCV calls on uint8/float32 buffers; there are no per-pixel Python loops.
 """
@@ -23,20 +35,45 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from ocr_service.engines.scale import (
+    closing_background,
+    darkness,
+    odd,
+    otsu_level,
+    otsu_split,
+    push_pull,
+    quantile,
+    resize,
+    scaled_size,
+    stroke_width,
+)
+
 
 @dataclass(frozen=True)
 class BinarizeParams:
-    """Tunables of `binarize` (defaults are the measured best on the bench corpus)."""
+    """Tunables of `binarize`. Sizes are in stroke widths (`sw`) unless the name says pixels."""
 
-    work_long_side: int = 640
-    background_kernel: int = 7
+    bilevel_tolerance: int = 2
+    bilevel_share: float = 0.75
+    min_contrast: float = 0.1
+    first_pass_long_side: int = 1600
+    work_stroke_px: float = 2.0
+    background_strokes: float = 5.0
+    candidate_fraction: float = 0.7
+    ink_level_fraction: float = 0.5
+    ink_percentile: float = 75.0
+    edge_fraction: float = 0.8
+    floor_fraction: float = 0.7
+    local_strokes: float = 3.0
+    noise_sigmas: float = 4.0
+    noise_strokes: float = 10.0
+    invert_long_side: int = 640
     invert_kernel: int = 15
+    invert_strokes: float = 8.0
+    invert_max_regions: int = 16
+    invert_region_strokes: float = 30.0
+    invert_min_fill: float = 0.65
     invert_min_contrast: int = 40
-    threshold_min: int = 100
-    threshold_max: int = 235
-    min_contrast: int = 40
-    ink_percentile: float = 10.0
-    denoise: bool = False
 
 
 DEFAULT_PARAMS = BinarizeParams()
@@ -53,18 +90,23 @@ def to_gray(image: NDArray[Any]) -> NDArray[Any]:
     raise ValueError(f"unsupported image shape {image.shape}")
 
 
-def _odd(n: int) -> int:
-    return max(3, n | 1)
+def _above(image: NDArray[Any], level: float) -> NDArray[Any]:
+    """uint8 mask, 255 where `image` > `level`."""
+    return (image > level).astype(np.uint8) * 255
 
 
-def inverted_mask(small: NDArray[Any], params: BinarizeParams) -> NDArray[Any]:
-    """uint8 mask (255 = inverted region) on the small working image."""
-    kernel = cv2.getStructuringElement(
-        cv2.MORPH_RECT, (_odd(params.invert_kernel), _odd(params.invert_kernel))
-    )
+def inverted_mask(small: NDArray[Any], sw: float, params: BinarizeParams) -> NDArray[Any]:
+    """uint8 mask (255 = light-on-dark region) on the small working image (`sw` in its pixels).
+
+    A block is inverted when its mean lies nearer its minimum than its maximum (mostly dark with some
+    light) with enough contrast. The block is `invert_strokes` stroke widths wide (never below
+    `invert_kernel` px), so dense or thick dark strokes do not look like a dark background.
+    """
+    k = odd(max(params.invert_kernel, params.invert_strokes * sw))
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
     local_max = cv2.dilate(small, kernel)
     local_min = cv2.erode(small, kernel)
-    local_mean = cv2.blur(small, (_odd(params.invert_kernel), _odd(params.invert_kernel)))
+    local_mean = cv2.blur(small, (k, k))
     above = cv2.subtract(local_max, local_mean)
     below = cv2.subtract(local_mean, local_min)
     contrast = cv2.subtract(local_max, local_min)
@@ -76,56 +118,232 @@ def inverted_mask(small: NDArray[Any], params: BinarizeParams) -> NDArray[Any]:
     return cv2.morphologyEx(mask, cv2.MORPH_CLOSE, close)
 
 
-def binarize(image: NDArray[Any], params: BinarizeParams = DEFAULT_PARAMS) -> NDArray[Any]:
-    """Binarize a page image: returns (H, W) uint8 with ink 0 and paper 255, same size as the input.
+def _text_is_light(small: NDArray[Any], region: NDArray[Any]) -> bool:
+    """Whether, inside `region` (uint8 mask), the light pixels form the thinner strokes (= the text)."""
+    values = small[region > 0]
+    hist = cv2.calcHist([values.reshape(-1, 1)], [0], None, [256], [0, 256]).ravel().astype(np.float64)
+    level = otsu_split(hist)[0]
+    light = cv2.bitwise_and(_above(small, level), region)
+    dark = cv2.bitwise_and(cv2.bitwise_not(_above(small, level)), region)
+    light_width, dark_width = stroke_width(light), stroke_width(dark)
+    return 0 < light_width < dark_width
 
-    Text in light-on-dark regions comes out dark on white like the rest. Raises ValueError on an
-    empty image or an unsupported shape.
+
+def _fill_holes(mask: NDArray[Any]) -> NDArray[Any]:
+    """`mask` with every hole closed (pixels not reachable from the border through the background)."""
+    padded = cv2.copyMakeBorder(mask, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
+    flood = padded.copy()
+    cv2.floodFill(flood, np.zeros((padded.shape[0] + 2, padded.shape[1] + 2), np.uint8), (0, 0), 255)
+    holes = cv2.bitwise_not(flood)[1:-1, 1:-1]
+    return cv2.bitwise_or(mask, holes)
+
+
+def _repair_inverted(
+    gray: NDArray[Any], first: NDArray[Any], sw: float, params: BinarizeParams
+) -> NDArray[Any]:
+    """Invert the light-on-dark regions of `gray`.
+
+    A candidate region counts when it is large (at least `invert_region_strokes` stroke widths
+    squared), box-like (it fills `invert_min_fill` of its bounding box: banners, table headers; a
+    thick initial or a shadowed margin does not) and its light strokes are thinner than its dark ones.
+    """
+    h, w = gray.shape
+    small = resize(first, scaled_size(first.shape, min(1.0, params.invert_long_side / max(first.shape))))
+    sw_small = sw * small.shape[1] / w
+    mask = inverted_mask(small, sw_small, params)
+    if not cv2.countNonZero(mask):
+        return gray
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    min_area = (params.invert_region_strokes * sw_small) ** 2
+    keep = np.zeros(count, np.uint8)
+    order = np.argsort(-stats[1:, cv2.CC_STAT_AREA])[: params.invert_max_regions] + 1
+    for label in order:
+        x, y, bw, bh, area = (int(v) for v in stats[label])
+        if area < min_area:
+            break
+        if area < params.invert_min_fill * bw * bh:
+            continue
+        region = (labels[y : y + bh, x : x + bw] == label).astype(np.uint8) * 255
+        if _text_is_light(small[y : y + bh, x : x + bw], region):
+            keep[label] = 255
+    if not keep.any():
+        return gray
+    region = _fill_holes(keep[labels])
+    inside = 255 - small[region > 0]
+    outside = small[region == 0]
+    paper_in = float(np.percentile(inside, 95)) if inside.size else 255.0
+    paper_out = float(np.percentile(outside, 95)) if outside.size else 255.0
+    # the inverted block's paper is brought to the page's paper level, so one background fits both
+    flipped = cv2.convertScaleAbs(cv2.bitwise_not(gray), alpha=paper_out / max(paper_in, 1.0))
+    full = cv2.resize(region, (w, h), interpolation=cv2.INTER_NEAREST)
+    out = gray.copy()
+    cv2.copyTo(flipped, full, out)
+    return out
+
+
+def bilevel_threshold(gray: NDArray[Any], params: BinarizeParams = DEFAULT_PARAMS) -> float | None:
+    """The halfway level of an already black-and-white page, or None when the page is not bilevel.
+
+    Bilevel: the darkest and the lightest levels of the page (its 0.5 and 99.5 percentiles, within
+    `bilevel_tolerance`) are its two most frequent levels on either side of the Otsu split, at least
+    `min_contrast` apart, and together (within the same tolerance) hold `bilevel_share` of the
+    pixels: the rest are the edges of a scanner's or renderer's blur. A shadow, a grey block or
+    paper texture adds levels of its own and fails.
+    """
+    sample = np.ascontiguousarray(gray[::2]) if gray.shape[0] > 64 else gray
+    hist = cv2.calcHist([sample], [0], None, [256], [0, 256]).ravel().astype(np.float64)
+    split = otsu_split(hist)[0]
+    low = int(np.argmax(hist[: split + 1]))
+    high = split + 1 + int(np.argmax(hist[split + 1 :])) if split < 255 else 255
+    if high - low < 255 * params.min_contrast:
+        return None
+    cumulative = np.cumsum(hist) / hist.sum()
+    darkest = int(np.searchsorted(cumulative, 0.005))
+    lightest = int(np.searchsorted(cumulative, 0.995))
+    tol = params.bilevel_tolerance
+    if low > darkest + tol or high < lightest - tol:
+        return None
+    near = hist[max(0, low - tol) : low + tol + 1].sum() + hist[max(0, high - tol) : high + tol + 1].sum()
+    if near < params.bilevel_share * hist.sum():
+        return None
+    return (low + high) / 2.0
+
+
+def _shrink(gray: NDArray[Any], factor: int) -> NDArray[Any]:
+    """`gray` reduced by an integer `factor` (area averaging; OpenCV's fast path for whole factors)."""
+    if factor <= 1:
+        return gray
+    h, w = gray.shape
+    return resize(gray, (max(8, w // factor), max(8, h // factor)))
+
+
+def estimate_stroke_width(gray: NDArray[Any], params: BinarizeParams = DEFAULT_PARAMS) -> float:
+    """Typical stroke width of the page's ink in pixels (full resolution), from a first pass."""
+    return _first_pass(gray, params)[0]
+
+
+def _first_pass(gray: NDArray[Any], params: BinarizeParams) -> tuple[float, NDArray[Any]]:
+    """(stroke width in full-resolution pixels, the first-pass copy it was measured on)."""
+    h, w = gray.shape
+    first = _shrink(gray, max(1, max(h, w) // params.first_pass_long_side))
+    coarse = resize(first, scaled_size(first.shape, 0.125))
+    background = closing_background(coarse, odd(min(coarse.shape) / 10))
+    background = resize(background, (first.shape[1], first.shape[0]))
+    dark = darkness(first, background)
+    ink = _above(dark, otsu_level(dark))
+    width = stroke_width(ink) * w / first.shape[1]
+    return float(np.clip(width if width > 0 else 3.0, 1.0, max(h, w) / 20)), first
+
+
+def _threshold_map(dark: NDArray[Any], sw: float, params: BinarizeParams) -> tuple[NDArray[Any], float]:
+    """Per-pixel threshold on the working copy (sw in working pixels) and the global Otsu level."""
+    level = otsu_level(dark)
+    ink = dark[dark > level]
+    if ink.size:
+        level = max(level, params.ink_level_fraction * quantile(ink, params.ink_percentile / 100))
+    level = max(level, params.min_contrast / 2)
+    ones = np.ones((3, 3), np.uint8)
+    jump = cv2.subtract(cv2.dilate(dark, ones), cv2.erode(dark, ones))
+    edges = (jump > params.edge_fraction * level).astype(np.float32)
+    window = (odd(params.local_strokes * sw),) * 2
+    count = cv2.boxFilter(edges, -1, window, normalize=False)
+    edge_mean = cv2.boxFilter(cv2.multiply(dark, edges), -1, window, normalize=False)
+    edge_mean = edge_mean / np.maximum(count, 1.0)
+    peak = cv2.dilate(dark, cv2.getStructuringElement(cv2.MORPH_RECT, window))
+    edge_mean = np.maximum(edge_mean, params.ink_level_fraction * peak)
+    local = np.clip(edge_mean, params.floor_fraction * level, level)
+    threshold = np.where(count >= window[0], local, level).astype(np.float32)
+    return np.maximum(threshold, _noise_floor(dark, threshold, sw, params)), level
+
+
+def _noise_floor(dark: NDArray[Any], threshold: NDArray[Any], sw: float, params: BinarizeParams) -> Any:
+    """Local paper darkness mean + `noise_sigmas` std over `noise_strokes` x sw (a coarse copy)."""
+    paper = (dark <= threshold).astype(np.float32)
+    sigma = max(1.0, params.noise_strokes * sw)
+    factor = max(1, int(sigma / 2.0))
+    size = (max(8, dark.shape[1] // factor), max(8, dark.shape[0] // factor))
+    sigma_small = sigma * size[0] / dark.shape[1]
+    weighted = cv2.multiply(dark, paper)
+    planes = [paper, weighted, cv2.multiply(weighted, dark)]
+    support, first, second = (cv2.GaussianBlur(resize(p, size), (0, 0), sigma_small) for p in planes)
+    support = np.maximum(support, 1e-3)
+    mean = first / support
+    spread = np.sqrt(np.maximum(second / support - mean * mean, 0.0))
+    floor = (mean + params.noise_sigmas * spread).astype(np.float32)
+    return resize(floor, (dark.shape[1], dark.shape[0]))
+
+
+def _background(work: NDArray[Any], sw: float, params: BinarizeParams) -> NDArray[Any]:
+    """Paper background of the working copy: closing estimate, then push-pull over the ink."""
+    first = closing_background(work, odd(params.background_strokes * sw))
+    dark = darkness(work, first)
+    candidates = _above(dark, params.candidate_fraction * otsu_level(dark))
+    candidates = cv2.dilate(candidates, np.ones((3, 3), np.uint8))
+    weights = (candidates == 0).astype(np.float32)
+    sigma = max(1.0, sw)
+    values = cv2.GaussianBlur(cv2.multiply(work.astype(np.float32), weights), (0, 0), sigma)
+    support = cv2.GaussianBlur(weights, (0, 0), sigma)
+    background = push_pull(values / np.maximum(support, 1e-6), support)
+    return np.maximum(background, 1.0)
+
+
+def flatten(image: NDArray[Any], params: BinarizeParams = DEFAULT_PARAMS) -> NDArray[Any]:
+    """Contrast correction: the grey page divided by its paper background, stretched to full range.
+
+    Light-on-dark blocks are inverted first (as in `binarize`), then I / B removes uneven light,
+    shadows, stains and coloured paper, and the darkest 0.5 % is mapped to black, so faded ink
+    regains its contrast. Grey levels are kept (no thresholding): returns (H, W) uint8.
     """
     if image.size == 0:
         raise ValueError("empty image")
     gray = to_gray(image)
-    if params.denoise:
-        gray = cv2.medianBlur(gray, 3)
+    sw, first = _first_pass(gray, params)
+    repaired = _repair_inverted(gray, first, sw, params)
+    if repaired is not gray:
+        gray, first = repaired, resize(repaired, (first.shape[1], first.shape[0]))
     h, w = gray.shape
-    scale = min(1.0, params.work_long_side / max(h, w))
-    small_size = (max(8, round(w * scale)), max(8, round(h * scale)))
-    small = cv2.resize(gray, small_size, interpolation=cv2.INTER_AREA)
-
-    inv_small = inverted_mask(small, params)
-    if cv2.countNonZero(inv_small):
-        inv = cv2.resize(inv_small, (w, h), interpolation=cv2.INTER_NEAREST)
-        gray = gray.copy()
-        cv2.bitwise_not(gray, dst=gray, mask=inv)
-        small = cv2.resize(gray, small_size, interpolation=cv2.INTER_AREA)
-
-    kernel = cv2.getStructuringElement(
-        cv2.MORPH_RECT, (_odd(params.background_kernel), _odd(params.background_kernel))
-    )
-    background = cv2.dilate(small, kernel)
-    background = cv2.medianBlur(background, _odd(params.background_kernel))
-    background = cv2.blur(background, (_odd(params.background_kernel), _odd(params.background_kernel)))
-    background = cv2.resize(background, (w, h), interpolation=cv2.INTER_LINEAR)
-    background = cv2.max(background, np.ones_like(background))
-    normalised = cv2.divide(gray, background, scale=255)
-
-    sample = cv2.resize(normalised, small_size, interpolation=cv2.INTER_NEAREST)
-    threshold = ink_threshold(sample, params)
-    _, out = cv2.threshold(normalised, threshold, 255, cv2.THRESH_BINARY)
+    factor = max(1, round(sw / params.work_stroke_px))
+    first_factor = max(1, round(w / first.shape[1]))
+    work = first if factor == first_factor else _shrink(gray, factor)
+    background = resize(_background(work, sw * work.shape[1] / w, params), (w, h))
+    flat = cv2.divide(gray.astype(np.float32), background, scale=255.0)
+    flat = np.clip(flat, 0.0, 255.0, out=flat)
+    low = 255.0 * quantile(flat / 255.0, 0.005)
+    gain = 255.0 / max(255.0 - low, 1.0)
+    out: NDArray[Any] = cv2.convertScaleAbs(flat, alpha=gain, beta=-low * gain)
     return out
 
 
-def ink_threshold(sample: NDArray[Any], params: BinarizeParams) -> float:
-    """Threshold halfway between the ink and paper levels of a normalised sample (Otsu split).
+def binarize(image: NDArray[Any], params: BinarizeParams = DEFAULT_PARAMS) -> NDArray[Any]:
+    """Binarize a page image: returns (H, W) uint8 with ink 0 and paper 255, same size as the input.
 
-    Halfway matches the 50 % coverage definition of ink; when ink and paper differ by less than
-    `min_contrast`, the page is treated as blank (threshold 0, all paper).
+    Text in light-on-dark regions comes out dark on white like the rest; an already black-and-white
+    page comes back as it is. Raises ValueError on an empty image or an unsupported shape.
     """
-    _, dark = cv2.threshold(sample, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
-    if not cv2.countNonZero(dark) or cv2.countNonZero(dark) == dark.size:
-        return 0.0
-    ink_level = float(np.percentile(sample[dark > 0], params.ink_percentile))
-    paper_level = float(np.median(sample[dark == 0]))
-    if paper_level - ink_level < params.min_contrast:
-        return 0.0
-    return float(np.clip((ink_level + paper_level) / 2, params.threshold_min, params.threshold_max))
+    if image.size == 0:
+        raise ValueError("empty image")
+    gray = to_gray(image)
+    bilevel = bilevel_threshold(gray, params)
+    if bilevel is not None:
+        return cv2.threshold(gray, bilevel, 255, cv2.THRESH_BINARY)[1]
+    sw, first = _first_pass(gray, params)
+    repaired = _repair_inverted(gray, first, sw, params)
+    if repaired is not gray:
+        gray, first = repaired, resize(repaired, (first.shape[1], first.shape[0]))
+    h, w = gray.shape
+    factor = max(1, round(sw / params.work_stroke_px))
+    first_factor = max(1, round(w / first.shape[1]))
+    work = first if factor == first_factor else _shrink(gray, factor)
+    sw_work = sw * work.shape[1] / w
+    background = _background(work, sw_work, params)
+    dark_work = darkness(work, background)
+    ones = np.ones((3, 3), np.uint8)
+    jump = cv2.subtract(cv2.dilate(dark_work, ones), cv2.erode(dark_work, ones))
+    if quantile(jump, 0.999) < params.min_contrast:
+        return np.full((h, w), 255, np.uint8)
+    threshold, _ = _threshold_map(dark_work, sw_work, params)
+    # D > T  <=>  I < B (1 - T): compare the grey image with a grey-level gate
+    gate = cv2.multiply(background, 1.0 - threshold)
+    gate = np.clip(gate, 0, 255).astype(np.uint8)
+    out: NDArray[Any] = cv2.compare(gray, resize(gate, (w, h)), cv2.CMP_GE)
+    return out

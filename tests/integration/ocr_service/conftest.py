@@ -14,6 +14,7 @@ from PIL import Image
 
 from bench.corpus import Page, degrade, make_page
 from ocr_service.testing import RunningService, start_service
+from tests.integration.ocr_service.hostile_client import REQUEST_TIMEOUT_S, RootProbe
 
 TIMEOUT = (3.05, 30.0)
 
@@ -43,6 +44,25 @@ def service() -> Iterator[RunningService]:
 @pytest.fixture(scope="module")
 def auth(service: RunningService) -> dict[str, str]:
     return {"Authorization": f"Bearer {service.token()}"}
+
+
+@pytest.fixture(scope="module")
+def svc() -> Iterator[RunningService]:
+    """The hostile tests' service: 2 workers, a queue of 4, a short request deadline."""
+    with start_service(workers=2, queue_size=4, request_timeout=REQUEST_TIMEOUT_S) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def probe(svc: RunningService) -> Iterator[RootProbe]:
+    """Polls `GET /` of `svc` for the whole module; the module's last test checks the answers."""
+    with RootProbe(svc.base_url) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def bearer(svc: RunningService, probe: RootProbe) -> dict[str, str]:
+    return {"Authorization": f"Bearer {svc.token()}"}
 
 
 def wait_done(

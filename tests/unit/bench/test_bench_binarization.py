@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import cv2
 import numpy as np
 
+from bench import binarization, binarization_real
 from bench.binarization import box_sauvola
 from bench.binarization_eval import _sk_sauvola
-from bench.corpus import degrade, make_page
+from bench.corpus import binary_pages, degrade, make_page
 
 
 def test_box_sauvola_matches_scikit_image_sauvola() -> None:
@@ -25,3 +29,48 @@ def test_box_sauvola_output_is_binary_ink_black() -> None:
     # THEN values are 0/255 and most ground-truth ink is 0
     assert set(np.unique(out).tolist()) <= {0, 255}
     assert float(np.mean(out[page.ink] == 0)) > 0.9
+
+
+def test_real_documents_absent_folder_is_skipped_with_reason(tmp_path: Path) -> None:
+    # GIVEN a folder that does not exist / WHEN the real-document section runs
+    result = binarization_real.run_real(tmp_path / "absent")
+    # THEN it is skipped and says why, naming the folder
+    assert set(result) == {"skipped"} and "absent" in result["skipped"]
+
+
+def test_real_documents_scores_every_method_on_every_image(tmp_path: Path) -> None:
+    # GIVEN a folder with one page and its ground truth in the contest layout (0 = ink)
+    page = make_page(6, width=300, height=200, font_px=20)
+    cv2.imwrite(str(tmp_path / "2099-P01.png"), page.image)
+    cv2.imwrite(str(tmp_path / "2099-P01_gt.png"), np.where(page.ink, 0, 255).astype(np.uint8))
+    # WHEN the section runs
+    result = binarization_real.run_real(tmp_path)
+    # THEN every method has F, pseudo-F, PSNR and DRD for the image, per year and overall
+    assert result["images"] == 1 and list(result["per_year"]) == ["2099"]
+    for name in result["methods"]:
+        assert set(result["per_image"]["2099-P01"][name]) == {"f", "pseudo_f", "psnr", "drd"}
+    assert result["mean"][binarization_real.OTSU]["f"] > 90.0
+
+
+def test_pseudo_f_is_perfect_for_the_truth_and_zero_for_nothing() -> None:
+    truth = np.zeros((20, 20), bool)
+    truth[5:15, 8:12] = True
+    assert binarization_real.pseudo_f(truth, truth) == 100.0
+    assert binarization_real.pseudo_f(np.zeros_like(truth), truth) == 0.0
+
+
+def test_binary_pages_are_black_and_white_with_their_mask() -> None:
+    for sample in binary_pages(quick=True):
+        if sample.degradation == "binary":
+            assert set(np.unique(sample.page.image).tolist()) == {0, 255}
+            assert np.array_equal(sample.page.image[:, :, 0] == 0, sample.page.ink)
+
+
+def test_contrast_correction_check_reports_every_column() -> None:
+    # GIVEN a shaded page and the real scan / WHEN the contrast-correction check runs
+    samples = binarization.contrast_samples(quick=True)
+    result = binarization_real.run_contrast(samples[:1])
+    # THEN it reports a CER for each candidate, and flattening reads the shaded page
+    assert result["columns"] == ["none", "CLAHE", "flatten + stretch"]
+    row = result["cer_percent"]["shadow"]
+    assert row["flatten + stretch"] < 1.0 <= row["none"]
