@@ -25,7 +25,16 @@ from ocr_pipeline.adapters.workflow import StepFunctionsStarter
 from ocr_pipeline.domain.start import StartOutcome, start_executions
 from reprocess.listing import PAGE_SIZE, current_objects, records
 from reprocess.plan import Mode, Plan, plan, record_prefix
-from reprocess.target import Target, UserError, failed_objects, target_from_args, target_from_stack
+from reprocess.target import (
+    DEFAULT_PREFIXES,
+    LAYOUT_FIELDS,
+    Target,
+    UserError,
+    failed_objects,
+    option_name,
+    target_from_args,
+    target_from_stack,
+)
 
 DEFAULT_LIMIT = 10_000
 MAX_LIMIT = 1_000_000
@@ -58,16 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--dry-run", action="store_true", help="list what would start; start nothing")
     parser.add_argument("--limit", type=_limit, default=DEFAULT_LIMIT, help="most objects to consider")
     layout = parser.add_argument_group("layout without --stack (the template's defaults)")
-    layout.add_argument("--input-prefix", default="incoming/")
-    layout.add_argument("--text-prefix", default="text/")
-    layout.add_argument("--binarized-prefix", default="binarized/")
-    layout.add_argument("--deskewed-prefix", default="deskewed/")
-    layout.add_argument("--upscaled-prefix", default="upscaled/")
-    layout.add_argument("--result-prefix", default="results/")
-    layout.add_argument("--failed-prefix", default="failed/")
-    layout.add_argument("--submission-prefix", default="submissions/")
-    layout.add_argument("--deskewed-prefix", default="deskewed/")
-    layout.add_argument("--upscaled-prefix", default="upscaled/")
+    for name in LAYOUT_FIELDS:
+        default = DEFAULT_PREFIXES.get(name, name.lower().removesuffix("_prefix") + "/")
+        layout.add_argument(option_name(name), dest=name.lower(), default=default)
     layout.add_argument("--suffixes", default="png,jpg,jpeg,tif,tiff,bmp,gif")
     return parser
 

@@ -19,18 +19,29 @@ from reprocess.plan import Candidate
 
 MAX_RECORD_BYTES = 1_000_000
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
-_LAYOUT_PARAMETERS = {
-    "INPUT_PREFIX": "InputPrefix",
-    "TEXT_PREFIX": "TextPrefix",
-    "BINARIZED_PREFIX": "BinarizedPrefix",
-    "DESKEWED_PREFIX": "DeskewedPrefix",
-    "UPSCALED_PREFIX": "UpscaledPrefix",
-    "RESULT_PREFIX": "ResultPrefix",
-    "FAILED_PREFIX": "FailedPrefix",
-    "SUBMISSION_PREFIX": "SubmissionPrefix",
-    "DESKEWED_PREFIX": "DeskewedPrefix",
-    "UPSCALED_PREFIX": "UpscaledPrefix",
+LAYOUT_FIELDS: tuple[str, ...] = tuple(LayoutSettings.model_fields)
+"""Every prefix of the layout (``INPUT_PREFIX``, ``TEXT_PREFIX``, ...): one option and parameter each."""
+DEFAULT_PREFIXES = {
+    "INPUT_PREFIX": "incoming/",
+    "TEXT_PREFIX": "text/",
+    "BINARIZED_PREFIX": "binarized/",
+    "DESKEWED_PREFIX": "deskewed/",
+    "UPSCALED_PREFIX": "upscaled/",
+    "RESULT_PREFIX": "results/",
+    "FAILED_PREFIX": "failed/",
+    "SUBMISSION_PREFIX": "submissions/",
 }
+"""The template's defaults (a unit test keeps them equal)."""
+
+
+def parameter_name(field_name: str) -> str:
+    """The template parameter of a layout field (``RESULT_PREFIX`` → ``ResultPrefix``)."""
+    return "".join(part.capitalize() for part in field_name.split("_"))
+
+
+def option_name(field_name: str) -> str:
+    """The command-line option of a layout field (``RESULT_PREFIX`` → ``--result-prefix``)."""
+    return "--" + field_name.lower().replace("_", "-")
 
 
 class UserError(Exception):
@@ -100,20 +111,7 @@ def target_from_args(args: argparse.Namespace) -> Target:
     """The target named by ``--bucket``, ``--state-machine-arn`` and the layout options."""
     if not args.bucket or not args.state_machine_arn:
         raise UserError("give --stack, or both --bucket and --state-machine-arn")
-    layout = _layout(
-        {
-            "INPUT_PREFIX": args.input_prefix,
-            "TEXT_PREFIX": args.text_prefix,
-            "BINARIZED_PREFIX": args.binarized_prefix,
-            "DESKEWED_PREFIX": args.deskewed_prefix,
-            "UPSCALED_PREFIX": args.upscaled_prefix,
-            "RESULT_PREFIX": args.result_prefix,
-            "FAILED_PREFIX": args.failed_prefix,
-            "SUBMISSION_PREFIX": args.submission_prefix,
-            "DESKEWED_PREFIX": args.deskewed_prefix,
-            "UPSCALED_PREFIX": args.upscaled_prefix,
-        }
-    )
+    layout = _layout({name: getattr(args, name.lower()) for name in LAYOUT_FIELDS})
     return Target(args.bucket, args.state_machine_arn, layout, _suffixes(args.suffixes))
 
 
@@ -128,7 +126,7 @@ def target_from_stack(cloudformation: Any, stack: str) -> Target:
     missing = [name for name in ("InputBucketName", "StateMachineArn") if name not in outputs]
     if missing:
         raise UserError(f"stack {stack!r} has no output {', '.join(missing)}")
-    layout = _layout({env: parameters.get(name, "") for env, name in _LAYOUT_PARAMETERS.items()})
+    layout = _layout({name: parameters.get(parameter_name(name), "") for name in LAYOUT_FIELDS})
     suffixes = _suffixes(parameters.get("AllowedSuffixes", ""))
     return Target(outputs["InputBucketName"], outputs["StateMachineArn"], layout, suffixes)
 

@@ -230,6 +230,7 @@ def test_record_failure_timed_out_execution_names_last_submitted_stage(aws: Aws)
 def test_validate_image_event_fixture_plans_stages(aws: Aws) -> None:
     # GIVEN the sample Validate image input and its object
     event = load_event("sfn_validate_image")
+    # The read is pinned to the eTag the execution was started for: the object stored here has its own.
     event["object"]["etag"] = aws.put(event["object"]["key"], image_bytes(200, 100, "JPEG"))
     # WHEN handled / THEN the job routes to binarization, the only planned preprocessing stage
     job = aws.handler("preprocess")(event)

@@ -11,20 +11,10 @@ import pytest
 from ocr_pipeline.settings import LayoutSettings, load_settings
 from reprocess.__main__ import main
 from reprocess.plan import record_prefix
+from reprocess.target import DEFAULT_PREFIXES, LAYOUT_FIELDS, parameter_name
 
 BUCKET = "ocr-drop-123456789012-us-east-1"
-LAYOUT = {
-    "INPUT_PREFIX": "incoming/",
-    "TEXT_PREFIX": "text/",
-    "BINARIZED_PREFIX": "binarized/",
-    "DESKEWED_PREFIX": "deskewed/",
-    "UPSCALED_PREFIX": "upscaled/",
-    "RESULT_PREFIX": "results/",
-    "FAILED_PREFIX": "failed/",
-    "SUBMISSION_PREFIX": "submissions/",
-    "DESKEWED_PREFIX": "deskewed/",
-    "UPSCALED_PREFIX": "upscaled/",
-}
+LAYOUT = dict(DEFAULT_PREFIXES)
 ROLE = "arn:aws:iam::123456789012:role/ocr-test"
 
 
@@ -254,42 +244,15 @@ def test_missing_bucket_or_state_machine_is_a_user_error(
 
 def test_stack_option_reads_bucket_state_machine_and_layout_from_the_stack(aws: Aws) -> None:
     # GIVEN a stack whose outputs name the bucket and state machine, with a non-default input prefix
+    layout_parameters = {parameter_name(name): DEFAULT_PREFIXES[name] for name in LAYOUT_FIELDS}
+    values = {**layout_parameters, "InputPrefix": "drop/", "AllowedSuffixes": "png", "Machine": aws.arn}
     template = {
-        "Parameters": {
-            name: {"Type": "String"}
-            for name in (
-                "InputPrefix",
-                "TextPrefix",
-                "BinarizedPrefix",
-                "DeskewedPrefix",
-                "UpscaledPrefix",
-                "ResultPrefix",
-                "FailedPrefix",
-                "SubmissionPrefix",
-                "DeskewedPrefix",
-                "UpscaledPrefix",
-            )
-        }
-        | {"AllowedSuffixes": {"Type": "String"}, "Machine": {"Type": "String"}},
+        "Parameters": {name: {"Type": "String"} for name in values},
         "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
         "Outputs": {
             "InputBucketName": {"Value": BUCKET},
             "StateMachineArn": {"Value": {"Ref": "Machine"}},
         },
-    }
-    values = {
-        "InputPrefix": "drop/",
-        "TextPrefix": "text/",
-        "BinarizedPrefix": "binarized/",
-        "DeskewedPrefix": "deskewed/",
-        "UpscaledPrefix": "upscaled/",
-        "ResultPrefix": "results/",
-        "FailedPrefix": "failed/",
-        "SubmissionPrefix": "submissions/",
-        "DeskewedPrefix": "deskewed/",
-        "UpscaledPrefix": "upscaled/",
-        "AllowedSuffixes": "png",
-        "Machine": aws.arn,
     }
     boto3.client("cloudformation").create_stack(
         StackName="ocr-pipeline",
@@ -319,3 +282,12 @@ def test_record_prefix_maps_the_folder_part_of_an_input_prefix(prefix: str, expe
     # GIVEN / WHEN / THEN
     layout = load_settings(LayoutSettings, LAYOUT)
     assert record_prefix(prefix, layout.RESULT_PREFIX, layout) == expected
+
+
+def test_layout_options_cover_every_prefix_with_the_template_defaults() -> None:
+    # GIVEN the template's parameters / WHEN / THEN each layout field has a parameter whose default is ours
+    from tests.unit.template.template_support import template
+
+    parameters = template()["Parameters"]
+    for name in LAYOUT_FIELDS:
+        assert parameters[parameter_name(name)]["Default"] == DEFAULT_PREFIXES[name], name
