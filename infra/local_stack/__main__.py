@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         truths = {key: truth_path(image) for key, image in zip(keys, images, strict=True)}
         report = write_html(out / "report.html", records, outputs, wall, truths)
         console.write("\n" + summary_table(records, outputs, truths) + "\n\n")
-        console.write(totals_line(records, wall) + "\n")
+        console.write(totals_line(records, wall, outputs) + "\n")
         console.write(f"outputs under {out}/ · report {report} · handler logs {out / 'logs'}/\n")
     failed = [r for r in records if not r.succeeded]
     if failed:

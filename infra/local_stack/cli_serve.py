@@ -133,7 +133,8 @@ def serve(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             pass
         records = [record for record, _ in finished.values()]
-        console.write(f"stopping · {totals_line(records, time.monotonic() - started)}\n")
+        local = {record.key: outputs for record, outputs in finished.values()}
+        console.write(f"stopping · {totals_line(records, time.monotonic() - started, local)}\n")
     return 0
 
 

@@ -30,16 +30,33 @@ class LocalOutputs:
             return None
         return len(self.text.read_text(encoding="utf-8", errors="replace"))
 
-    def in_lambda_checks(self) -> int:
-        """Status checks made inside the submitting function (from the result record; 0 without one)."""
+    def result(self) -> dict[str, Any] | None:
+        """The result record, or None without a readable one."""
         if self.results is None:
-            return 0
+            return None
         try:
             record = json.loads(self.results.read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            return 0
-        value = record.get("in_lambda_polls", 0) if isinstance(record, dict) else 0
+            return None
+        return record if isinstance(record, dict) else None
+
+    def in_lambda_checks(self) -> int:
+        """Status checks made inside the submitting function (from the result record; 0 without one)."""
+        value = (self.result() or {}).get("in_lambda_polls", 0)
         return value if isinstance(value, int) else 0
+
+    def stages(self) -> str | None:
+        """The stages the image went through (``binarize>recognize``), from the result record."""
+        steps = (self.result() or {}).get("steps")
+        return ">".join(str(step) for step in steps) if isinstance(steps, list) and steps else None
+
+    def api_calls(self) -> int | None:
+        """OCR API requests made for the image, all stages (from the result record)."""
+        calls = (self.result() or {}).get("calls")
+        if not isinstance(calls, dict):
+            return None
+        posts, gets = calls.get("posts", 0), calls.get("gets", 0)
+        return posts + gets if isinstance(posts, int) and isinstance(gets, int) else None
 
 
 def output_keys(key: str, input_prefix: str, prefixes: dict[str, str]) -> dict[str, str]:

@@ -35,12 +35,12 @@ def summary_table(
     outputs: dict[str, LocalOutputs],
     truths: Mapping[str, Path] | None = None,
 ) -> str:
-    """A fixed-width table: key, status, seconds, characters, CER, polls, transitions, error.
+    """A fixed-width table: key, status, seconds, chars, CER, stages, API calls, polls, transitions, error.
 
     `cer` is shown where `truths` names a truth file for the key. `polls` counts the Wait loop's status
     checks, plus (`+N`) those the submitting function made itself.
     """
-    header = ("key", "status", "seconds", "chars", "cer", "polls", "transitions", "error")
+    header = ("key", "status", "seconds", "chars", "cer", "stages", "calls", "polls", "transitions", "error")
     rows = [header]
     for record in records:
         local = outputs.get(record.key)
@@ -53,6 +53,8 @@ def summary_table(
                 f"{record.seconds:.1f}" if record.seconds is not None else "-",
                 str(characters) if characters is not None else "-",
                 f"{100 * rate:.1f}%" if rate is not None else "-",
+                (local.stages() if local is not None else None) or "-",
+                _calls(local),
                 _polls(record, local),
                 str(record.transitions),
                 _error_summary(record, local),
@@ -64,6 +66,11 @@ def summary_table(
         cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)]
         lines.append("  ".join([*cells, row[-1]]).rstrip())
     return "\n".join(lines)
+
+
+def _calls(local: LocalOutputs | None) -> str:
+    calls = local.api_calls() if local is not None else None
+    return str(calls) if calls is not None else "-"
 
 
 def _polls(record: ExecutionRecord, local: LocalOutputs | None) -> str:
@@ -85,8 +92,12 @@ def _error_summary(record: ExecutionRecord, local: LocalOutputs | None) -> str:
     return str(record.error or "")[:120]
 
 
-def totals_line(records: Sequence[ExecutionRecord], wall_seconds: float) -> str:
-    """Wall time, images per minute, polls and transitions per image."""
+def totals_line(
+    records: Sequence[ExecutionRecord],
+    wall_seconds: float,
+    outputs: Mapping[str, LocalOutputs] | None = None,
+) -> str:
+    """Wall time, images per minute, polls and transitions per image (and API calls, given the outputs)."""
     count = max(1, len(records))
     polls = sum(r.polls for r in records)
     transitions = sum(r.transitions for r in records)
@@ -94,7 +105,18 @@ def totals_line(records: Sequence[ExecutionRecord], wall_seconds: float) -> str:
     return (
         f"wall {wall_seconds:.1f} s · {len(records)} images · {rate:.1f} images/min · "
         f"polls/image {polls / count:.1f} · transitions/image {transitions / count:.1f}"
+        + _calls_per_image(records, outputs)
     )
+
+
+def _calls_per_image(records: Sequence[ExecutionRecord], outputs: Mapping[str, LocalOutputs] | None) -> str:
+    """`` · API calls/image N`` over the images with a result record, or nothing without one."""
+    counts = [
+        calls
+        for record in records
+        if (local := (outputs or {}).get(record.key)) is not None and (calls := local.api_calls()) is not None
+    ]
+    return f" · API calls/image {sum(counts) / len(counts):.1f}" if counts else ""
 
 
 def write_html(
@@ -137,6 +159,8 @@ def write_html(
         rows.append(
             f"<tr{row_class}>"
             f"<td><b>{html.escape(record.key)}</b><br>{html.escape(record.status)}<br>{timing}{quality}<br>"
+            f"stages {html.escape((local.stages() if local else None) or '-')} · "
+            f"API calls {_calls(local)}<br>"
             f"polls {_polls(record, local)} · transitions {record.transitions}</td>"
             f"<td>{link(local.original if local else None, 'original')}</td>"
             f"<td>{link(local.binarized if local else None, 'binarized image')}</td>"
@@ -155,7 +179,7 @@ tr.failed td {{ background: #fde8e8; }}
 .error {{ color: #a00; font-weight: bold; }}
 </style></head><body>
 <h1>OCR pipeline: local run</h1>
-<p>{html.escape(totals_line(records, wall_seconds))}</p>
+<p>{html.escape(totals_line(records, wall_seconds, outputs))}</p>
 <table><tr><th>object</th><th>original</th><th>binarized</th><th>text</th></tr>
 {"".join(rows)}
 </table></body></html>
