@@ -172,7 +172,7 @@ def test_retained_result_bytes_over_the_cap_drop_oldest_results(probe: RootProbe
             ids.append(submit(small.base_url, "BinarizeImage", {"image": page_png_b64(60, 40)}, auth).text)
             wait_done(small.base_url, "BinarizeImage", ids[-1], auth)
         statuses = [wait_done(small.base_url, "BinarizeImage", i, auth)["taskStatus"] for i in ids]
-        retained = small.stats()["tasks"]["result_bytes"]
+        retained = small.stats()["results"]["bytes"]
     assert statuses[0] == "NotExist" and statuses[-1] == "Completed" and 0 < retained <= 1024
 
 
