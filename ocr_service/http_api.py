@@ -282,7 +282,12 @@ class Api:
                 requests = dict(service.stats)
             replaced = sum(int(getattr(runner, "replaced", 0)) for runner in service.runners)
             workers = {"count": len(service.runners), "replaced": replaced}
-            body = {"requests": requests, "tasks": service.store.counts(), "workers": workers}
+            body = {
+                "requests": requests,
+                "tasks": service.store.counts(),
+                "results": {"bytes": service.store.result_bytes()},
+                "workers": workers,
+            }
             return json_response(200, body)
         return problem(404, f"no admin route for {method} {path}")
 

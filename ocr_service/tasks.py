@@ -177,8 +177,12 @@ class TaskStore:
             for task in self._tasks.values():
                 result[task.status] = result.get(task.status, 0) + 1
             result["queued"] = self._queue.qsize()
-            result["result_bytes"] = self._result_bytes
             return result
+
+    def result_bytes(self) -> int:
+        """Bytes of results retained now (counted against `max_result_bytes`)."""
+        with self._lock:
+            return self._result_bytes
 
     def _forget_locked(self, task: Task) -> None:
         self._tasks.pop(task.id, None)

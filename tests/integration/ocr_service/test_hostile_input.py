@@ -164,15 +164,14 @@ def test_retained_result_bytes_over_the_cap_drop_oldest_results(probe: RootProbe
         failed = wait_done(small.base_url, "BinarizeImage", big, auth)
         assert failed["taskStatus"] == "Error" and "retained" in failed["error"]["messages"][0]
         # WHEN many small results together pass the cap THEN the oldest are forgotten, the newest kept
-        ids = [
-            submit(small.base_url, "BinarizeImage", {"image": page_png_b64(60, 40)}, auth).text
-            for _ in range(4)
-        ]
-        for _ in range(4):
-            ids.append(submit(small.base_url, "BinarizeImage", {"image": page_png_b64(60, 40)}, auth).text)
+        # (12 binarized 40x40 noise images: a few hundred bytes each, several KiB together)
+        ids: list[str] = []
+        for _ in range(12):
+            body = {"image": page_png_b64(40, 40, noise=True)}
+            ids.append(submit(small.base_url, "BinarizeImage", body, auth).text)
             wait_done(small.base_url, "BinarizeImage", ids[-1], auth)
         statuses = [wait_done(small.base_url, "BinarizeImage", i, auth)["taskStatus"] for i in ids]
-        retained = small.stats()["tasks"]["result_bytes"]
+        retained = small.stats()["results"]["bytes"]
     assert statuses[0] == "NotExist" and statuses[-1] == "Completed" and 0 < retained <= 1024
 
 

@@ -83,14 +83,14 @@ def test_results_over_the_byte_cap_forget_the_oldest() -> None:
         views = [_wait(tasks, task_id) for task_id in reversed(ids)]
         # THEN the oldest is gone, the two newest are kept, and the count matches
         assert [v.status for v in views] == [COMPLETED, COMPLETED, NOT_EXIST]
-        assert tasks.counts()["result_bytes"] == 2000
+        assert tasks.result_bytes() == 2000
 
 
 def test_single_result_over_the_byte_cap_ends_in_error() -> None:
     with store(max_result_bytes=1024) as (tasks, _):
         view = _wait(tasks, tasks.submit("BinarizeImage", 2000))
         assert view.status == ERROR and "retained-bytes" in view.messages[0]
-        assert tasks.counts()["result_bytes"] == 0
+        assert tasks.result_bytes() == 0
 
 
 def test_cancel_releases_retained_bytes() -> None:
@@ -98,7 +98,7 @@ def test_cancel_releases_retained_bytes() -> None:
         task_id = tasks.submit("BinarizeImage", 1500)
         _wait(tasks, task_id)
         tasks.cancel(task_id)
-        assert tasks.counts()["result_bytes"] == 0 and tasks.get(task_id).status == NOT_EXIST
+        assert tasks.result_bytes() == 0 and tasks.get(task_id).status == NOT_EXIST
 
 
 def test_full_queue_raises_queue_full() -> None:
