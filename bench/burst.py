@@ -121,7 +121,8 @@ def run(
         prefixes = stack.output_prefixes
         texts = _stems(_keys_under(stack, prefixes["text"] + PREFIX), prefixes["text"] + PREFIX)
         failed = _stems(_keys_under(stack, prefixes["failed"] + PREFIX), prefixes["failed"] + PREFIX)
-        wanted = {key[len(stack.input_prefix + PREFIX) :].rsplit(".", 1)[0] for key in keys}
+        # Outputs keep the input's whole name (text/bench/00000.png.txt): the stem is the relative key.
+        wanted = {key[len(stack.input_prefix + PREFIX) :] for key in keys}
         executions = _executions_per_key(stack)
         stats = stack.ocr.stats()
         tasks = sum(v for k, v in stats.get("tasks", {}).items() if k != "queued" and isinstance(v, int))
