@@ -56,7 +56,7 @@ format: ## Apply ruff's fixes and formatting
 	$(BIN)/ruff format .
 
 typecheck: ## mypy (strict) on the functions, the OCR service and the local stack
-	$(BIN)/mypy functions/ocr_pipeline ocr_service infra/local_stack infra/lint.py bench reprocess
+	$(BIN)/mypy functions/ocr_pipeline ocr_service infra/local_stack infra/lint.py bench infra/reprocess
 
 bench: ## Run the benchmarks; results under bench/results
 	$(BIN)/python -m bench $(ARGS)
