@@ -29,7 +29,7 @@ def objects_of(event: dict[str, Any]) -> list[ObjectRef]:
     return parse(event=event, model=S3Notification).created_objects()
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

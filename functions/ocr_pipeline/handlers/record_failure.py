@@ -21,7 +21,7 @@ metrics = Metrics()
 store = build_store()
 
 
-@logger.inject_lambda_context(correlation_id_path="execution")
+@logger.inject_lambda_context(correlation_id_path="execution", clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
