@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TEMPLATE = PROJECT_ROOT / "template.yaml"
-LOCAL_PARAMETER_DEFAULTS: dict[str, str] = {"FirstWaitSeconds": "1", "MaxWaitSeconds": "2"}
+LOCAL_PARAMETER_DEFAULTS: dict[str, str] = {"MaxWaitSeconds": "2"}
 _POLL_INTERVAL_SECONDS = 0.25
 _DELIVERY_WAIT_SECONDS = 300.0
 
