@@ -54,6 +54,15 @@ class Document:
     truth: Pixels
 
 
+def _shown(folder: Path) -> str:
+    """The folder as recorded in results: relative to the project's root where it can be."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        return os.path.relpath(folder.resolve(), root)
+    except ValueError:
+        return str(folder)
+
+
 def dibco_dir() -> Path:
     """The folder holding the real documents (`$BENCH_DIBCO_DIR` overrides the default)."""
     return Path(os.environ.get("BENCH_DIBCO_DIR", str(DIBCO_DIR)))
@@ -165,7 +174,7 @@ def run_real(folder: Path | None = None, *, quick: bool = False) -> dict[str, An
     worst = min(gaps, key=lambda name: gaps[name])
     loyo = leave_one_year_out(docs) if not quick and len({d.year for d in docs}) > 1 else None
     return {
-        "folder": str(folder),
+        "folder": _shown(folder),
         "images": len(docs),
         "methods": list(table),
         "per_image": per_image,
