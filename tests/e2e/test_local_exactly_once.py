@@ -7,13 +7,13 @@ retried under injected faults are in ``test_local_fault_burst.py``, the POST who
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from local_stack.stack import LocalStack
+from tests.e2e.service_counts import posts, read_json, stored_tasks
 from tests.e2e.template_variants import derived_template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,21 +22,6 @@ DEADLINE = 120.0
 NO_FAULTS = {"delay_seconds": 0, "error_rate": 0, "rate_429": 0, "rate_5xx": 0, "lost_rate": 0}
 
 pytestmark = pytest.mark.slow
-
-
-def _posts(stack: LocalStack, operation: str) -> int:
-    return int(stack.ocr.stats()["requests"].get(f"POST {operation}", 0))
-
-
-def _stored_tasks(stack: LocalStack) -> int:
-    """Tasks the service accepted (every status; the queue depth is not a task)."""
-    counts = stack.ocr.stats()["tasks"]
-    return sum(int(n) for status, n in counts.items() if status != "queued")
-
-
-def _read_json(stack: LocalStack, key: str) -> dict[str, object]:
-    data: dict[str, object] = json.loads(stack.s3.get_object(Bucket=stack.bucket, Key=key)["Body"].read())
-    return data
 
 
 def _template_with_short_preprocess_timeout(tmp: Path, seconds: int) -> Path:
@@ -73,8 +58,8 @@ def test_lambda_timing_out_after_accepted_post_leaves_one_task_and_succeeds(stac
     # GIVEN binarization tasks that take 2.5 s, so the submitting function's in-Lambda wait outlives
     # its 2 s timeout right after the POST was accepted
     stack.ocr.set_faults(delay_seconds=2.5)
-    before_b, before_r = _posts(stack, "BinarizeImage"), _posts(stack, "RecognizeImage")
-    before_tasks = _stored_tasks(stack)
+    before_b, before_r = posts(stack, "BinarizeImage"), posts(stack, "RecognizeImage")
+    before_tasks = stored_tasks(stack)
 
     # WHEN an image is processed
     key = stack.upload(IMAGES / "clean.png", "incoming/once/timeout-after-post.png")
@@ -85,8 +70,8 @@ def test_lambda_timing_out_after_accepted_post_leaves_one_task_and_succeeds(stac
     timed_out = [i for i in stack.invocations if i.error_type == "Sandbox.Timedout"]
     assert timed_out, "the submitting function did not time out"
     assert record.status == "SUCCEEDED", (record.error, record.cause)
-    assert (_posts(stack, "BinarizeImage") - before_b, _posts(stack, "RecognizeImage") - before_r) == (1, 1)
-    assert _stored_tasks(stack) - before_tasks == 2
-    result = _read_json(stack, "results/once/timeout-after-post.png.json")
+    assert (posts(stack, "BinarizeImage") - before_b, posts(stack, "RecognizeImage") - before_r) == (1, 1)
+    assert stored_tasks(stack) - before_tasks == 2
+    result = read_json(stack, "results/once/timeout-after-post.png.json")
     stages = result["stages"]
     assert isinstance(stages, dict) and stages["binarize"]["resumed"] is True

@@ -10,6 +10,7 @@ import pytest
 
 from local_stack.runner import RunnerOptions
 from local_stack.stack import LocalStack
+from tests.e2e.service_counts import stored_tasks
 
 IMAGES = Path(__file__).resolve().parents[2] / "events" / "images"
 DEADLINE = 240.0
@@ -29,19 +30,13 @@ def stack() -> Iterator[LocalStack]:
         yield running
 
 
-def _stored_tasks(stack: LocalStack) -> int:
-    """Tasks the service accepted (every status; the queue depth is not a task)."""
-    counts = stack.ocr.stats()["tasks"]
-    return sum(int(n) for status, n in counts.items() if status != "queued")
-
-
 def test_burst_with_faults_and_redelivered_notifications_accepts_one_task_per_stage(
     stack: LocalStack,
 ) -> None:
     # GIVEN an OCR service answering 10 % of API requests 429 and 5 % 503
     images = 10
     stack.ocr.set_faults(rate_429=0.10, rate_5xx=0.05, seed=8)
-    before_tasks = _stored_tasks(stack)
+    before_tasks = stored_tasks(stack)
     sources = sorted(IMAGES.rglob("*.jpg")) + sorted(IMAGES.rglob("*.png"))
 
     # WHEN a burst of images is uploaded (a fifth of the notifications delivered twice)
@@ -59,4 +54,4 @@ def test_burst_with_faults_and_redelivered_notifications_accepts_one_task_per_st
     assert len(uploads) > images, "no notification was delivered twice"
     requests = stack.ocr.stats()["requests"]
     assert requests.get("fault 429", 0) + requests.get("fault 503", 0) > 0
-    assert _stored_tasks(stack) - before_tasks == 2 * images
+    assert stored_tasks(stack) - before_tasks == 2 * images

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Iterator
 
 import numpy as np
@@ -11,6 +10,7 @@ import pytest
 from PIL import Image
 
 from local_stack.stack import LocalStack
+from tests.e2e.service_counts import posts, read_json, stored_tasks
 from tests.e2e.template_variants import derived_template
 
 DEADLINE = 120.0
@@ -50,22 +50,8 @@ def test_post_whose_answer_timed_out_is_never_reposted_and_fails_naming_stage(
 
     # THEN one POST went out and one task was accepted; the stage failed as in doubt instead of
     # re-posting, and the failure record names the stage
-    assert _posts(stack, "BinarizeImage") == 1
-    assert _stored_tasks(stack) == 1
+    assert posts(stack, "BinarizeImage") == 1
+    assert stored_tasks(stack) == 1
     assert record.status == "FAILED"
-    failure = _read_json(stack, "failed/once/slow-reply.png.json")
+    failure = read_json(stack, "failed/once/slow-reply.png.json")
     assert (failure["stage"], failure["error_type"]) == ("binarize", "SubmissionInDoubt")
-
-
-def _posts(stack: LocalStack, operation: str) -> int:
-    return int(stack.ocr.stats()["requests"].get(f"POST {operation}", 0))
-
-
-def _stored_tasks(stack: LocalStack) -> int:
-    counts = stack.ocr.stats()["tasks"]
-    return sum(int(n) for status, n in counts.items() if status != "queued")
-
-
-def _read_json(stack: LocalStack, key: str) -> dict[str, object]:
-    data: dict[str, object] = json.loads(stack.s3.get_object(Bucket=stack.bucket, Key=key)["Body"].read())
-    return data
