@@ -287,6 +287,21 @@ def _background(work: NDArray[Any], sw: float, params: BinarizeParams) -> NDArra
     return np.maximum(background, 1.0)
 
 
+def _working_copy(gray: NDArray[Any], params: BinarizeParams) -> tuple[NDArray[Any], float, NDArray[Any]]:
+    """(page with inverted blocks repaired, stroke width in page pixels, copy at the working scale).
+
+    The first pass is reused as the working copy when both scales agree.
+    """
+    sw, first = _first_pass(gray, params)
+    repaired = _repair_inverted(gray, first, sw, params)
+    if repaired is not gray:
+        gray, first = repaired, resize(repaired, (first.shape[1], first.shape[0]))
+    factor = max(1, round(sw / params.work_stroke_px))
+    first_factor = max(1, round(gray.shape[1] / first.shape[1]))
+    work = first if factor == first_factor else _shrink(gray, factor)
+    return gray, sw, work
+
+
 def flatten(image: NDArray[Any], params: BinarizeParams = DEFAULT_PARAMS) -> NDArray[Any]:
     """Contrast correction: the grey page divided by its paper background, stretched to full range.
 
@@ -297,14 +312,8 @@ def flatten(image: NDArray[Any], params: BinarizeParams = DEFAULT_PARAMS) -> NDA
     if image.size == 0:
         raise ValueError("empty image")
     gray = to_gray(image)
-    sw, first = _first_pass(gray, params)
-    repaired = _repair_inverted(gray, first, sw, params)
-    if repaired is not gray:
-        gray, first = repaired, resize(repaired, (first.shape[1], first.shape[0]))
+    gray, sw, work = _working_copy(gray, params)
     h, w = gray.shape
-    factor = max(1, round(sw / params.work_stroke_px))
-    first_factor = max(1, round(w / first.shape[1]))
-    work = first if factor == first_factor else _shrink(gray, factor)
     background = resize(_background(work, sw * work.shape[1] / w, params), (w, h))
     flat = cv2.divide(gray.astype(np.float32), background, scale=255.0)
     flat = np.clip(flat, 0.0, 255.0, out=flat)
@@ -326,14 +335,8 @@ def binarize(image: NDArray[Any], params: BinarizeParams = DEFAULT_PARAMS) -> ND
     bilevel = bilevel_threshold(gray, params)
     if bilevel is not None:
         return cv2.threshold(gray, bilevel, 255, cv2.THRESH_BINARY)[1]
-    sw, first = _first_pass(gray, params)
-    repaired = _repair_inverted(gray, first, sw, params)
-    if repaired is not gray:
-        gray, first = repaired, resize(repaired, (first.shape[1], first.shape[0]))
+    gray, sw, work = _working_copy(gray, params)
     h, w = gray.shape
-    factor = max(1, round(sw / params.work_stroke_px))
-    first_factor = max(1, round(w / first.shape[1]))
-    work = first if factor == first_factor else _shrink(gray, factor)
     sw_work = sw * work.shape[1] / w
     background = _background(work, sw_work, params)
     dark_work = darkness(work, background)
