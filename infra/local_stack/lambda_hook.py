@@ -9,7 +9,10 @@ Three private moto functions are replaced while a stack runs (`install`; `uninst
   asynchronous invocation, so the upload returns before the function runs (moto runs it inside the PUT);
 - `StateTaskLambda._from_error`: moto names every Invoke API error of a task whose `Resource` is a
   function ARN `Exception`; Step Functions names it `Lambda.<code>` (`Lambda.TooManyRequestsException`),
-  which is what the ASL's Retry matches.
+  which is what the ASL's Retry matches;
+- `DynamoHandler.call_action`: moto evaluates a condition and applies the write without a lock, so two
+  concurrent conditional writes (the admission slots) could both pass; DynamoDB applies each atomically,
+  so the local stack serialises DynamoDB requests.
 
 The hook points are private, so `check_hook_points` verifies their signatures and `install` fails
 loudly when a moto upgrade moves them.
@@ -21,6 +24,7 @@ import base64
 import inspect
 import json
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote_plus, unquote_plus
@@ -56,6 +60,7 @@ def as_aws_s3_event(event: Any) -> Any:
 def _targets() -> list[tuple[Any, str, list[str]]]:
     """(owner, attribute, leading parameter names) of each hook point."""
     from moto.awslambda.models import LambdaFunction
+    from moto.dynamodb.responses import DynamoHandler
     from moto.s3 import notifications
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import (
         StateTaskLambda,
@@ -65,6 +70,7 @@ def _targets() -> list[tuple[Any, str, list[str]]]:
         (LambdaFunction, "invoke", ["self", "body", "request_headers", "response_headers"]),
         (notifications, "_invoke_awslambda", ["account_id", "event_body", "fn_arn", "region_name"]),
         (StateTaskLambda, "_from_error", ["self", "env", "ex"]),
+        (DynamoHandler, "call_action", ["self"]),
     ]
 
 
@@ -94,13 +100,14 @@ def _too_many_requests(message: str) -> Exception:
 
 
 _originals: dict[tuple[Any, str], Any] = {}
+_DYNAMODB_LOCK = threading.Lock()
 
 
 def install(runner: Runner) -> None:
     """Route every moto Lambda invocation to `runner` (idempotent; the latest runner wins)."""
     targets = _targets()
     check_hook_points(targets)
-    (function_class, _, _), (notifications, _, _), (task_class, _, _) = targets
+    (function_class, _, _), (notifications, _, _), (task_class, _, _), (dynamo_class, _, _) = targets
 
     def invoke(self: Any, body: Any, request_headers: Any, response_headers: Any) -> bytes:
         event = json.loads(body) if body else {}
@@ -134,10 +141,17 @@ def install(runner: Runner) -> None:
             ex = _lambda_client_error(ex)
         return original_from_error(self, env, ex)
 
+    original_dynamo_action = _originals.get((dynamo_class, "call_action"), dynamo_class.call_action)
+
+    def dynamo_action(self: Any) -> Any:
+        with _DYNAMODB_LOCK:
+            return original_dynamo_action(self)
+
     replacements: list[tuple[Any, str, Callable[..., Any]]] = [
         (function_class, "invoke", invoke),
         (notifications, "_invoke_awslambda", invoke_from_s3),
         (task_class, "_from_error", from_error),
+        (dynamo_class, "call_action", dynamo_action),
     ]
     for owner, attribute, replacement in replacements:
         _originals.setdefault((owner, attribute), getattr(owner, attribute))
