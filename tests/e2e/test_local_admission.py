@@ -14,6 +14,7 @@ import pytest
 from local_stack.runner import RunnerOptions
 from local_stack.stack import LocalStack
 from tests.e2e.service_counts import read_json, stored_tasks
+from tests.unit.pipeline.pipeline_support import load_event
 
 IMAGES = Path(__file__).resolve().parents[2] / "events" / "images"
 DEADLINE = 240.0
@@ -24,7 +25,12 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[LocalStack]:
-    overrides = {"ApiConcurrency": str(SLOTS), "FirstWaitSeconds": "0.1", "MaxWaitSeconds": "2", "MaxPolls": "60"}
+    overrides = {
+        "ApiConcurrency": str(SLOTS),
+        "FirstWaitSeconds": "0.1",
+        "MaxWaitSeconds": "2",
+        "MaxPolls": "60",
+    }
     options = RunnerOptions(account_concurrency=16, seed=5)
     with LocalStack.start(
         param_overrides=overrides, service_options={"workers": 2}, lambda_options=options
@@ -90,7 +96,9 @@ def test_burst_beyond_the_slots_queues_and_every_image_succeeds_within_the_bound
     assert [r.status for r in records] == ["SUCCEEDED"] * images, [(r.key, r.error, r.cause) for r in records]
     assert stored_tasks(stack) - before == 2 * images
     assert stack.ocr.stats()["in_flight"]["peak"] <= SLOTS
-    api_throttles = {name: t for name, t in stack.throttles.items() if "Preprocess" in name or "Recognize" in name}
+    api_throttles = {
+        name: t for name, t in stack.throttles.items() if "Preprocess" in name or "Recognize" in name
+    }
     assert all(sum(t.values()) == 0 for t in api_throttles.values()), api_throttles
     assert {r.transitions for r in records} == {9}
     assert _slots(stack) == ({}, [])
@@ -120,7 +128,9 @@ def test_execution_aborted_while_holding_a_slot_gives_it_back(stack: LocalStack)
     assert _wait_for(lambda: _slots(stack) == ({}, []), 30), _slots(stack)
 
 
-def test_leaked_slots_are_released_by_the_reconciler_and_the_waiting_image_proceeds(stack: LocalStack) -> None:
+def test_leaked_slots_are_released_by_the_reconciler_and_the_waiting_image_proceeds(
+    stack: LocalStack,
+) -> None:
     # GIVEN both slots held by executions that no longer exist (a leak the release paths missed)
     dynamodb = stack.clients["dynamodb"]
     ghost = {
@@ -143,7 +153,7 @@ def test_leaked_slots_are_released_by_the_reconciler_and_the_waiting_image_proce
     assert stack.records([key])[0].status == "RUNNING"
 
     # AND the scheduled reconciler runs
-    payload, errored = stack.runner.invoke(_admission_function(stack), {"action": "reconcile"})
+    payload, errored = stack.runner.invoke(_admission_function(stack), load_event("admission_reconcile"))
     [record] = stack.wait_all(DEADLINE, [key])
 
     # THEN the ghosts' slots were released, the image succeeded, and nothing is held
