@@ -121,7 +121,7 @@ class AdmissionSettings(_Settings):
     recorder, which gives a failed execution's slot back)."""
 
     ADMISSION_TABLE: Annotated[str, Field(min_length=3, max_length=255)]
-    API_CONCURRENCY: Annotated[int, Field(ge=1, le=1000)]
+    API_CONCURRENCY: Annotated[int, Field(ge=1, le=100)]
 
 
 class FailureSettings(LayoutSettings):

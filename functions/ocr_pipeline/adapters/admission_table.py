@@ -3,13 +3,13 @@
 Items (partition key ``pk``, sort key ``sk``):
 
 - ``pk=slots, sk=slots``: ``holders``, a map execution name → ``{arn, token, acquired}``. Its size is the
-  number of slots taken; it never exceeds ``ApiConcurrency`` entries, so the item stays far below
-  DynamoDB's 400 KB.
+  number of slots taken; it never exceeds ``ApiConcurrency`` entries (at most 100, of 1-3 KB each with
+  the task token), so the item stays below DynamoDB's 400 KB.
 - ``pk=waiting, sk=<arrival>#<execution>``: one item per waiting execution, with its ARN and task token;
   a query on ``pk=waiting`` returns them oldest first.
 
-A grant is one transaction: add the holder only while ``size(holders) < limit`` (or it holds one
-already) and delete the waiter only while it exists, so two dispatchers never hand out the same slot
+A grant is one transaction: add the holder only while ``size(holders) < limit`` and it holds none,
+and delete the waiter only while it exists, so two dispatchers never hand out the same slot
 or the same waiter twice.
 """
 
@@ -167,7 +167,7 @@ class DynamoSlotTable:
                         "TableName": self._table,
                         "Key": SLOTS_KEY,
                         "UpdateExpression": "SET holders.#e = :h",
-                        "ConditionExpression": "attribute_exists(holders.#e) OR size(holders) < :limit",
+                        "ConditionExpression": "attribute_not_exists(holders.#e) AND size(holders) < :limit",
                         "ExpressionAttributeNames": {"#e": waiter.execution},
                         "ExpressionAttributeValues": {":h": holder, ":limit": {"N": str(limit)}},
                     }

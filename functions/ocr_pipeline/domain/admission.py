@@ -68,8 +68,8 @@ class SlotTable(Protocol):
         ...
 
     def grant(self, waiter: Waiter, *, limit: int, now: datetime) -> Grant:
-        """Atomically: add the waiter's execution to the holders if fewer than ``limit`` hold one (or it
-        holds one already), and remove the waiter."""
+        """Atomically: add the waiter's execution to the holders if fewer than ``limit`` hold one and it
+        holds none yet, and remove the waiter."""
         ...
 
     def release(self, execution: str) -> bool:
@@ -174,6 +174,11 @@ def dispatch(*, table: SlotTable, tokens: TaskTokens, limit: int, clock: Clock) 
             break
         for waiter in waiters:
             budget -= 1
+            if waiter.execution in holders:
+                # A retried Acquire of an execution already admitted: answer this token too, keep one slot.
+                table.drop_waiters([waiter])
+                tokens.resume(waiter.token)
+                continue
             outcome = table.grant(waiter, limit=limit, now=clock())
             if outcome is Grant.FULL:
                 budget = 0 if len(table.holders()) >= limit else budget

@@ -129,7 +129,28 @@ def test_acquire_retried_by_an_execution_holding_a_slot_resumes_it_without_a_sec
     # THEN the new token is answered and a still counts once
     assert tokens.answered == ["token-a", "token-a2"]
     assert list(table.holders()) == ["a"]
+    assert table.oldest_waiters(10) == []
+
+
+def test_stale_token_of_a_retried_acquire_never_takes_the_slot_of_its_admitted_execution(
+    table: DynamoSlotTable,
+) -> None:
+    # GIVEN a's first Acquire timed out (token-a1 no longer waits) and its retry (token-a2) was admitted
+    # while the first waiter entry was still queued
+    tokens, clock = Tokens(gone={"token-a1"}), Clock()
+    first = Waiter(admission.arrival_key(clock(), "a"), "a", ARN + "a", "token-a1")
+    table.enqueue(first)
+    second = Waiter(admission.arrival_key(clock(), "a"), "a", ARN + "a", "token-a2")
+    table.enqueue(second)
+    assert table.grant(second, limit=2, now=clock()) is Grant.GRANTED
+
+    # WHEN a dispatcher reaches the first (stale) entry
+    admission.dispatch(table=table, tokens=tokens, limit=2, clock=clock)
+
+    # THEN the entry is dropped and a keeps its slot (the stale token's failure does not release it)
+    assert list(table.holders()) == ["a"]
     assert table.holders()["a"].token == "token-a2"
+    assert table.oldest_waiters(10) == []
 
 
 def test_grant_of_a_waiter_taken_by_another_dispatcher_reports_taken(table: DynamoSlotTable) -> None:
