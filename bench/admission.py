@@ -5,8 +5,9 @@ A drop of N objects with `ApiConcurrency` C. Each image runs three tasks on the 
 drawn from the measured ranges; event by event, seeded, three admission strategies are compared:
 
 - ``reserved``: the template before admission control. A task finding C invocations busy is throttled
-  and retried by the ASL's own `Lambda.TooManyRequestsException` retrier (read from `infra/ocr_pipeline.asl.json`: 2 s,
-  x2, 60 s cap, FULL jitter, 6 attempts); after the last one the image fails.
+  and retried by the ASL's own `Lambda.TooManyRequestsException` retrier (read from
+  `infra/ocr_pipeline.asl.json`: 2 s, x2, 60 s cap, FULL jitter, 6 attempts); after the last one the
+  image fails.
 - ``polling``: AWS's Step Functions DynamoDB semaphore sample: acquire with a conditional UpdateItem;
   when full, Wait `poll_seconds` and try again (2 transitions per try); release at the end.
 - ``callback`` (what the template builds): the same semaphore, but the acquire state itself parks the
