@@ -7,8 +7,10 @@ The OCR service injects HTTP 429 and 5xx answers, slow tasks (`--slow` seconds),
 results at the given rates; the local stack delivers a share of the S3 notifications twice
 (`--duplicates`). Everything else is the template's defaults (reserved concurrency included). Reported:
 objects lost (neither text nor failure record), duplicate executions, accepted OCR tasks and API calls per
-image, throttled invocations and peak concurrent invocations per function, wall time, and the peak RSS of
-every process (this one, which hosts moto and the runner; the OCR service; each function's workers).
+image, the most OCR jobs in flight at once (the service's count), admission slots left held or queued,
+transitions per image (sampled), throttled invocations and peak concurrent invocations per function,
+wall time, and the peak RSS of every process (this one, which hosts moto and the runner; the OCR
+service; each function's workers).
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ UPLOADERS = 8
 POLL_SECONDS = 0.5
 MAX_PAGES = 1000
 PREFIX = "burst/"
+SAMPLED = 20
+"""Executions whose histories are read for the transitions per image."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,22 @@ def _executions_per_key(stack: Any) -> Counter[str]:
         if key is not None:
             counts[key] += 1
     return counts
+
+
+def _slots_left(stack: Any) -> dict[str, int]:
+    """Admission slots still held and executions still queued for one (both 0 after a clean run)."""
+    [table] = [t.name for t in stack.spec.tables if t.logical_id == "AdmissionTable"]
+    dynamodb = stack.clients["dynamodb"]
+    slots = dynamodb.get_item(TableName=table, Key={"pk": {"S": "slots"}, "sk": {"S": "slots"}}).get(
+        "Item", {}
+    )
+    waiting = dynamodb.query(
+        TableName=table,
+        KeyConditionExpression="pk = :w",
+        ExpressionAttributeValues={":w": {"S": "waiting"}},
+        Select="COUNT",
+    )
+    return {"held": len(slots.get("holders", {}).get("M", {})), "waiting": int(waiting["Count"])}
 
 
 def _running(stack: Any) -> int:
@@ -127,6 +147,7 @@ def run(
         stats = stack.ocr.stats()
         tasks = sum(v for k, v in stats.get("tasks", {}).items() if k != "queued" and isinstance(v, int))
         calls = sum(stats.get("requests", {}).values())
+        sampled = [r.transitions for r in stack.records(keys[:: max(1, burst // SAMPLED)])]
         invocations = stack.invocations
         worker_peak: dict[str, int] = {}
         for record in invocations:
@@ -147,6 +168,9 @@ def run(
             "executions": sum(executions.values()),
             "duplicate_executions": sum(count - 1 for count in executions.values() if count > 1),
             "accepted_tasks_per_image": tasks / burst,
+            "api_jobs_in_flight": stats.get("in_flight", {}),
+            "admission_slots_after": _slots_left(stack),
+            "transitions_per_image_sampled": sum(sampled) / max(1, len(sampled)),
             "api_calls_per_image": calls / burst,
             "api_calls": stats.get("requests", {}),
             "invocations": dict(Counter(r.function_name for r in invocations)),

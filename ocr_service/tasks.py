@@ -154,6 +154,8 @@ class TaskStore:
             self._purge_locked()
             task = self._tasks.get(task_id)
             if task is None or (operation is not None and task.operation.lower() != operation.lower()):
+                if task is None:
+                    self._unread.discard(task_id)  # a lost result: the client has now learned it is gone
                 return TaskView(id=task_id, status=NOT_EXIST, results=None, messages=[])
             started = task.started if task.status == PROCESSING else None
             if started is not None and self._clock() - started > self._timeout:

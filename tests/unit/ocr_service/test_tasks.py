@@ -105,3 +105,32 @@ def test_full_queue_raises_queue_full() -> None:
     with store(queue_size=1) as (tasks, _), pytest.raises(QueueFullError):
         for _ in range(5):
             tasks.submit("BinarizeImage", "slow")
+
+
+def test_jobs_in_flight_count_until_their_finished_result_is_read() -> None:
+    # GIVEN a store and three submitted jobs
+    with store() as (tasks, _):
+        ids = [tasks.submit("BinarizeImage", b"x") for _ in range(3)]
+        # WHEN they have finished but nobody has read them yet
+        deadline = time.monotonic() + 5.0
+        while tasks.counts().get(COMPLETED, 0) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        unread = tasks.in_flight()
+        # AND then two results are read (the third job is never asked for)
+        for task_id in ids[:2]:
+            assert tasks.get(task_id).status == COMPLETED
+        # THEN all three counted until read, one is still in flight, and the peak stays three
+        assert unread == {"now": 3, "peak": 3}
+        assert tasks.in_flight() == {"now": 1, "peak": 3}
+
+
+def test_job_whose_result_is_lost_leaves_flight_when_the_client_learns_it_is_gone() -> None:
+    # GIVEN a store that loses every result
+    with store(faults=FaultInjector(FaultSettings(lost_rate=1.0))) as (tasks, _):
+        task_id = tasks.submit("BinarizeImage", b"x")
+        deadline = time.monotonic() + 5.0
+        while tasks.in_flight()["now"] and tasks.get(task_id).status != NOT_EXIST:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        # WHEN the client's GET answers NotExist / THEN the job no longer counts as in flight
+        assert tasks.in_flight() == {"now": 0, "peak": 1}
