@@ -67,6 +67,11 @@ class BinarizeParams:
     local_strokes: float = 3.0
     noise_sigmas: float = 4.0
     noise_strokes: float = 10.0
+    weak_fraction: float = 0.5
+    weak_noise_sigmas: float = 3.0
+    seed_strokes: float = 10.0
+    rim_fraction: float = 0.5
+    rim_strokes: float = 2.0
     invert_long_side: int = 640
     invert_kernel: int = 15
     invert_strokes: float = 8.0
@@ -235,8 +240,8 @@ def _first_pass(gray: NDArray[Any], params: BinarizeParams) -> tuple[float, NDAr
     return float(np.clip(width if width > 0 else 3.0, 1.0, max(h, w) / 20)), first
 
 
-def _threshold_map(dark: NDArray[Any], sw: float, params: BinarizeParams) -> tuple[NDArray[Any], float]:
-    """Per-pixel threshold on the working copy (sw in working pixels) and the global Otsu level."""
+def _threshold_map(dark: NDArray[Any], sw: float, params: BinarizeParams) -> NDArray[Any]:
+    """Per-pixel threshold on the working copy (sw in working pixels), hysteresis included."""
     level = otsu_level(dark)
     ink = dark[dark > level]
     if ink.size:
@@ -253,11 +258,36 @@ def _threshold_map(dark: NDArray[Any], sw: float, params: BinarizeParams) -> tup
     edge_mean = np.maximum(edge_mean, params.ink_level_fraction * peak)
     local = np.clip(edge_mean, params.floor_fraction * level, level)
     threshold = np.where(count >= window[0], local, level).astype(np.float32)
-    return np.maximum(threshold, _noise_floor(dark, threshold, sw, params)), level
+    mean, spread = _paper_stats(dark, threshold, sw, params)
+    strong_threshold = np.maximum(threshold, mean + params.noise_sigmas * spread)
+    weak_threshold = np.maximum(
+        params.weak_fraction * strong_threshold, mean + params.weak_noise_sigmas * spread
+    )
+    rim = cv2.getStructuringElement(cv2.MORPH_RECT, (odd(params.rim_strokes * sw),) * 2)
+    weak_threshold = np.maximum(weak_threshold, params.rim_fraction * cv2.dilate(dark, rim))
+    grown = _hysteresis(dark > strong_threshold, dark > weak_threshold, params.seed_strokes * sw * sw)
+    out: NDArray[Any] = np.where(grown, np.minimum(weak_threshold, strong_threshold), strong_threshold)
+    return out.astype(np.float32)
 
 
-def _noise_floor(dark: NDArray[Any], threshold: NDArray[Any], sw: float, params: BinarizeParams) -> Any:
-    """Local paper darkness mean + `noise_sigmas` std over `noise_strokes` x sw (a coarse copy)."""
+def _hysteresis(strong: NDArray[Any], weak: NDArray[Any], min_seed: float) -> NDArray[Any]:
+    """Boolean mask of the `weak` components that hold at least `min_seed` `strong` pixels.
+
+    A faint hairline or the soft rim of a stroke joins the ink it touches; an isolated faint blot
+    (bleed-through, grain), or one seeded only by a speck of noise, does not.
+    """
+    count, labels = cv2.connectedComponents(weak.astype(np.uint8), connectivity=8)
+    seeds = np.bincount(labels[strong], minlength=count)
+    keep = seeds >= max(1.0, min_seed)
+    keep[0] = False
+    out: NDArray[Any] = keep[labels]
+    return out
+
+
+def _paper_stats(
+    dark: NDArray[Any], threshold: NDArray[Any], sw: float, params: BinarizeParams
+) -> tuple[NDArray[Any], NDArray[Any]]:
+    """Local paper darkness (mean, std) over `noise_strokes` x sw, computed on a coarse copy."""
     paper = (dark <= threshold).astype(np.float32)
     sigma = max(1.0, params.noise_strokes * sw)
     factor = max(1, int(sigma / 2.0))
@@ -267,10 +297,10 @@ def _noise_floor(dark: NDArray[Any], threshold: NDArray[Any], sw: float, params:
     planes = [paper, weighted, cv2.multiply(weighted, dark)]
     support, first, second = (cv2.GaussianBlur(resize(p, size), (0, 0), sigma_small) for p in planes)
     support = np.maximum(support, 1e-3)
-    mean = first / support
-    spread = np.sqrt(np.maximum(second / support - mean * mean, 0.0))
-    floor = (mean + params.noise_sigmas * spread).astype(np.float32)
-    return resize(floor, (dark.shape[1], dark.shape[0]))
+    mean = (first / support).astype(np.float32)
+    spread = np.sqrt(np.maximum(second / support - mean * mean, 0.0)).astype(np.float32)
+    full = (dark.shape[1], dark.shape[0])
+    return resize(mean, full), resize(spread, full)
 
 
 def _background(work: NDArray[Any], sw: float, params: BinarizeParams) -> NDArray[Any]:
@@ -344,7 +374,7 @@ def binarize(image: NDArray[Any], params: BinarizeParams = DEFAULT_PARAMS) -> ND
     jump = cv2.subtract(cv2.dilate(dark_work, ones), cv2.erode(dark_work, ones))
     if quantile(jump, 0.999) < params.min_contrast:
         return np.full((h, w), 255, np.uint8)
-    threshold, _ = _threshold_map(dark_work, sw_work, params)
+    threshold = _threshold_map(dark_work, sw_work, params)
     # D > T  <=>  I < B (1 - T): compare the grey image with a grey-level gate
     gate = cv2.multiply(background, 1.0 - threshold)
     gate = np.clip(gate, 0, 255).astype(np.uint8)

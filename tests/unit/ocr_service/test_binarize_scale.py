@@ -142,3 +142,40 @@ def test_recognize_with_binarization_and_upsampling_upsamples_first() -> None:
     # THEN the page was upscaled, then binarized: twice the size and still pure black and white
     assert out.shape == (800, 1400)
     assert set(np.unique(out).tolist()) <= {0, 255}
+
+
+@pytest.fixture(scope="module")
+def fading() -> tuple[Mask, Mask, Mask]:
+    """Dark 4 px strokes; 3 px strokes fading from 43 % to 20 % contrast; faint marks at 20 %."""
+    h, w = 500, 900
+    dark = np.zeros((h, w), np.uint8)
+    faint = np.zeros((h, w), np.uint8)
+    blots = np.zeros((h, w), np.uint8)
+    for i in range(6):
+        x = 60 + 140 * i
+        cv2.line(dark, (x, 40), (x, 160), 255, 4)
+        cv2.line(faint, (x, 200), (x + 90, 330), 255, 3)
+        cv2.line(blots, (x + 20, 380), (x + 100, 460), 255, 3)
+    rows = np.mgrid[0:h, 0:w][0].astype(np.float32)
+    fade = 100.0 - 55.0 * np.clip((rows - 200.0) / 130.0, 0.0, 1.0)
+    paper = 230.0 + np.random.default_rng(7).normal(0.0, 2.0, (h, w))
+    image = paper - 160.0 * (dark > 0) - fade * (faint > 0) - 45.0 * (blots > 0)
+    return np.clip(image, 0, 255).astype(np.uint8), faint > 0, blots > 0
+
+
+def test_stroke_fading_out_is_kept_to_its_faint_end(fading: tuple[Mask, Mask, Mask]) -> None:
+    # GIVEN strokes whose ink runs out: 43 % contrast at one end, 20 % at the other
+    image, faint, _ = fading
+    # WHEN binarized
+    out = binarize(image) == 0
+    # THEN they are ink along nearly all their length: the faint end joins the stroke it continues
+    # (one threshold for the whole stroke keeps only its darker 80 %)
+    assert float(out[faint].mean()) > 0.88
+
+
+def test_faint_mark_touching_no_ink_stays_paper(fading: tuple[Mask, Mask, Mask]) -> None:
+    # GIVEN marks as faint as the strokes' faint ends (20 %) that continue no stroke (bleed-through)
+    image, _, blots = fading
+    # WHEN binarized THEN they stay paper: only ink continuing a real stroke is grown
+    out = binarize(image) == 0
+    assert float(out[blots].mean()) < 0.1
