@@ -255,31 +255,35 @@ def _threshold_map(dark: NDArray[Any], sw: float, params: BinarizeParams) -> NDA
     edge_mean = cv2.boxFilter(cv2.multiply(dark, edges), -1, window, normalize=False)
     edge_mean = edge_mean / np.maximum(count, 1.0)
     peak = cv2.dilate(dark, cv2.getStructuringElement(cv2.MORPH_RECT, window))
-    edge_mean = np.maximum(edge_mean, params.ink_level_fraction * peak)
+    edge_mean = cv2.max(edge_mean, params.ink_level_fraction * peak)
     local = np.clip(edge_mean, params.floor_fraction * level, level)
-    threshold = np.where(count >= window[0], local, level).astype(np.float32)
+    threshold = np.full_like(dark, level)
+    cv2.copyTo(local, cv2.compare(count, float(window[0]), cv2.CMP_GE), threshold)
     mean, spread = _paper_stats(dark, threshold, sw, params)
-    strong_threshold = np.maximum(threshold, mean + params.noise_sigmas * spread)
-    weak_threshold = np.maximum(
-        params.weak_fraction * strong_threshold, mean + params.weak_noise_sigmas * spread
+    strong_threshold = cv2.max(threshold, cv2.scaleAdd(spread, params.noise_sigmas, mean))
+    weak_threshold = cv2.max(
+        params.weak_fraction * strong_threshold, cv2.scaleAdd(spread, params.weak_noise_sigmas, mean)
     )
     rim = cv2.getStructuringElement(cv2.MORPH_RECT, (odd(params.rim_strokes * sw),) * 2)
-    weak_threshold = np.maximum(weak_threshold, params.rim_fraction * cv2.dilate(dark, rim))
-    grown = _hysteresis(dark > strong_threshold, dark > weak_threshold, params.seed_strokes * sw * sw)
-    out: NDArray[Any] = np.where(grown, np.minimum(weak_threshold, strong_threshold), strong_threshold)
-    return out.astype(np.float32)
+    weak_threshold = cv2.max(weak_threshold, params.rim_fraction * cv2.dilate(dark, rim))
+    strong = cv2.compare(dark, strong_threshold, cv2.CMP_GT)
+    weak = cv2.compare(dark, weak_threshold, cv2.CMP_GT)
+    grown = _hysteresis(strong, weak, params.seed_strokes * sw * sw)
+    out: NDArray[Any] = strong_threshold.copy()
+    cv2.copyTo(cv2.min(weak_threshold, strong_threshold), grown, out)
+    return out
 
 
 def _hysteresis(strong: NDArray[Any], weak: NDArray[Any], min_seed: float) -> NDArray[Any]:
-    """Boolean mask of the `weak` components that hold at least `min_seed` `strong` pixels.
+    """uint8 mask (255) of the `weak` components that hold at least `min_seed` `strong` pixels.
 
-    A faint hairline or the soft rim of a stroke joins the ink it touches; an isolated faint blot
-    (bleed-through, grain), or one seeded only by a speck of noise, does not.
+    A faint hairline or the soft end of a stroke joins the ink it continues; an isolated faint
+    blot (bleed-through, grain), or one seeded only by a speck of noise, does not.
     """
-    count, labels = cv2.connectedComponents(weak.astype(np.uint8), connectivity=8)
-    seeds = np.bincount(labels[strong], minlength=count)
-    keep = seeds >= max(1.0, min_seed)
-    keep[0] = False
+    count, labels = cv2.connectedComponents(weak, connectivity=8, ltype=cv2.CV_32S)
+    seeds = np.bincount(labels[strong > 0], minlength=count)
+    keep = np.where(seeds >= max(1.0, min_seed), 255, 0).astype(np.uint8)
+    keep[0] = 0
     out: NDArray[Any] = keep[labels]
     return out
 
