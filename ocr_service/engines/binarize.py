@@ -258,7 +258,7 @@ def _threshold_map(dark: NDArray[Any], sw: float, params: BinarizeParams) -> NDA
     edge_mean = cv2.max(edge_mean, params.ink_level_fraction * peak)
     local = np.clip(edge_mean, params.floor_fraction * level, level)
     threshold = np.full_like(dark, level)
-    cv2.copyTo(local, cv2.compare(count, float(window[0]), cv2.CMP_GE), threshold)
+    cv2.copyTo(local, (count >= window[0]).astype(np.uint8), threshold)
     mean, spread = _paper_stats(dark, threshold, sw, params)
     strong_threshold = cv2.max(threshold, cv2.scaleAdd(spread, params.noise_sigmas, mean))
     weak_threshold = cv2.max(
