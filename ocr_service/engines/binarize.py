@@ -59,6 +59,7 @@ class BinarizeParams:
     first_pass_long_side: int = 1600
     work_stroke_px: float = 2.0
     background_strokes: float = 5.0
+    background_shrink: int = 2
     candidate_fraction: float = 0.7
     ink_level_fraction: float = 0.5
     ink_percentile: float = 75.0
@@ -308,17 +309,25 @@ def _paper_stats(
 
 
 def _background(work: NDArray[Any], sw: float, params: BinarizeParams) -> NDArray[Any]:
-    """Paper background of the working copy: closing estimate, then push-pull over the ink."""
-    first = closing_background(work, odd(params.background_strokes * sw))
-    dark = darkness(work, first)
+    """Paper background of the working copy: closing estimate, then push-pull over the ink.
+
+    The paper varies slowly, so it is estimated on a copy `background_shrink` times smaller (strokes
+    about 1 px wide there) and interpolated back up.
+    """
+    factor = max(1, int(params.background_shrink))
+    small = _shrink(work, factor) if min(work.shape) >= 64 * factor else work
+    sw_small = sw * small.shape[1] / work.shape[1]
+    first = closing_background(small, odd(params.background_strokes * sw_small))
+    dark = darkness(small, first)
     candidates = _above(dark, params.candidate_fraction * otsu_level(dark))
     candidates = cv2.dilate(candidates, np.ones((3, 3), np.uint8))
     weights = (candidates == 0).astype(np.float32)
-    sigma = max(1.0, sw)
-    values = cv2.GaussianBlur(cv2.multiply(work.astype(np.float32), weights), (0, 0), sigma)
+    sigma = max(1.0, sw_small)
+    values = cv2.GaussianBlur(cv2.multiply(small.astype(np.float32), weights), (0, 0), sigma)
     support = cv2.GaussianBlur(weights, (0, 0), sigma)
     background = push_pull(values / np.maximum(support, 1e-6), support)
-    return np.maximum(background, 1.0)
+    background = resize(np.maximum(background, 1.0), (work.shape[1], work.shape[0]))
+    return background
 
 
 def _working_copy(gray: NDArray[Any], params: BinarizeParams) -> tuple[NDArray[Any], float, NDArray[Any]]:
