@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw
 
 from bench.corpus import _font, make_page
 from bench.metrics import f_measure
-from ocr_service.engines.binarize import binarize, estimate_stroke_width
+from ocr_service.engines.binarize import binarize, despeckle, estimate_stroke_width
 from ocr_service.engines.geometry import correct_contrast
 
 Mask = NDArray[Any]
@@ -179,3 +179,37 @@ def test_faint_mark_touching_no_ink_stays_paper(fading: tuple[Mask, Mask, Mask])
     # WHEN binarized THEN they stay paper: only ink continuing a real stroke is grown
     out = binarize(image) == 0
     assert float(out[blots].mean()) < 0.1
+
+
+def test_despeckle_drops_specks_below_the_area_and_keeps_larger_marks() -> None:
+    # GIVEN a white page with 1 px and 2x1 px black specks and a 3x3 px dot
+    page = np.full((40, 40), 255, np.uint8)
+    page[5, 5] = page[30, 8] = 0
+    page[12, 20:22] = 0
+    page[20:23, 20:23] = 0
+    # WHEN despeckled with a 4 px area
+    out = despeckle(page, 4.0)
+    # THEN the specks are paper and the dot is untouched
+    assert out[5, 5] == out[30, 8] == 255
+    assert (out[12, 20:22] == 255).all()
+    assert (out[20:23, 20:23] == 0).all()
+
+
+def test_pepper_goes_and_punctuation_stays() -> None:
+    # GIVEN 18 px text full of full stops, commas and i's on grey paper with 0.4 % black pepper
+    h, w = 260, 900
+    coverage = _text_mask(h, w, [((30, 40), "i.j, a.b, c; d: e. i! i. j,", "sans", 18)])
+    coverage = np.maximum(coverage, _text_mask(h, w, [((30, 140), "Stop. Go, go; i.e. (ok).", "serif", 18)]))
+    rng = np.random.default_rng(3)
+    image = 225.0 * (1 - coverage) + 30.0 * coverage + rng.normal(0.0, 8.0, (h, w))
+    near_text = cv2.dilate((coverage > 0.05).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    pepper = (rng.random((h, w)) < 0.004) & ~near_text
+    image[pepper] = 0.0
+    ink = coverage >= 0.5
+    # WHEN binarized
+    out = binarize(np.clip(image, 0, 255).astype(np.uint8)) == 0
+    # THEN (almost) no pepper grain is left, and every mark of the text, dots included, is still ink
+    assert float(out[pepper].mean()) < 0.05
+    count, labels = cv2.connectedComponents(ink.astype(np.uint8), connectivity=8)
+    kept = [float(out[labels == label].mean()) for label in range(1, count)]
+    assert min(kept) >= 0.5
