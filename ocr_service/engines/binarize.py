@@ -270,10 +270,30 @@ def _threshold_map(dark: NDArray[Any], sw: float, params: BinarizeParams) -> NDA
     weak_threshold = cv2.max(weak_threshold, params.rim_fraction * cv2.dilate(dark, rim))
     strong = cv2.compare(dark, strong_threshold, cv2.CMP_GT)
     weak = cv2.compare(dark, weak_threshold, cv2.CMP_GT)
-    grown = _hysteresis(strong, weak, params.seed_strokes * sw * sw)
     out: NDArray[Any] = strong_threshold.copy()
+    kept = _reaching_ink(dark, strong)
+    # strong marks that never reach real ink's darkness (bleed-through, stains) become paper
+    out[cv2.subtract(strong, cv2.dilate(kept, np.ones((3, 3), np.uint8))) > 0] = 1.0
+    strong = kept
+    grown = _hysteresis(strong, weak, params.seed_strokes * sw * sw)
     cv2.copyTo(cv2.min(weak_threshold, strong_threshold), grown, out)
     return out
+
+
+def _reaching_ink(dark: NDArray[Any], strong: NDArray[Any]) -> NDArray[Any]:
+    """uint8 mask (255) of the `strong` components that somewhere reach the darkness of real ink.
+
+    The darkness of the strong pixels splits (Otsu) into lighter and darker ink; a component none of
+    whose pixels is darker than the lighter class's mean is the ghost of the other side of the
+    sheet, a stain or a shadow line, not writing. A faint stroke of real writing still holds
+    pixels that dark (and its fainter parts are grown back by the hysteresis).
+    """
+    values = dark[strong > 0].reshape(-1, 1)
+    if not values.size:
+        return strong
+    hist = cv2.calcHist([values], [0], None, [256], [0.0, 1.0 + 1e-6]).ravel().astype(np.float64)
+    lighter_mean = otsu_split(hist)[2] / 256.0
+    return _hysteresis(_above(dark, lighter_mean), strong, 1.0)
 
 
 def _hysteresis(strong: NDArray[Any], weak: NDArray[Any], min_seed: float) -> NDArray[Any]:

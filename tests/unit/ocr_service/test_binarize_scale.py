@@ -213,3 +213,19 @@ def test_pepper_goes_and_punctuation_stays() -> None:
     count, labels = cv2.connectedComponents(ink.astype(np.uint8), connectivity=8)
     kept = [float(out[labels == label].mean()) for label in range(1, count)]
     assert min(kept) >= 0.5
+
+
+def test_show_through_lighter_than_any_ink_becomes_paper() -> None:
+    # GIVEN four lines of dark text (75 % contrast) and one mirrored line showing through from the
+    # back of the sheet (35 %: darker than Otsu's split, lighter than any of the page's own ink)
+    h, w = 500, 900
+    front = _text_mask(h, w, [((30, 30 + 120 * i), "the front of the sheet", "serif", 30) for i in range(4)])
+    back = _text_mask(h, w, [((40, 60), "what shows through", "serif", 30)])[:, ::-1]
+    noise = np.random.default_rng(5).normal(0.0, 3.0, (h, w))
+    image = np.clip(228.0 - 170.0 * front - 80.0 * back * (1 - front) + noise, 0, 255).astype(np.uint8)
+    ghost = (back >= 0.5) & (front < 0.05)
+    # WHEN binarized
+    out = binarize(image) == 0
+    # THEN the ghost line is (mostly) paper and the front text intact
+    assert float(out[ghost].mean()) < 0.2
+    assert f_measure(out, front >= 0.5) > 97.0
