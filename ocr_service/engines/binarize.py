@@ -74,6 +74,7 @@ class BinarizeParams:
     rim_fraction: float = 0.5
     rim_strokes: float = 2.0
     speck_strokes: float = 0.5
+    ghost_strokes: float = 1.0
     invert_long_side: int = 640
     invert_kernel: int = 15
     invert_strokes: float = 8.0
@@ -271,7 +272,7 @@ def _threshold_map(dark: NDArray[Any], sw: float, params: BinarizeParams) -> NDA
     strong = cv2.compare(dark, strong_threshold, cv2.CMP_GT)
     weak = cv2.compare(dark, weak_threshold, cv2.CMP_GT)
     out: NDArray[Any] = strong_threshold.copy()
-    kept = _reaching_ink(dark, strong)
+    kept = _reaching_ink(dark, strong, params.ghost_strokes * sw * sw)
     # strong marks that never reach real ink's darkness (bleed-through, stains) become paper
     out[cv2.subtract(strong, cv2.dilate(kept, np.ones((3, 3), np.uint8))) > 0] = 1.0
     strong = kept
@@ -280,20 +281,26 @@ def _threshold_map(dark: NDArray[Any], sw: float, params: BinarizeParams) -> NDA
     return out
 
 
-def _reaching_ink(dark: NDArray[Any], strong: NDArray[Any]) -> NDArray[Any]:
-    """uint8 mask (255) of the `strong` components that somewhere reach the darkness of real ink.
+def _reaching_ink(dark: NDArray[Any], strong: NDArray[Any], min_area: float) -> NDArray[Any]:
+    """uint8 mask (255) of the `strong` components that are real ink, not show-through.
 
-    The darkness of the strong pixels splits (Otsu) into lighter and darker ink; a component none of
-    whose pixels is darker than the lighter class's mean is the ghost of the other side of the
-    sheet, a stain or a shadow line, not writing. A faint stroke of real writing still holds
-    pixels that dark (and its fainter parts are grown back by the hysteresis).
+    The darkness of the strong pixels splits (Otsu) into lighter and darker ink; a component of at
+    least `min_area` pixels none of whose pixels is darker than the lighter class's mean is the ghost
+    of the other side of the sheet, a stain or a shadow line, not writing. A faint stroke of real
+    writing still holds pixels that dark (its fainter parts are grown back by the hysteresis); small
+    marks (dots, commas, the thin bits of blurred small print) are left alone.
     """
     values = dark[strong > 0].reshape(-1, 1)
     if not values.size:
         return strong
     hist = cv2.calcHist([values], [0], None, [256], [0.0, 1.0 + 1e-6]).ravel().astype(np.float64)
     lighter_mean = otsu_split(hist)[2] / 256.0
-    return _hysteresis(_above(dark, lighter_mean), strong, 1.0)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(strong, connectivity=8)
+    reaching = np.bincount(labels[(dark > lighter_mean) & (strong > 0)], minlength=count)
+    keep = np.where((reaching > 0) | (stats[:, cv2.CC_STAT_AREA] < min_area), 255, 0).astype(np.uint8)
+    keep[0] = 0
+    out: NDArray[Any] = keep[labels]
+    return out
 
 
 def _hysteresis(strong: NDArray[Any], weak: NDArray[Any], min_seed: float) -> NDArray[Any]:
