@@ -195,7 +195,8 @@ def run_real(folder: Path | None = None, *, quick: bool = False) -> dict[str, An
 
 
 LOYO_GRID: dict[str, tuple[float, ...]] = {
-    "ink_level_fraction": (0.45, 0.5, 0.55),
+    "rim_fraction": (0.45, 0.5, 0.55),
+    "weak_fraction": (0.4, 0.5, 0.6),
     "noise_sigmas": (3.0, 4.0, 5.0),
 }
 """Values tried per parameter in the leave-one-year-out check (the defaults are the middle ones)."""

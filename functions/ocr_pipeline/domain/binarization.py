@@ -11,29 +11,36 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image
+from PIL import Image, ImageFilter
 
 ANALYSIS_MAX_SIDE = 768
 ILLUMINATION_GRID = 8
 
 # Tuned by `python -m bench --only auto_mode` (grid search on the bench corpus; see bench/README.md).
-LOW_CONTRAST = 0.35
-LOW_SEPARABILITY = 0.87
+LOW_CONTRAST = 0.60
+LOW_SEPARABILITY = 0.80
 HIGH_ILLUMINATION_VARIATION = 0.065
 HIGH_SATURATION = 0.30
 DARK_BACKGROUND_FRACTION = 0.55
 BILEVEL_SEPARABILITY = 0.97
+HIGH_NOISE = 0.01
 
 
 @dataclass(frozen=True, slots=True)
 class ImageStats:
-    """Statistics of an image's gray levels, each in [0, 1]."""
+    """Statistics of an image's gray levels, each in [0, 1].
+
+    ``noise`` is the median absolute difference between the gray image and its 3x3 median: 0 on any
+    clean page however blurred or compressed (text edges are a small share of the pixels), about the
+    grain's typical amplitude on a grainy one.
+    """
 
     contrast: float
     separability: float
     illumination_variation: float
     saturation: float
     dark_fraction: float
+    noise: float = 0.0
 
     def as_dict(self) -> dict[str, float]:
         """The statistics rounded for the result record."""
@@ -85,6 +92,9 @@ def image_stats(image: Image.Image) -> ImageStats:
     small.thumbnail((ANALYSIS_MAX_SIDE, ANALYSIS_MAX_SIDE))
     rgb = np.asarray(small, dtype=np.float64)
     gray = rgb @ np.array([0.299, 0.587, 0.114])
+    luma = small.convert("L")
+    median = np.asarray(luma.filter(ImageFilter.MedianFilter(3)), dtype=np.float64)
+    noise = float(np.median(np.abs(np.asarray(luma, dtype=np.float64) - median)) / 255.0)
     low, high = np.percentile(gray, [2, 98])
     threshold, separability = _otsu(gray)
     channel_max = rgb.max(axis=2)
@@ -96,15 +106,16 @@ def image_stats(image: Image.Image) -> ImageStats:
         illumination_variation=_illumination_variation(gray),
         saturation=float(saturation.mean()),
         dark_fraction=float((gray <= threshold).mean()),
+        noise=noise,
     )
 
 
 def decide_binarization(stats: ImageStats) -> BinarizationDecision:
     """Binarize when the page looks degraded in a way local binarization repairs.
 
-    Uneven illumination, colored paper, low contrast or a poorly separable histogram → binarize. An image
-    that is already bilevel, or mostly dark (light text on dark ground, which local binarizers tend to
-    mangle), or clean and evenly lit → recognize as is.
+    Uneven illumination, colored paper, grain, low contrast or a poorly separable histogram → binarize.
+    An image that is already bilevel, or mostly dark (light text on dark ground, which local binarizers
+    tend to mangle), or clean and evenly lit → recognize as is.
     """
     if stats.separability >= BILEVEL_SEPARABILITY and stats.saturation < HIGH_SATURATION:
         return BinarizationDecision(False, "already_bilevel", stats)
@@ -114,6 +125,8 @@ def decide_binarization(stats: ImageStats) -> BinarizationDecision:
         return BinarizationDecision(True, "uneven_illumination", stats)
     if stats.saturation >= HIGH_SATURATION:
         return BinarizationDecision(True, "colored_background", stats)
+    if stats.noise >= HIGH_NOISE:
+        return BinarizationDecision(True, "noisy", stats)
     if stats.contrast < LOW_CONTRAST:
         return BinarizationDecision(True, "low_contrast", stats)
     if stats.separability < LOW_SEPARABILITY:

@@ -27,7 +27,7 @@ def test_decide_mirrors_pipeline_rule_with_current_thresholds() -> None:
     # GIVEN many random statistics
     rng = np.random.default_rng(7)
     for _ in range(2000):
-        stats = ImageStats(*(float(v) for v in rng.random(5)))
+        stats = ImageStats(*(float(v) for v in rng.random(6)))
         # WHEN both rules decide / THEN they agree
         assert decide(asdict(stats), Thresholds()) == decide_binarization(stats).binarize
 
@@ -69,3 +69,19 @@ def test_evaluate_auto_never_costs_more_tasks_than_always() -> None:
     ]
     tasks = evaluate(results, Thresholds())["ocr_tasks_per_image"]
     assert tasks["never"] <= tasks["auto"] <= tasks["always"]
+
+
+def test_tune_binarizes_where_both_paths_tie() -> None:
+    # GIVEN a faded page (binarizing helps), a blurred one (it hurts) and a page in between on which
+    # both paths read the same
+    results = [
+        _result("faded", "faded_ink", 0.2, 0.0, contrast=0.3),
+        _result("even", "colored_ink", 0.0, 0.0, contrast=0.5),
+        _result("blurred", "blur", 0.0, 0.01, contrast=0.62),
+    ]
+    # WHEN tuned from a low starting threshold
+    tuned = tune(results, Thresholds(low_contrast=0.35))
+    # THEN the tie is binarized and the threshold moves up to it (a needed binarization missed costs
+    # far more than an unneeded one), while the blurred page stays raw
+    assert [decide(r.stats, tuned) for r in results] == [True, True, False]
+    assert decide({**CLEAN, "contrast": 0.52}, tuned) is True

@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw
 
 from bench.corpus import _font, make_page
 from bench.metrics import f_measure
-from ocr_service.engines.binarize import binarize, estimate_stroke_width
+from ocr_service.engines.binarize import binarize, despeckle, estimate_stroke_width
 from ocr_service.engines.geometry import correct_contrast
 
 Mask = NDArray[Any]
@@ -142,3 +142,90 @@ def test_recognize_with_binarization_and_upsampling_upsamples_first() -> None:
     # THEN the page was upscaled, then binarized: twice the size and still pure black and white
     assert out.shape == (800, 1400)
     assert set(np.unique(out).tolist()) <= {0, 255}
+
+
+@pytest.fixture(scope="module")
+def fading() -> tuple[Mask, Mask, Mask]:
+    """Dark 4 px strokes; 3 px strokes fading from 43 % to 20 % contrast; faint marks at 20 %."""
+    h, w = 500, 900
+    dark = np.zeros((h, w), np.uint8)
+    faint = np.zeros((h, w), np.uint8)
+    blots = np.zeros((h, w), np.uint8)
+    for i in range(6):
+        x = 60 + 140 * i
+        cv2.line(dark, (x, 40), (x, 160), 255, 4)
+        cv2.line(faint, (x, 200), (x + 90, 330), 255, 3)
+        cv2.line(blots, (x + 20, 380), (x + 100, 460), 255, 3)
+    rows = np.mgrid[0:h, 0:w][0].astype(np.float32)
+    fade = 100.0 - 55.0 * np.clip((rows - 200.0) / 130.0, 0.0, 1.0)
+    paper = 230.0 + np.random.default_rng(7).normal(0.0, 2.0, (h, w))
+    image = paper - 160.0 * (dark > 0) - fade * (faint > 0) - 45.0 * (blots > 0)
+    return np.clip(image, 0, 255).astype(np.uint8), faint > 0, blots > 0
+
+
+def test_stroke_fading_out_is_kept_to_its_faint_end(fading: tuple[Mask, Mask, Mask]) -> None:
+    # GIVEN strokes whose ink runs out: 43 % contrast at one end, 20 % at the other
+    image, faint, _ = fading
+    # WHEN binarized
+    out = binarize(image) == 0
+    # THEN they are ink along nearly all their length: the faint end joins the stroke it continues
+    # (one threshold for the whole stroke keeps only its darker 80 %)
+    assert float(out[faint].mean()) > 0.88
+
+
+def test_faint_mark_touching_no_ink_stays_paper(fading: tuple[Mask, Mask, Mask]) -> None:
+    # GIVEN marks as faint as the strokes' faint ends (20 %) that continue no stroke (bleed-through)
+    image, _, blots = fading
+    # WHEN binarized THEN they stay paper: only ink continuing a real stroke is grown
+    out = binarize(image) == 0
+    assert float(out[blots].mean()) < 0.1
+
+
+def test_despeckle_drops_specks_below_the_area_and_keeps_larger_marks() -> None:
+    # GIVEN a white page with 1 px and 2x1 px black specks and a 3x3 px dot
+    page = np.full((40, 40), 255, np.uint8)
+    page[5, 5] = page[30, 8] = 0
+    page[12, 20:22] = 0
+    page[20:23, 20:23] = 0
+    # WHEN despeckled with a 4 px area
+    out = despeckle(page, 4.0)
+    # THEN the specks are paper and the dot is untouched
+    assert out[5, 5] == out[30, 8] == 255
+    assert (out[12, 20:22] == 255).all()
+    assert (out[20:23, 20:23] == 0).all()
+
+
+def test_pepper_goes_and_punctuation_stays() -> None:
+    # GIVEN 18 px text full of full stops, commas and i's on grey paper with 0.4 % black pepper
+    h, w = 260, 900
+    coverage = _text_mask(h, w, [((30, 40), "i.j, a.b, c; d: e. i! i. j,", "sans", 18)])
+    coverage = np.maximum(coverage, _text_mask(h, w, [((30, 140), "Stop. Go, go; i.e. (ok).", "serif", 18)]))
+    rng = np.random.default_rng(3)
+    image = 225.0 * (1 - coverage) + 30.0 * coverage + rng.normal(0.0, 8.0, (h, w))
+    near_text = cv2.dilate((coverage > 0.05).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    pepper = (rng.random((h, w)) < 0.004) & ~near_text
+    image[pepper] = 0.0
+    ink = coverage >= 0.5
+    # WHEN binarized
+    out = binarize(np.clip(image, 0, 255).astype(np.uint8)) == 0
+    # THEN (almost) no pepper grain is left, and every mark of the text, dots included, is still ink
+    assert float(out[pepper].mean()) < 0.05
+    count, labels = cv2.connectedComponents(ink.astype(np.uint8), connectivity=8)
+    kept = [float(out[labels == label].mean()) for label in range(1, count)]
+    assert min(kept) >= 0.5
+
+
+def test_show_through_lighter_than_any_ink_becomes_paper() -> None:
+    # GIVEN four lines of dark text (75 % contrast) and one mirrored line showing through from the
+    # back of the sheet (35 %: darker than Otsu's split, lighter than any of the page's own ink)
+    h, w = 500, 900
+    front = _text_mask(h, w, [((30, 30 + 120 * i), "the front of the sheet", "serif", 30) for i in range(4)])
+    back = _text_mask(h, w, [((40, 60), "what shows through", "serif", 30)])[:, ::-1]
+    noise = np.random.default_rng(5).normal(0.0, 3.0, (h, w))
+    image = np.clip(228.0 - 170.0 * front - 80.0 * back * (1 - front) + noise, 0, 255).astype(np.uint8)
+    ghost = (back >= 0.5) & (front < 0.05)
+    # WHEN binarized
+    out = binarize(image) == 0
+    # THEN the ghost line is (mostly) paper and the front text intact
+    assert float(out[ghost].mean()) < 0.2
+    assert f_measure(out, front >= 0.5) > 97.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from bench.corpus import degrade, make_page
 from ocr_pipeline.domain.binarization import ImageStats, decide_binarization, image_stats
@@ -66,3 +66,20 @@ def test_image_stats_values_are_unit_interval(clean_page: np.ndarray) -> None:
     # GIVEN any page / WHEN measured / THEN every statistic lies in [0, 1]
     stats = image_stats(Image.fromarray(clean_page)).as_dict()
     assert all(0.0 <= value <= 1.0 for value in stats.values()), stats
+
+
+def test_decide_grainy_page_binarizes_and_blurred_page_is_not_grainy() -> None:
+    # GIVEN the same evenly lit page of text once with sensor grain and once only blurred
+    rng = np.random.default_rng(5)
+    page = np.full((300, 400), 235.0)
+    for row in range(30, 280, 25):
+        page[row : row + 6, 40:360] = 40.0
+    grainy = np.clip(page + rng.normal(0, 20, page.shape), 0, 255).astype(np.uint8)
+    blurred = np.asarray(Image.fromarray(page.astype(np.uint8)).filter(ImageFilter.GaussianBlur(1.5)))
+    # WHEN measured and decided
+    grain = image_stats(Image.fromarray(grainy))
+    smooth = image_stats(Image.fromarray(blurred))
+    # THEN grain is measured on the grainy page only, and that page is binarized for it
+    assert grain.noise >= 0.02
+    assert smooth.noise < 0.005
+    assert decide_binarization(grain).reason == "noisy"
