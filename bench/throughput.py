@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from bench import breakdown
 from bench.common import BenchError, Pixels, peak_rss_mb, png_bytes, rss_mb
 from local_stack import LocalStack
 from ocr_service.engines.binarize import binarize
@@ -87,10 +88,18 @@ def stack_burst(
     blobs = [png_bytes(image) for image in images]
     options = {"workers": WORKERS, "queue_size": max(32, burst)}
     with LocalStack.start(param_overrides=params or {}, service_options=options) as stack:
+        cpu_before = breakdown.self_cpu_seconds()
         started = time.monotonic()
         names = [f"{stack.input_prefix}burst/{i:05d}.png" for i in range(burst)]
+        uploaded_at: dict[str, float] = {}
+
+        def upload(index: int) -> str:
+            key = stack.upload_bytes(blobs[index % len(blobs)], names[index])
+            uploaded_at[key] = time.time()
+            return key
+
         with ThreadPoolExecutor(max_workers=UPLOADERS) as pool:
-            keys = list(pool.map(lambda i: stack.upload_bytes(blobs[i % len(blobs)], names[i]), range(burst)))
+            keys = list(pool.map(upload, range(burst)))
         uploaded = time.monotonic() - started
         deadline = started + deadline_seconds
         peak_child = 0.0
@@ -103,6 +112,7 @@ def stack_burst(
                 break
             time.sleep(POLL_SECONDS)
         seconds = time.monotonic() - started
+        cpu = breakdown.cpu_seconds(stack, cpu_before)
         prefixes = stack.output_prefixes
         texts = _count_keys(stack, f"{prefixes['text']}burst/")
         failed = _count_keys(stack, f"{prefixes['failed']}burst/")
@@ -131,6 +141,11 @@ def stack_burst(
             "execution_seconds_per_image": float(statistics.mean(r.seconds or 0.0 for r in records))
             if records
             else 0.0,
+            "seconds_per_image_breakdown": breakdown.per_image(stack, records, uploaded_at),
+            "cpu_seconds": cpu,
+            "cpu_seconds_per_image": sum(cpu.values()) / burst,
+            "cold_starts": dict(Counter(r.function_name for r in invocations if r.cold_start)),
+            "throttled_invocations": stack.throttles,
             "invocations": {
                 name: {
                     "count": len(values),

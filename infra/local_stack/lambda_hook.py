@@ -1,6 +1,6 @@
 """Route moto's Lambda invocations to the local `Runner` (worker processes), as Lambda would run them.
 
-Three private moto functions are replaced while a stack runs (`install`; `uninstall` restores them):
+Four private moto functions are replaced while a stack runs (`install`; `uninstall` restores them):
 
 - `moto.awslambda.models.LambdaFunction.invoke(self, body, request_headers, response_headers)`: every
   Invoke API call (Step Functions tasks, clients). `InvocationType=Event` is queued (202, returns at
@@ -9,7 +9,9 @@ Three private moto functions are replaced while a stack runs (`install`; `uninst
   asynchronous invocation, so the upload returns before the function runs (moto runs it inside the PUT);
 - `StateTaskLambda._from_error`: moto names every Invoke API error of a task whose `Resource` is a
   function ARN `Exception`; Step Functions names it `Lambda.<code>` (`Lambda.TooManyRequestsException`),
-  which is what the ASL's Retry matches.
+  which is what the ASL's Retry matches;
+- `AmazonStateLanguageParser.parse(definition)`: moto parses the definition again (ANTLR, ~0.1 s of CPU)
+  for every execution; the parsed program holds no execution state, so one parse per definition is kept.
 
 The hook points are private, so `check_hook_points` verifies their signatures and `install` fails
 loudly when a moto upgrade moves them.
@@ -18,10 +20,10 @@ loudly when a moto upgrade moves them.
 from __future__ import annotations
 
 import base64
+import functools
 import inspect
 import json
 import logging
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote_plus, unquote_plus
 
@@ -30,6 +32,7 @@ from local_stack.runner import Runner, Throttled, UnknownFunction
 log = logging.getLogger(__name__)
 
 PINNED_MOTO_VERSION = "5.2.5"
+_PARSED_DEFINITIONS = 16
 
 
 class HookError(RuntimeError):
@@ -60,11 +63,13 @@ def _targets() -> list[tuple[Any, str, list[str]]]:
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import (
         StateTaskLambda,
     )
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
     return [
         (LambdaFunction, "invoke", ["self", "body", "request_headers", "response_headers"]),
         (notifications, "_invoke_awslambda", ["account_id", "event_body", "fn_arn", "region_name"]),
         (StateTaskLambda, "_from_error", ["self", "env", "ex"]),
+        (AmazonStateLanguageParser, "parse", ["definition"]),
     ]
 
 
@@ -100,7 +105,7 @@ def install(runner: Runner) -> None:
     """Route every moto Lambda invocation to `runner` (idempotent; the latest runner wins)."""
     targets = _targets()
     check_hook_points(targets)
-    (function_class, _, _), (notifications, _, _), (task_class, _, _) = targets
+    (function_class, _, _), (notifications, _, _), (task_class, _, _), (parser_class, _, _) = targets
 
     def invoke(self: Any, body: Any, request_headers: Any, response_headers: Any) -> bytes:
         event = json.loads(body) if body else {}
@@ -134,13 +139,17 @@ def install(runner: Runner) -> None:
             ex = _lambda_client_error(ex)
         return original_from_error(self, env, ex)
 
-    replacements: list[tuple[Any, str, Callable[..., Any]]] = [
+    original_parse = getattr(_originals.get((parser_class, "parse")), "__func__", parser_class.parse)
+    parse = staticmethod(functools.lru_cache(maxsize=_PARSED_DEFINITIONS)(original_parse))
+
+    replacements: list[tuple[Any, str, Any]] = [
         (function_class, "invoke", invoke),
         (notifications, "_invoke_awslambda", invoke_from_s3),
         (task_class, "_from_error", from_error),
+        (parser_class, "parse", parse),
     ]
     for owner, attribute, replacement in replacements:
-        _originals.setdefault((owner, attribute), getattr(owner, attribute))
+        _originals.setdefault((owner, attribute), owner.__dict__[attribute])
         setattr(owner, attribute, replacement)
 
 

@@ -578,6 +578,11 @@ class Runner:
         with self.lock:
             return {name: pool.peak for name, pool in self.pools.items()}
 
+    def worker_pids(self) -> dict[str, list[int]]:
+        """The process ids of each function's live workers (for CPU and memory figures)."""
+        with self.lock:
+            return {name: [w.process.pid for w in pool._all] for name, pool in self.pools.items()}
+
     def pending(self) -> int:
         """Asynchronous events accepted and not finished yet (queued or running)."""
         with self.lock:

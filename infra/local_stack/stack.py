@@ -126,6 +126,7 @@ class LocalStack:
         )
         self._poll_states = poll_states(machines[0].definition) if machines else frozenset()
         self._key_of_execution: dict[str, str | None] = {}
+        self._finished: dict[str, ExecutionRecord] = {}
         self._stopped = False
         # Own clients: the watcher thread must not share the caller's.
         self.status_events = StatusEventWatcher(
@@ -362,7 +363,13 @@ class LocalStack:
                 result.append(ExecutionRecord(key=key, status=NOT_STARTED))
                 continue
             arn = executions[-1]["executionArn"]
-            result.append(describe(self.sfn, key, arn, len(executions), self._poll_states))
+            record = self._finished.get(arn)
+            if record is None or record.executions != len(executions):
+                record = describe(self.sfn, key, arn, len(executions), self._poll_states)
+                if record.finished:
+                    # A terminal execution never changes: its history is read once.
+                    self._finished[arn] = record
+            result.append(record)
         return result
 
     def known_keys(self) -> list[str]:
