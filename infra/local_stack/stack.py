@@ -26,6 +26,7 @@ from botocore.config import Config
 
 from local_stack import lambda_hook
 from local_stack.builder import Environment
+from local_stack.event_rules import Scheduler
 from local_stack.executions import (
     NOT_STARTED,
     ExecutionRecord,
@@ -137,6 +138,9 @@ class LocalStack:
             account_id=environment.account_id,
             region=environment.region,
         )
+        self.scheduler = Scheduler(
+            spec.schedules, self.runner.invoke_async, environment.account_id, environment.region
+        )
 
     @classmethod
     def start(
@@ -191,6 +195,7 @@ class LocalStack:
                 lambda_hook.install(stack.runner)
                 provision(spec, stack.clients)
                 stack.status_events.start()
+                stack.scheduler.start()
             except BaseException:
                 if stack is not None:
                     stack._close_runner()
@@ -220,6 +225,7 @@ class LocalStack:
             return
         self._stopped = True
         try:
+            self.scheduler.stop()
             self.status_events.stop()
             for machine in self.spec.state_machines:
                 for execution in list_executions(self.sfn, machine.arn, status="RUNNING"):
@@ -302,10 +308,6 @@ class LocalStack:
     def deliveries(self) -> list[Delivery]:
         """Every status-change event delivered to an event rule target so far."""
         return self.status_events.deliveries
-
-    def wait_for_deliveries(self, deadline_seconds: float) -> bool:
-        """Wait until every execution terminal now has been delivered to its rules; False at the deadline."""
-        return self.status_events.wait_for_sweep(deadline_seconds)
 
     def wait_idle(self, deadline_seconds: float) -> bool:
         """Wait until no asynchronous invocation is queued or running; False at the deadline."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import uuid
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
@@ -120,9 +119,7 @@ class StatusEventWatcher:
         self._handled: OrderedDict[str, None] = OrderedDict()
         self._deliveries: deque[Delivery] = deque(maxlen=_MAX_DELIVERY_RECORDS)
         self._stop = threading.Event()
-        self._sweeps = threading.Condition()
-        self._started_sweeps = 0
-        self._completed_sweeps = 0
+        self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
     @property
@@ -133,7 +130,7 @@ class StatusEventWatcher:
     @property
     def deliveries(self) -> list[Delivery]:
         """Every delivery so far (oldest first, bounded)."""
-        with self._sweeps:
+        with self._lock:
             return list(self._deliveries)
 
     def start(self) -> None:
@@ -150,8 +147,6 @@ class StatusEventWatcher:
     def stop(self, timeout_seconds: float = _STOP_JOIN_SECONDS) -> None:
         """Stop the thread and wait (bounded) for a delivery in progress to finish. Idempotent."""
         self._stop.set()
-        with self._sweeps:
-            self._sweeps.notify_all()
         if self._thread is not None:
             self._thread.join(timeout_seconds)
             if self._thread.is_alive():
@@ -164,37 +159,15 @@ class StatusEventWatcher:
         """
         if not self.active:
             return True
-        with self._sweeps:
+        with self._lock:
             return execution_arn in self._handled
-
-    def wait_for_sweep(self, deadline_seconds: float) -> bool:
-        """Wait until a sweep that started after this call has finished; False at the deadline.
-
-        Every execution terminal at the time of the call is then delivered.
-        """
-        if not self.active or self._thread is None:
-            return True
-        deadline = time.monotonic() + deadline_seconds
-        with self._sweeps:
-            wanted = self._started_sweeps + 1
-            while self._completed_sweeps < wanted and not self._stop.is_set():
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._sweeps.wait(left)
-            return self._completed_sweeps >= wanted
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            with self._sweeps:
-                self._started_sweeps += 1
             try:
                 self.sweep()
             except Exception:
                 log.warning("status-change sweep failed", exc_info=True)
-            with self._sweeps:
-                self._completed_sweeps += 1
-                self._sweeps.notify_all()
             self._stop.wait(self._poll_seconds)
 
     def sweep(self) -> None:
@@ -235,7 +208,7 @@ class StatusEventWatcher:
         return last
 
     def _remember(self, execution_arn: str) -> None:
-        with self._sweeps:
+        with self._lock:
             self._handled[execution_arn] = None
             while len(self._handled) > self._max_tracked:
                 self._handled.popitem(last=False)
@@ -247,7 +220,7 @@ class StatusEventWatcher:
                 continue
             for target in rule.targets:
                 delivery = self._invoke(rule, target, event)
-                with self._sweeps:
+                with self._lock:
                     self._deliveries.append(delivery)
                 fields = {
                     "rule": rule.logical_id,
