@@ -1,6 +1,6 @@
 """Route moto's Lambda invocations to the local `Runner` (worker processes), as Lambda would run them.
 
-Four private moto functions are replaced while a stack runs (`install`; `uninstall` restores them):
+Five private moto functions are replaced while a stack runs (`install`; `uninstall` restores them):
 
 - `moto.awslambda.models.LambdaFunction.invoke(self, body, request_headers, response_headers)`: every
   Invoke API call (Step Functions tasks, clients). `InvocationType=Event` is queued (202, returns at
@@ -11,7 +11,9 @@ Four private moto functions are replaced while a stack runs (`install`; `uninsta
   function ARN `Exception`; Step Functions names it `Lambda.<code>` (`Lambda.TooManyRequestsException`),
   which is what the ASL's Retry matches;
 - `AmazonStateLanguageParser.parse(definition)`: moto parses the definition again (ANTLR, ~0.1 s of CPU)
-  for every execution; the parsed program holds no execution state, so one parse per definition is kept.
+  for every execution; the parsed program holds no execution state, so one parse per definition is kept;
+- `BaseExecutionWorkerCommunication.terminated(self)`: an execution ended; `on_terminated(execution ARN,
+  state machine ARN)` is told (the EventBridge stand-in), so nobody has to poll ListExecutions.
 
 The hook points are private, so `check_hook_points` verifies their signatures and `install` fails
 loudly when a moto upgrade moves them.
@@ -24,6 +26,7 @@ import functools
 import inspect
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote_plus, unquote_plus
 
@@ -64,12 +67,14 @@ def _targets() -> list[tuple[Any, str, list[str]]]:
         StateTaskLambda,
     )
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 
     return [
         (LambdaFunction, "invoke", ["self", "body", "request_headers", "response_headers"]),
         (notifications, "_invoke_awslambda", ["account_id", "event_body", "fn_arn", "region_name"]),
         (StateTaskLambda, "_from_error", ["self", "env", "ex"]),
         (AmazonStateLanguageParser, "parse", ["definition"]),
+        (BaseExecutionWorkerCommunication, "terminated", ["self"]),
     ]
 
 
@@ -101,11 +106,12 @@ def _too_many_requests(message: str) -> Exception:
 _originals: dict[tuple[Any, str], Any] = {}
 
 
-def install(runner: Runner) -> None:
-    """Route every moto Lambda invocation to `runner` (idempotent; the latest runner wins)."""
+def install(runner: Runner, on_terminated: Callable[[str, str], None] | None = None) -> None:
+    """Route every moto Lambda invocation to `runner` and tell `on_terminated` (execution ARN, state
+    machine ARN) of every execution that ended (idempotent; the latest call wins)."""
     targets = _targets()
     check_hook_points(targets)
-    (function_class, _, _), (notifications, _, _), (task_class, _, _), (parser_class, _, _) = targets
+    function_class, notifications, task_class, parser_class, comm_class = (t[0] for t in targets)
 
     def invoke(self: Any, body: Any, request_headers: Any, response_headers: Any) -> bytes:
         event = json.loads(body) if body else {}
@@ -142,11 +148,22 @@ def install(runner: Runner) -> None:
     original_parse = getattr(_originals.get((parser_class, "parse")), "__func__", parser_class.parse)
     parse = staticmethod(functools.lru_cache(maxsize=_PARSED_DEFINITIONS)(original_parse))
 
+    original_terminated = _originals.get((comm_class, "terminated"), comm_class.terminated)
+
+    def terminated(self: Any) -> None:
+        original_terminated(self)
+        if on_terminated is not None:
+            try:
+                on_terminated(str(self.execution.exec_arn), str(self.execution.state_machine_arn))
+            except Exception:
+                log.exception("execution end not reported")
+
     replacements: list[tuple[Any, str, Any]] = [
         (function_class, "invoke", invoke),
         (notifications, "_invoke_awslambda", invoke_from_s3),
         (task_class, "_from_error", from_error),
         (parser_class, "parse", parse),
+        (comm_class, "terminated", terminated),
     ]
     for owner, attribute, replacement in replacements:
         _originals.setdefault((owner, attribute), owner.__dict__[attribute])

@@ -192,7 +192,7 @@ class LocalStack:
                     lambda_options=lambda_options,
                     lambda_log=lambda_log,
                 )
-                lambda_hook.install(stack.runner)
+                lambda_hook.install(stack.runner, stack.status_events.terminated)
                 provision(spec, stack.clients)
                 stack.status_events.start()
                 stack.scheduler.start()
