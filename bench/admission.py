@@ -4,13 +4,15 @@ A drop of N objects with `ApiConcurrency` C. Each image runs three tasks on the 
 (Validate image, Submit binarization, Submit recognition; jobs finish inside the task) with durations
 drawn from the measured ranges; event by event, seeded, three admission strategies are compared:
 
-- ``reserved``: today's template. A task finding C invocations busy is throttled and retried by the
-  ASL's own `Lambda.TooManyRequestsException` retrier (read from `infra/ocr_pipeline.asl.json`: 2 s,
-  x2, 60 s cap, FULL jitter, 6 attempts); after the last one the image fails.
+- ``reserved``: the template before admission control. A task finding C invocations busy is throttled
+  and retried by the ASL's own `Lambda.TooManyRequestsException` retrier (read from
+  `infra/ocr_pipeline.asl.json`: 2 s, x2, 60 s cap, FULL jitter, 6 attempts); after the last one the
+  image fails.
 - ``polling``: AWS's Step Functions DynamoDB semaphore sample: acquire with a conditional UpdateItem;
   when full, Wait `poll_seconds` and try again (2 transitions per try); release at the end.
-- ``callback``: the same semaphore, but a full acquire parks the execution on `.waitForTaskToken`
-  (one transition, however long it waits) and each release hands its slot to the oldest waiting token.
+- ``callback`` (what the template builds): the same semaphore, but the acquire state itself parks the
+  execution on `.waitForTaskToken` (no transition beyond the state's own, however long it waits) and
+  each release hands its slot to the oldest waiting token.
 
 Reported per strategy: failures, peak images holding an API slot, transitions per image (retries are
 billed transitions), drain time and the longest admission wait.
@@ -137,8 +139,6 @@ def semaphore(objects: int, concurrency: int, *, poll_seconds: float | None, see
                 now = max(now, math.ceil(released / poll_seconds) * poll_seconds)
         if poll_seconds is not None:
             transitions += 2 * int(now // poll_seconds) if now > 0 else 0
-        else:
-            transitions += 1 if now > 0 else 0  # the parked waitForTaskToken state
         longest = max(longest, now)
         heapq.heappush(holders, now + work[image])
         peak = max(peak, len(holders))

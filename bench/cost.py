@@ -7,9 +7,10 @@ vendor's own fee is excluded. Designs:
 * `standard_measured`: the deployed state machine with the template's defaults (including its in-Lambda
   poll) and the counts measured locally (local runs use 1-2 s waits); a second measured row may follow
   with overrides (e.g. `InLambdaPollSeconds=0`, the plain Wait loop);
-* `standard_wait_loop`: every stage through its Wait loop, one check per stage (13 transitions);
+* `standard_wait_loop`: every stage through its Wait loop, one check per stage (15 transitions);
 * `standard_in_lambda_wait`: each stage's task seen finished by the submitting function's own GET at
-  the expected time (7 transitions; the submitting functions run as long as the tasks);
+  the expected time (9 transitions with the two admission states; the submitting functions run as long
+  as the tasks);
 * `express_poll_loop`: the same states in an Express workflow (started by the upload function; no
   Standard transitions; billed per request and per GB-second at the 64 MB minimum; safe now that
   each stage's submission is exactly-once by its own record);

@@ -41,8 +41,8 @@ JITTER = 0.1
 JITTER_POINTS = 41
 TRUTH_DEADLINE_SECONDS = 300.0
 MODEL_MEGAPIXELS = 0.7
-FIXED_TRANSITIONS = 3
-"""Validate image, Choose first stage, Done."""
+FIXED_TRANSITIONS = 5
+"""Acquire slot, Validate image, Choose first stage, Release slot, Done."""
 STAGE_TRANSITIONS = 2
 """Submit <stage>, <Stage> done?"""
 LOOP_TRANSITIONS = 3

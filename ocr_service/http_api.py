@@ -285,6 +285,7 @@ class Api:
             body = {
                 "requests": requests,
                 "tasks": service.store.counts(),
+                "in_flight": service.store.in_flight(),
                 "results": {"bytes": service.store.result_bytes()},
                 "workers": workers,
             }

@@ -107,6 +107,9 @@ class TaskStore:
         self._tasks: OrderedDict[str, Task] = OrderedDict()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        # Jobs in flight as a client sees them: accepted, and its finished result not yet read.
+        self._unread: set[str] = set()
+        self._peak_unread = 0
 
     def start(self) -> None:
         for index, runner in enumerate(self._runners):
@@ -140,6 +143,8 @@ class TaskStore:
             except queue.Full as exc:
                 raise QueueFullError("task queue is full") from exc
             self._tasks[task.id] = task
+            self._unread.add(task.id)
+            self._peak_unread = max(self._peak_unread, len(self._unread))
         logger.info("task submitted", extra={"task_id": task.id, "operation": operation})
         return task.id
 
@@ -155,6 +160,8 @@ class TaskStore:
                 self._finish_locked(
                     task, ERROR, None, [f"task exceeded the time limit of {self._timeout:g} s"]
                 )
+            if task.status in (COMPLETED, ERROR):
+                self._unread.discard(task.id)
             return TaskView(
                 id=task.id, status=task.status, results=task.results, messages=list(task.messages)
             )
@@ -179,6 +186,11 @@ class TaskStore:
             result["queued"] = self._queue.qsize()
             return result
 
+    def in_flight(self) -> dict[str, int]:
+        """Jobs accepted whose finished result nobody has read yet: now, and the most at any time."""
+        with self._lock:
+            return {"now": len(self._unread), "peak": self._peak_unread}
+
     def result_bytes(self) -> int:
         """Bytes of results retained now (counted against `max_result_bytes`)."""
         with self._lock:
@@ -186,6 +198,7 @@ class TaskStore:
 
     def _forget_locked(self, task: Task) -> None:
         self._tasks.pop(task.id, None)
+        self._unread.discard(task.id)
         self._result_bytes -= task.result_bytes
         task.result_bytes = 0
         task.cancelled.set()

@@ -90,3 +90,7 @@ class SubmissionInDoubt(PipelineError):
 
 class StorageUnavailable(PipelineError):
     """S3 failed a request (throttling, 5xx, connection trouble); safe to retry the state."""
+
+
+class AdmissionUnavailable(PipelineError):
+    """The admission slot table or the workflow engine could not be reached; safe to retry."""

@@ -116,6 +116,14 @@ class OcrSettings(LayoutSettings):
         return url
 
 
+class AdmissionSettings(_Settings):
+    """Where the admission slots live and how many there are (the admission function, and the failure
+    recorder, which gives a failed execution's slot back)."""
+
+    ADMISSION_TABLE: Annotated[str, Field(min_length=3, max_length=255)]
+    API_CONCURRENCY: Annotated[int, Field(ge=1, le=100)]
+
+
 class FailureSettings(LayoutSettings):
     """Settings of the function that writes failure records."""
 

@@ -1,6 +1,6 @@
 """Route moto's Lambda invocations to the local `Runner` (worker processes), as Lambda would run them.
 
-Five private moto functions are replaced while a stack runs (`install`; `uninstall` restores them):
+Six private moto functions are replaced while a stack runs (`install`; `uninstall` restores them):
 
 - `moto.awslambda.models.LambdaFunction.invoke(self, body, request_headers, response_headers)`: every
   Invoke API call (Step Functions tasks, clients). `InvocationType=Event` is queued (202, returns at
@@ -13,7 +13,10 @@ Five private moto functions are replaced while a stack runs (`install`; `uninsta
 - `AmazonStateLanguageParser.parse(definition)`: moto parses the definition again (ANTLR, ~0.1 s of CPU)
   for every execution; the parsed program holds no execution state, so one parse per definition is kept;
 - `BaseExecutionWorkerCommunication.terminated(self)`: an execution ended; `on_terminated(execution ARN,
-  state machine ARN)` is told (the EventBridge stand-in), so nobody has to poll ListExecutions.
+  state machine ARN)` is told (the EventBridge stand-in), so nobody has to poll ListExecutions;
+- `DynamoHandler.call_action`: moto evaluates a condition and applies the write without a lock, so two
+  concurrent conditional writes (the admission slots) could both pass; DynamoDB applies each atomically,
+  so the local stack serialises DynamoDB requests.
 
 The hook points are private, so `check_hook_points` verifies their signatures and `install` fails
 loudly when a moto upgrade moves them.
@@ -26,6 +29,7 @@ import functools
 import inspect
 import json
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote_plus, unquote_plus
@@ -62,6 +66,7 @@ def as_aws_s3_event(event: Any) -> Any:
 def _targets() -> list[tuple[Any, str, list[str]]]:
     """(owner, attribute, leading parameter names) of each hook point."""
     from moto.awslambda.models import LambdaFunction
+    from moto.dynamodb.responses import DynamoHandler
     from moto.s3 import notifications
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import (
         StateTaskLambda,
@@ -75,6 +80,7 @@ def _targets() -> list[tuple[Any, str, list[str]]]:
         (StateTaskLambda, "_from_error", ["self", "env", "ex"]),
         (AmazonStateLanguageParser, "parse", ["definition"]),
         (BaseExecutionWorkerCommunication, "terminated", ["self"]),
+        (DynamoHandler, "call_action", ["self"]),
     ]
 
 
@@ -104,6 +110,7 @@ def _too_many_requests(message: str) -> Exception:
 
 
 _originals: dict[tuple[Any, str], Any] = {}
+_DYNAMODB_LOCK = threading.Lock()
 
 
 def install(runner: Runner, on_terminated: Callable[[str, str], None] | None = None) -> None:
@@ -111,7 +118,9 @@ def install(runner: Runner, on_terminated: Callable[[str, str], None] | None = N
     machine ARN) of every execution that ended (idempotent; the latest call wins)."""
     targets = _targets()
     check_hook_points(targets)
-    function_class, notifications, task_class, parser_class, comm_class = (t[0] for t in targets)
+    function_class, notifications, task_class, parser_class, comm_class, dynamo_class = (
+        t[0] for t in targets
+    )
 
     def invoke(self: Any, body: Any, request_headers: Any, response_headers: Any) -> bytes:
         event = json.loads(body) if body else {}
@@ -145,6 +154,12 @@ def install(runner: Runner, on_terminated: Callable[[str, str], None] | None = N
             ex = _lambda_client_error(ex)
         return original_from_error(self, env, ex)
 
+    original_dynamo_action = _originals.get((dynamo_class, "call_action"), dynamo_class.call_action)
+
+    def dynamo_action(self: Any) -> Any:
+        with _DYNAMODB_LOCK:
+            return original_dynamo_action(self)
+
     original_parse = getattr(_originals.get((parser_class, "parse")), "__func__", parser_class.parse)
     parse = staticmethod(functools.lru_cache(maxsize=_PARSED_DEFINITIONS)(original_parse))
 
@@ -164,9 +179,10 @@ def install(runner: Runner, on_terminated: Callable[[str, str], None] | None = N
         (task_class, "_from_error", from_error),
         (parser_class, "parse", parse),
         (comm_class, "terminated", terminated),
+        (dynamo_class, "call_action", dynamo_action),
     ]
     for owner, attribute, replacement in replacements:
-        _originals.setdefault((owner, attribute), owner.__dict__[attribute])
+        _originals.setdefault((owner, attribute), vars(owner).get(attribute, getattr(owner, attribute)))
         setattr(owner, attribute, replacement)
 
 

@@ -89,6 +89,34 @@ class StageFunctionEvent(RootModel[Annotated[CheckImageEvent | StageEvent, Field
     """Input of the stage function: ``Check image`` or one of its stages, told apart by ``action``."""
 
 
+class AcquireEvent(_Event):
+    """Input of ``Acquire slot`` (a ``.waitForTaskToken`` task: the token resumes the execution)."""
+
+    action: Literal["acquire"]
+    execution: str = Field(min_length=1, max_length=80)
+    execution_arn: str = Field(min_length=20, pattern=r"^arn:")
+    token: str = Field(min_length=1, max_length=2048)
+
+
+class ReleaseEvent(_Event):
+    """Input of ``Release slot``."""
+
+    action: Literal["release"]
+    execution: str = Field(min_length=1, max_length=80)
+
+
+class ReconcileEvent(_Event):
+    """The scheduled reconciler's input (the template's ``Schedule`` event)."""
+
+    action: Literal["reconcile"]
+
+
+class AdmissionEvent(
+    RootModel[Annotated[AcquireEvent | ReleaseEvent | ReconcileEvent, Field(discriminator="action")]]
+):
+    """Input of the admission function, told apart by ``action``."""
+
+
 class CatchEvent(_Event):
     """Input of ``Record failure``: the whole state after a ``Catch`` put the error in ``$.error``."""
 

@@ -198,9 +198,15 @@ def test_plan_project_template_every_task_resource_is_a_planned_function() -> No
 
     # WHEN the state machine's Task resources are collected
     states = json.loads(spec.state_machines[0].definition)["States"]
-    resources = {s["Resource"] for s in states.values() if s.get("Type") == "Task"}
+    resources = {
+        s["Parameters"]["FunctionName"]
+        if s["Resource"].startswith("arn:aws:states:::lambda:")
+        else s["Resource"]
+        for s in states.values()
+        if s.get("Type") == "Task"
+    }
 
-    # THEN each one is the ARN of a function the local stack creates
+    # THEN each one (or the function a Lambda service integration names) is a function the stack creates
     assert resources
     assert resources <= {f.arn for f in spec.functions}
 

@@ -25,6 +25,7 @@ ACCOUNT = "123456789012"
 REGION = "us-east-1"
 SECRET_NAME = "ocr-api-credentials"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/ocr-pipeline"
+ADMISSION_TABLE = "ocr-admission"
 MINIMAL_ASL = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})
 
 
@@ -105,7 +106,26 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         arn = sfn.create_state_machine(name="OcrStateMachine", definition=MINIMAL_ASL, roleArn=ROLE_ARN)[
             "stateMachineArn"
         ]
-        env = {**OCR_ENV, **ON_UPLOAD_ENV, "STATE_MACHINE_ARN": arn, "OCR_CREDENTIALS_SECRET": secret_arn}
+        boto3.client("dynamodb", region_name=REGION).create_table(
+            TableName=ADMISSION_TABLE,
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        env = {
+            **OCR_ENV,
+            **ON_UPLOAD_ENV,
+            "STATE_MACHINE_ARN": arn,
+            "OCR_CREDENTIALS_SECRET": secret_arn,
+            "ADMISSION_TABLE": ADMISSION_TABLE,
+            "API_CONCURRENCY": "1",
+        }
         yield Aws(s3=s3, sfn=sfn, state_machine_arn=arn, env=env, monkeypatch=monkeypatch)
         parameters.clear_caches()
         parameters.base.DEFAULT_PROVIDERS.clear()

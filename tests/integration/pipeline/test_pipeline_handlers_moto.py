@@ -7,6 +7,7 @@ import copy
 import json
 from collections.abc import Iterator
 
+import boto3
 import pytest
 import requests
 import responses
@@ -14,7 +15,7 @@ from pydantic import ValidationError
 
 from ocr_pipeline.domain.models import FailureRecord
 from ocr_pipeline.errors import ImageTooLarge, OcrApiThrottled, SubmissionInDoubt
-from tests.integration.pipeline.conftest import Aws
+from tests.integration.pipeline.conftest import ADMISSION_TABLE, Aws
 from tests.unit.pipeline.pipeline_support import BUCKET, image_bytes, load_event
 
 BASE = "http://127.0.0.1:9"
@@ -225,6 +226,31 @@ def test_record_failure_timed_out_execution_names_last_submitted_stage(aws: Aws)
     # WHEN its status-change event is recorded / THEN the record says recognition was running
     aws.handler("record_failure")(event)
     assert json.loads(aws.read("failed/2026/scan.jpg.json"))["stage"] == "recognize"
+
+
+def test_record_failure_gives_the_slot_back_and_hands_it_to_the_next_waiter(aws: Aws) -> None:
+    # GIVEN the only slot held by the execution that failed, and another execution waiting for it
+    admission = aws.handler("admission")
+    holder = load_event("sfn_catch_failure")["execution"]
+    arn = aws.state_machine_arn.replace(":stateMachine:", ":execution:")
+    acquired = admission({**load_event("admission_acquire"), "execution_arn": f"{arn}:{holder}"})
+    waiting = admission(
+        {"action": "acquire", "execution": "next", "execution_arn": f"{arn}:next", "token": "t2"}
+    )
+    assert (acquired["granted"], waiting["granted"]) == ([holder], [])
+
+    # WHEN its failure is recorded
+    outcome = aws.handler("record_failure")(load_event("sfn_catch_failure"))
+
+    # THEN its slot was released and handed to the waiting execution
+    assert outcome["released"] is True
+    slots = boto3.client("dynamodb").get_item(
+        TableName=ADMISSION_TABLE, Key={"pk": {"S": "slots"}, "sk": {"S": "slots"}}, ConsistentRead=True
+    )["Item"]
+    assert list(slots["holders"]["M"]) == ["next"]
+    # AND the reconciler frees that slot too, since no such execution runs here
+    report = admission({"action": "reconcile"})
+    assert (report["released"], report["held"], report["waiting"]) == (["next"], 0, 0)
 
 
 def test_validate_image_event_fixture_plans_stages(aws: Aws) -> None:

@@ -32,13 +32,13 @@ def test_per_1000_lambda_bills_requests_and_gb_seconds() -> None:
     assert math.isclose(per_1000(counts)["lambda"], 0.0002 + 1000 * 0.0000166667)
 
 
-def test_designs_in_lambda_wait_uses_seven_transitions_and_wait_loop_thirteen() -> None:
+def test_designs_in_lambda_wait_uses_nine_transitions_and_wait_loop_fifteen() -> None:
     # GIVEN measured counts / WHEN the alternatives are derived
     table = designs(MEASURED, ocr_seconds=1.0)
-    # THEN Validate, Choose, 2 x (Submit, done?), Done; the loop adds Wait, Check, Choice per stage;
-    # neither Express nor Lambda polling bills any Standard transition
-    assert table["standard_in_lambda_wait"].transitions == 7
-    assert table["standard_wait_loop"].transitions == 13
+    # THEN Acquire, Validate, Choose, 2 x (Submit, done?), Release, Done; the loop adds Wait, Check,
+    # Choice per stage; neither Express nor Lambda polling bills any Standard transition
+    assert table["standard_in_lambda_wait"].transitions == 9
+    assert table["standard_wait_loop"].transitions == 15
     assert table["express_poll_loop"].transitions == 0
     assert table["lambda_polling"].transitions == 0
 

@@ -42,11 +42,11 @@ def test_stage_outcome_loop_only_first_check_at_rounded_expected_time() -> None:
     assert (outcome.gets, outcome.loop_checks, outcome.lag_seconds) == (1, 1, 1.0)
 
 
-def test_image_outcome_both_tasks_seen_in_lambda_costs_four_calls_and_seven_transitions() -> None:
+def test_image_outcome_both_tasks_seen_in_lambda_costs_four_calls_and_nine_transitions() -> None:
     # GIVEN the measured task times / WHEN the default schedule is modelled
     outcome = image_outcome(DEFAULT, TEMPLATE_SCHEDULE, dict(MEASURED_TASK_SECONDS), 0.7)
-    # THEN 2 POSTs + 2 GETs and Validate, Choose, 2 x (Submit, done?), Done
-    assert (outcome["calls"], outcome["transitions"]) == (4, 7)
+    # THEN 2 POSTs + 2 GETs and Acquire, Validate, Choose, 2 x (Submit, done?), Release, Done
+    assert (outcome["calls"], outcome["transitions"]) == (4, 9)
 
 
 def test_defaults_meet_calls_and_lag_goals_at_measured_task_times() -> None:

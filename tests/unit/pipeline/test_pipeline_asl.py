@@ -11,7 +11,7 @@ import pytest
 
 from ocr_pipeline import errors
 from ocr_pipeline.domain.models import Stage, StageStatus
-from ocr_pipeline.settings import FailureSettings, OcrSettings, OnUploadSettings
+from ocr_pipeline.settings import AdmissionSettings, FailureSettings, OcrSettings, OnUploadSettings
 
 LAMBDA_ERRORS = {"Lambda.ServiceException", "Lambda.TooManyRequestsException"}
 TIMEOUT_ERRORS = {"Sandbox.Timedout", "States.Timeout"}
@@ -114,10 +114,10 @@ def test_asl_waits_use_seconds_path(asl: dict[str, Any]) -> None:
 
 
 def test_asl_catches_name_their_stage_and_lead_to_failure_record(asl: dict[str, Any]) -> None:
-    # GIVEN every task but the recorder / WHEN it fails
+    # GIVEN every task but the recorder and the slot release / WHEN it fails
     states = asl["States"]
     for name, state in _states(asl, "Task"):
-        if name == "Record failure":
+        if name in ("Record failure", "Release slot"):
             continue
         [catch] = state["Catch"]
         # THEN the error lands in $.error and a Pass state names the stage before the record is written
@@ -128,9 +128,19 @@ def test_asl_catches_name_their_stage_and_lead_to_failure_record(asl: dict[str, 
             "$.failed_stage",
             "Record failure",
         )
-        assert named["Result"] in {"check_image", *(s.value for s in Stage)}, name
+        assert named["Result"] in {"admission", "check_image", *(s.value for s in Stage)}, name
     assert states["Record failure"]["Next"] == "Failed"
     assert states["Failed"]["Type"] == "Fail"
+
+
+def test_asl_a_failed_slot_release_still_ends_in_done(asl: dict[str, Any]) -> None:
+    # GIVEN the last state before Done gives the slot back (the text is written by then)
+    release = asl["States"]["Release slot"]
+    # WHEN it fails / THEN the execution still succeeds (the reconciler frees a slot left behind)
+    [catch] = release["Catch"]
+    assert (catch["ErrorEquals"], catch["Next"], release["Next"]) == (["States.ALL"], "Done", "Done")
+    assert asl["StartAt"] == "Acquire slot"
+    assert asl["States"]["Acquire slot"]["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken"
 
 
 def test_asl_each_stage_has_visible_submit_wait_check_and_choice(asl: dict[str, Any]) -> None:
@@ -212,7 +222,9 @@ def _path(asl: dict[str, Any], *, loop_polls: int) -> list[str]:
     return path
 
 
-@pytest.mark.parametrize(("loop_polls", "budget"), [(0, 7), (1, 13)])
+# Acquire slot and Release slot add two to the stages' 7 (13 with one Wait-loop check per stage); waiting
+# for a slot costs none: the execution waits on its task token.
+@pytest.mark.parametrize(("loop_polls", "budget"), [(0, 9), (1, 15)])
 def test_asl_happy_path_transitions_within_budget(asl: dict[str, Any], loop_polls: int, budget: int) -> None:
     # GIVEN each task completes at its first result request (in-Lambda, or the Wait loop's first check)
     path = _path(asl, loop_polls=loop_polls)
@@ -236,6 +248,8 @@ def _function(template: dict[str, Any], handler_module: str) -> dict[str, Any]:
         ("preprocess", OcrSettings),
         ("recognize", OcrSettings),
         ("record_failure", FailureSettings),
+        ("record_failure", AdmissionSettings),
+        ("admission", AdmissionSettings),
     ],
 )
 def test_template_env_provides_every_settings_field(
@@ -257,6 +271,7 @@ def test_template_env_provides_every_settings_field(
         ("recognize", "Submit recognition"),
         ("recognize", "Check recognition"),
         ("record_failure", "Record failure"),
+        ("admission", "Release slot"),
     ],
 )
 def test_template_task_timeout_exceeds_function_timeout(
@@ -268,12 +283,14 @@ def test_template_task_timeout_exceeds_function_timeout(
 
 def test_template_policies_name_only_their_resources(template: dict[str, Any]) -> None:
     # GIVEN every function policy / WHEN statements are inspected / THEN no data action is granted on "*"
+    # (answering a task token is the exception: a token names no resource)
     for name, resource in template["Resources"].items():
         if resource["Type"] != "AWS::Serverless::Function":
             continue
         for policy in resource["Properties"].get("Policies", []):
             for statement in policy.get("Statement", []):
-                assert statement["Resource"] != "*", name
+                if statement["Action"] != "states:SendTaskSuccess":
+                    assert statement["Resource"] != "*", name
                 actions = (
                     statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
                 )
