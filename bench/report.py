@@ -327,7 +327,26 @@ def throughput_md(r: dict[str, Any]) -> list[str]:
         "",
         *(f"- failure record: {kind} (x{count})" for kind, count in s.get("failure_errors", {}).items()),
         "",
+        *_time_and_cpu(r),
         *_variant_burst(r.get("stack_variant")),
+    ]
+
+
+def _time_and_cpu(r: dict[str, Any]) -> list[str]:
+    """Where an image's time and the machine's CPU went (runs recorded before this split have none)."""
+    s = r["stack"]
+    split, cpu = s.get("seconds_per_image_breakdown"), s.get("cpu_seconds")
+    if not split or not cpu:
+        return []
+    parts = " · ".join(f"{name} {seconds:.2f}" for name, seconds in split.items())
+    used = " · ".join(f"{name} {seconds:.1f}" for name, seconds in cpu.items())
+    return [
+        f"Seconds per image (means over the sampled executions): {parts}.",
+        "",
+        f"CPU seconds: {used}; {s['cpu_seconds_per_image']:.2f} per image against "
+        f"{r['direct']['cpu_seconds_per_image']:.2f} direct, so with every core busy the stack reaches at "
+        f"most {r['stack_vs_direct_cpu_bound']:.2f}x of direct on this machine.",
+        "",
     ]
 
 

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from bench import breakdown
 from bench.common import BenchError, Pixels, peak_rss_mb, png_bytes, rss_mb
 from local_stack import LocalStack
 from ocr_service.engines.binarize import binarize
@@ -41,11 +42,17 @@ def direct(images: Sequence[Pixels], workers: int = WORKERS) -> dict[str, Any]:
         return len(engine.recognize(binarize(image)).text)
 
     one(images[0])
+    cpu_before = breakdown.self_cpu_seconds()
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(one, images))
     seconds = time.perf_counter() - started
-    return {"images": len(images), "seconds": seconds, "images_per_minute": 60.0 * len(images) / seconds}
+    return {
+        "images": len(images),
+        "seconds": seconds,
+        "images_per_minute": 60.0 * len(images) / seconds,
+        "cpu_seconds_per_image": (breakdown.self_cpu_seconds() - cpu_before) / len(images),
+    }
 
 
 def _count_keys(stack: Any, prefix: str) -> int:
@@ -87,10 +94,18 @@ def stack_burst(
     blobs = [png_bytes(image) for image in images]
     options = {"workers": WORKERS, "queue_size": max(32, burst)}
     with LocalStack.start(param_overrides=params or {}, service_options=options) as stack:
+        cpu_before = breakdown.self_cpu_seconds()
         started = time.monotonic()
         names = [f"{stack.input_prefix}burst/{i:05d}.png" for i in range(burst)]
+        uploaded_at: dict[str, float] = {}
+
+        def upload(index: int) -> str:
+            key = stack.upload_bytes(blobs[index % len(blobs)], names[index])
+            uploaded_at[key] = time.time()
+            return key
+
         with ThreadPoolExecutor(max_workers=UPLOADERS) as pool:
-            keys = list(pool.map(lambda i: stack.upload_bytes(blobs[i % len(blobs)], names[i]), range(burst)))
+            keys = list(pool.map(upload, range(burst)))
         uploaded = time.monotonic() - started
         deadline = started + deadline_seconds
         peak_child = 0.0
@@ -103,6 +118,7 @@ def stack_burst(
                 break
             time.sleep(POLL_SECONDS)
         seconds = time.monotonic() - started
+        cpu = breakdown.cpu_seconds(stack, cpu_before)
         prefixes = stack.output_prefixes
         texts = _count_keys(stack, f"{prefixes['text']}burst/")
         failed = _count_keys(stack, f"{prefixes['failed']}burst/")
@@ -131,6 +147,11 @@ def stack_burst(
             "execution_seconds_per_image": float(statistics.mean(r.seconds or 0.0 for r in records))
             if records
             else 0.0,
+            "seconds_per_image_breakdown": breakdown.per_image(stack, records, uploaded_at),
+            "cpu_seconds": cpu,
+            "cpu_seconds_per_image": sum(cpu.values()) / burst,
+            "cold_starts": dict(Counter(r.function_name for r in invocations if r.cold_start)),
+            "throttled_invocations": stack.throttles,
             "invocations": {
                 name: {
                     "count": len(values),
@@ -172,7 +193,14 @@ def run(
     direct_result = direct(images)
     stack_result = stack_burst(images, burst, deadline_seconds=deadline_seconds)
     ratio = stack_result["images_per_minute"] / direct_result["images_per_minute"]
-    result = {"direct": direct_result, "stack": stack_result, "stack_vs_direct": ratio}
+    # With every core busy, throughput is CPU per image: the most the stack could reach on this machine.
+    bound = direct_result["cpu_seconds_per_image"] / stack_result["cpu_seconds_per_image"]
+    result = {
+        "direct": direct_result,
+        "stack": stack_result,
+        "stack_vs_direct": ratio,
+        "stack_vs_direct_cpu_bound": bound,
+    }
     if variant:
         small = max(4, burst // VARIANT_BURST_DIVISOR)
         result["stack_variant"] = stack_burst(

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from local_stack.cfn import Resolver, TemplateError
-from local_stack.event_rules import EVENT_RULE, rules_from_resources
+from local_stack.event_rules import EVENT_RULE, rules_from_resources, schedules_from_resources
 from local_stack.resources import (
     BucketSpec,
     EventRuleSpec,
@@ -24,6 +24,7 @@ from local_stack.resources import (
     KeyFilter,
     Notification,
     QueueSpec,
+    ScheduleSpec,
     SecretSpec,
     StateMachineSpec,
     TableSpec,
@@ -68,7 +69,7 @@ class Identities:
         self.refs: dict[str, Any] = {}
         self.attributes: dict[tuple[str, str], Any] = {}
         self.names: dict[str, str] = {}
-        self._env = env
+        self.env = self._env = env
         self._resolver = resolver
         for logical_id, body in resources.items():
             self._add(logical_id, str(body.get("Type", "")), body.get("Properties") or {})
@@ -151,13 +152,11 @@ class Builder:
     def buckets(self) -> Iterator[BucketSpec]:
         for logical_id, props in self._of_type(BUCKET):
             config = props.get("NotificationConfiguration") or {}
+            if config.get("QueueConfigurations") or config.get("TopicConfigurations"):
+                raise TemplateError(f"{logical_id}: S3 notifications to queues or topics are not emulated")
             notifications = [
-                Notification(str(entry[arn_key]), kind, (str(entry["Event"]),), _key_filter(entry))
-                for field_name, arn_key, kind in (
-                    ("LambdaConfigurations", "Function", "lambda"),
-                    ("QueueConfigurations", "Queue", "sqs"),
-                )
-                for entry in config.get(field_name) or []
+                Notification(str(entry["Function"]), (str(entry["Event"]),), _key_filter(entry))
+                for entry in config.get("LambdaConfigurations") or []
             ]
             versioned = (props.get("VersioningConfiguration") or {}).get("Status") == "Enabled"
             yield BucketSpec(logical_id, self._identities.names[logical_id], tuple(notifications), versioned)
@@ -214,6 +213,12 @@ class Builder:
         """Event rules with a pattern and function targets (SAM function events are rules by now)."""
         arns = [self._attr(lid, "Arn") for lid, _ in self._of_type(FUNCTION)]
         yield from rules_from_resources(self._of_type(EVENT_RULE), arns)
+
+    def schedules(self) -> Iterator[ScheduleSpec]:
+        """`rate(...)` rules with function targets (SAM `Schedule` events are rules by now)."""
+        arns = [self._attr(lid, "Arn") for lid, _ in self._of_type(FUNCTION)]
+        env = self._identities.env
+        yield from schedules_from_resources(self._of_type(EVENT_RULE), arns, env.region, env.account_id)
 
     def secrets(self) -> Iterator[SecretSpec]:
         for logical_id, props in self._of_type(SECRET):

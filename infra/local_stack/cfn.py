@@ -2,7 +2,9 @@
 
 `load_yaml` turns a template (with short tags such as `!Ref`, `!Sub`, `!GetAtt`) into data in the long
 form (`{"Ref": ...}`, `{"Fn::Sub": ...}`), through cfn-lint's loader. `Resolver.resolve` evaluates the
-intrinsics against known parameter values, conditions and resource identities. Both are pure.
+intrinsics the template uses (`Ref`, `GetAtt`, `Sub`, `Join`, `If`, `Equals`, `Not`, `ToJsonString`)
+against known parameter values, conditions and resource identities; any other one is refused by name.
+Both are pure.
 """
 
 from __future__ import annotations
@@ -51,7 +53,6 @@ class Resolver:
     refs: Mapping[str, Any]
     attributes: Mapping[tuple[str, str], Any] = field(default_factory=dict)
     conditions: Mapping[str, bool] = field(default_factory=dict)
-    mappings: Mapping[str, Any] = field(default_factory=dict)
 
     def resolve(self, node: Any) -> Any:
         """Return `node` with every intrinsic replaced by its value; `AWS::NoValue` entries are dropped."""
@@ -103,12 +104,6 @@ class Resolver:
             "If": self._if,
             "Equals": self._equals,
             "Not": lambda v: not self._truth(self.resolve(v)[0]),
-            "And": lambda v: all(self._truth(item) for item in self.resolve(v)),
-            "Or": lambda v: any(self._truth(item) for item in self.resolve(v)),
-            "Select": self._select,
-            "Split": self._split,
-            "FindInMap": self._find_in_map,
-            "Base64": lambda v: self.resolve(v),
             # AWS::LanguageExtensions: compact JSON text of the resolved value.
             "ToJsonString": lambda v: json.dumps(self.resolve(v), separators=(",", ":")),
         }
@@ -163,24 +158,3 @@ class Resolver:
             raise TemplateError(f"malformed Fn::Equals {value!r}")
         left, right = self.resolve(value)
         return str(left) == str(right)
-
-    def _select(self, value: Any) -> Any:
-        if not (isinstance(value, list) and len(value) == 2):
-            raise TemplateError(f"malformed Fn::Select {value!r}")
-        index, items = self.resolve(value)
-        if not isinstance(items, list) or not 0 <= int(index) < len(items):
-            raise TemplateError(f"Fn::Select index {index!r} out of range for {items!r}")
-        return items[int(index)]
-
-    def _split(self, value: Any) -> list[str]:
-        if not (isinstance(value, list) and len(value) == 2):
-            raise TemplateError(f"malformed Fn::Split {value!r}")
-        delimiter, text = self.resolve(value)
-        return str(text).split(str(delimiter))
-
-    def _find_in_map(self, value: Any) -> Any:
-        map_name, top, second = self.resolve(value)
-        try:
-            return self.mappings[map_name][top][second]
-        except (KeyError, TypeError) as exc:
-            raise TemplateError(f"Fn::FindInMap {map_name}/{top}/{second} not found") from exc

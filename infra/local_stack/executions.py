@@ -43,31 +43,14 @@ class ExecutionRecord:
 
 
 def key_of(execution_input: str) -> str | None:
-    """The S3 key named in an execution's input (the first `key` string found, depth-first)."""
+    """The S3 key of an execution's input (`{"object": {"key": ...}}`, as the pipeline starts it)."""
     try:
         document = json.loads(execution_input)
     except (TypeError, ValueError):
         return None
-    return _find_key(document, depth=0)
-
-
-def _find_key(node: Any, depth: int) -> str | None:
-    if depth > 8:
-        return None
-    if isinstance(node, dict):
-        value = node.get("key")
-        if isinstance(value, str):
-            return value
-        for child in node.values():
-            found = _find_key(child, depth + 1)
-            if found is not None:
-                return found
-    if isinstance(node, list):
-        for child in node:
-            found = _find_key(child, depth + 1)
-            if found is not None:
-                return found
-    return None
+    obj = document.get("object") if isinstance(document, dict) else None
+    key = obj.get("key") if isinstance(obj, dict) else None
+    return key if isinstance(key, str) else None
 
 
 TERMINAL_HISTORY_EVENTS = frozenset(

@@ -1,6 +1,6 @@
 """Route moto's Lambda invocations to the local `Runner` (worker processes), as Lambda would run them.
 
-Three private moto functions are replaced while a stack runs (`install`; `uninstall` restores them):
+Six private moto functions are replaced while a stack runs (`install`; `uninstall` restores them):
 
 - `moto.awslambda.models.LambdaFunction.invoke(self, body, request_headers, response_headers)`: every
   Invoke API call (Step Functions tasks, clients). `InvocationType=Event` is queued (202, returns at
@@ -10,6 +10,10 @@ Three private moto functions are replaced while a stack runs (`install`; `uninst
 - `StateTaskLambda._from_error`: moto names every Invoke API error of a task whose `Resource` is a
   function ARN `Exception`; Step Functions names it `Lambda.<code>` (`Lambda.TooManyRequestsException`),
   which is what the ASL's Retry matches;
+- `AmazonStateLanguageParser.parse(definition)`: moto parses the definition again (ANTLR, ~0.1 s of CPU)
+  for every execution; the parsed program holds no execution state, so one parse per definition is kept;
+- `BaseExecutionWorkerCommunication.terminated(self)`: an execution ended; `on_terminated(execution ARN,
+  state machine ARN)` is told (the EventBridge stand-in), so nobody has to poll ListExecutions;
 - `DynamoHandler.call_action`: moto evaluates a condition and applies the write without a lock, so two
   concurrent conditional writes (the admission slots) could both pass; DynamoDB applies each atomically,
   so the local stack serialises DynamoDB requests.
@@ -21,6 +25,7 @@ loudly when a moto upgrade moves them.
 from __future__ import annotations
 
 import base64
+import functools
 import inspect
 import json
 import logging
@@ -34,6 +39,7 @@ from local_stack.runner import Runner, Throttled, UnknownFunction
 log = logging.getLogger(__name__)
 
 PINNED_MOTO_VERSION = "5.2.5"
+_PARSED_DEFINITIONS = 16
 
 
 class HookError(RuntimeError):
@@ -65,11 +71,15 @@ def _targets() -> list[tuple[Any, str, list[str]]]:
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import (
         StateTaskLambda,
     )
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 
     return [
         (LambdaFunction, "invoke", ["self", "body", "request_headers", "response_headers"]),
         (notifications, "_invoke_awslambda", ["account_id", "event_body", "fn_arn", "region_name"]),
         (StateTaskLambda, "_from_error", ["self", "env", "ex"]),
+        (AmazonStateLanguageParser, "parse", ["definition"]),
+        (BaseExecutionWorkerCommunication, "terminated", ["self"]),
         (DynamoHandler, "call_action", ["self"]),
     ]
 
@@ -103,11 +113,14 @@ _originals: dict[tuple[Any, str], Any] = {}
 _DYNAMODB_LOCK = threading.Lock()
 
 
-def install(runner: Runner) -> None:
-    """Route every moto Lambda invocation to `runner` (idempotent; the latest runner wins)."""
+def install(runner: Runner, on_terminated: Callable[[str, str], None] | None = None) -> None:
+    """Route every moto Lambda invocation to `runner` and tell `on_terminated` (execution ARN, state
+    machine ARN) of every execution that ended (idempotent; the latest call wins)."""
     targets = _targets()
     check_hook_points(targets)
-    (function_class, _, _), (notifications, _, _), (task_class, _, _), (dynamo_class, _, _) = targets
+    function_class, notifications, task_class, parser_class, comm_class, dynamo_class = (
+        t[0] for t in targets
+    )
 
     def invoke(self: Any, body: Any, request_headers: Any, response_headers: Any) -> bytes:
         event = json.loads(body) if body else {}
@@ -147,14 +160,29 @@ def install(runner: Runner) -> None:
         with _DYNAMODB_LOCK:
             return original_dynamo_action(self)
 
-    replacements: list[tuple[Any, str, Callable[..., Any]]] = [
+    original_parse = getattr(_originals.get((parser_class, "parse")), "__func__", parser_class.parse)
+    parse = staticmethod(functools.lru_cache(maxsize=_PARSED_DEFINITIONS)(original_parse))
+
+    original_terminated = _originals.get((comm_class, "terminated"), comm_class.terminated)
+
+    def terminated(self: Any) -> None:
+        original_terminated(self)
+        if on_terminated is not None:
+            try:
+                on_terminated(str(self.execution.exec_arn), str(self.execution.state_machine_arn))
+            except Exception:
+                log.exception("execution end not reported")
+
+    replacements: list[tuple[Any, str, Any]] = [
         (function_class, "invoke", invoke),
         (notifications, "_invoke_awslambda", invoke_from_s3),
         (task_class, "_from_error", from_error),
+        (parser_class, "parse", parse),
+        (comm_class, "terminated", terminated),
         (dynamo_class, "call_action", dynamo_action),
     ]
     for owner, attribute, replacement in replacements:
-        _originals.setdefault((owner, attribute), getattr(owner, attribute))
+        _originals.setdefault((owner, attribute), vars(owner).get(attribute, getattr(owner, attribute)))
         setattr(owner, attribute, replacement)
 
 

@@ -21,23 +21,17 @@ class KeyFilter:
         rules += [{"Name": "suffix", "Value": self.suffix}] if self.suffix is not None else []
         return {"Key": {"FilterRules": rules}} if rules else {}
 
-    def matches(self, key: str) -> bool:
-        """True if `key` passes both rules."""
-        return key.startswith(self.prefix or "") and key.endswith(self.suffix or "")
-
 
 @dataclass(frozen=True)
 class Notification:
-    """One S3 notification target: a Lambda function or an SQS queue (by ARN)."""
+    """One S3 notification to a Lambda function (by ARN); queue and topic targets are not emulated."""
 
     target_arn: str
-    kind: str
     events: tuple[str, ...]
     key_filter: KeyFilter = KeyFilter()
 
     def to_api(self) -> dict[str, Any]:
-        arn_field = "LambdaFunctionArn" if self.kind == "lambda" else "QueueArn"
-        config: dict[str, Any] = {arn_field: self.target_arn, "Events": list(self.events)}
+        config: dict[str, Any] = {"LambdaFunctionArn": self.target_arn, "Events": list(self.events)}
         api_filter = self.key_filter.to_api()
         if api_filter:
             config["Filter"] = api_filter
@@ -55,14 +49,8 @@ class BucketSpec:
 
     def notification_configuration(self) -> dict[str, Any]:
         """The `put_bucket_notification_configuration` payload."""
-        lambdas = [n.to_api() for n in self.notifications if n.kind == "lambda"]
-        queues = [n.to_api() for n in self.notifications if n.kind == "sqs"]
-        config: dict[str, Any] = {}
-        if lambdas:
-            config["LambdaFunctionConfigurations"] = lambdas
-        if queues:
-            config["QueueConfigurations"] = queues
-        return config
+        lambdas = [n.to_api() for n in self.notifications]
+        return {"LambdaFunctionConfigurations": lambdas} if lambdas else {}
 
 
 @dataclass(frozen=True)
@@ -151,6 +139,18 @@ class EventRuleSpec:
 
 
 @dataclass(frozen=True)
+class ScheduleSpec:
+    """An `AWS::Events::Rule` with a `rate(...)` `ScheduleExpression`; `targets` are (function ARN,
+    constant `Input` JSON text or None for the scheduled event)."""
+
+    logical_id: str
+    expression: str
+    seconds: float
+    rule_arn: str
+    targets: tuple[tuple[str, str | None], ...]
+
+
+@dataclass(frozen=True)
 class StackSpec:
     """Everything the local stack creates, plus the resolved parameters and the ignored resources."""
 
@@ -163,6 +163,7 @@ class StackSpec:
     ignored: dict[str, str] = field(default_factory=dict)
     rules: tuple[EventRuleSpec, ...] = ()
     tables: tuple[TableSpec, ...] = ()
+    schedules: tuple[ScheduleSpec, ...] = ()
 
     def function(self, logical_id: str) -> FunctionSpec:
         """The function with this logical id (KeyError if absent)."""

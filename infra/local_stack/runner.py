@@ -25,7 +25,7 @@ import json
 import logging
 import os
 import random
-import select
+import socket
 import subprocess
 import sys
 import threading
@@ -35,10 +35,11 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from typing import IO, Any
 
 from local_stack.resources import FunctionSpec
-from local_stack.worker import FDS_VARIABLE, error_payload
+from local_stack.worker import FD_VARIABLE, error_payload
 
 log = logging.getLogger(__name__)
 
@@ -122,9 +123,8 @@ class Worker:
     """One execution environment: a `local_stack.worker` process for one function."""
 
     def __init__(self, spec: FunctionSpec, environment: Mapping[str, str], log_file: IO[Any] | None):
-        parent_read, child_write = os.pipe()
-        child_read, parent_write = os.pipe()
-        env = {**environment, FDS_VARIABLE: f"{child_read},{child_write}"}
+        ours, theirs = socket.socketpair()
+        env = {**environment, FD_VARIABLE: str(theirs.fileno())}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "local_stack.worker"],
             env=env,
@@ -132,52 +132,36 @@ class Worker:
             stdin=subprocess.DEVNULL,
             stdout=log_file if log_file is not None else None,
             stderr=subprocess.STDOUT if log_file is not None else None,
-            pass_fds=(child_read, child_write),
+            pass_fds=(theirs.fileno(),),
         )
-        os.close(child_read)
-        os.close(child_write)
-        self._read_fd = parent_read
-        self._writer = os.fdopen(parent_write, "w", encoding="utf-8")
-        self._buffer = b""
+        theirs.close()
+        self._connection = Connection(ours.detach())
         self._closed = threading.Lock()
         self.init_seconds: float | None = None
 
     def wait_ready(self, timeout: float) -> dict[str, Any] | None:
         """The worker's ready message, or an error document; None if it did not answer in time."""
-        message = self._read_line(time.monotonic() + timeout)
-        if message is None:
-            return None
-        document: dict[str, Any] = json.loads(message)
-        self.init_seconds = document.get("init_seconds")
+        document = self._receive(timeout)
+        if document is not None:
+            self.init_seconds = document.get("init_seconds")
         return document
 
     def call(self, request: Mapping[str, Any], timeout: float) -> dict[str, Any] | None:
         """Send one request; its reply, or None when the deadline passed or the process died."""
         try:
-            self._writer.write(json.dumps(request) + "\n")
-            self._writer.flush()
-        except (BrokenPipeError, OSError):
+            self._connection.send_bytes(json.dumps(request).encode("utf-8"))
+        except OSError:
             return None
-        line = self._read_line(time.monotonic() + timeout)
-        return None if line is None else json.loads(line)
+        return self._receive(timeout)
 
-    def _read_line(self, deadline: float) -> bytes | None:
-        while b"\n" not in self._buffer:
-            left = deadline - time.monotonic()
-            if left <= 0:
+    def _receive(self, timeout: float) -> dict[str, Any] | None:
+        try:
+            if not self._connection.poll(timeout):
                 return None
-            try:
-                ready, _, _ = select.select([self._read_fd], [], [], left)
-                if not ready:
-                    continue
-                chunk = os.read(self._read_fd, 1 << 20)
-            except (OSError, ValueError):
-                return None
-            if not chunk:
-                return None
-            self._buffer += chunk
-        line, _, self._buffer = self._buffer.partition(b"\n")
-        return line
+            message: dict[str, Any] = json.loads(self._connection.recv_bytes())
+            return message
+        except (EOFError, OSError):
+            return None
 
     def terminate(self) -> None:
         """SIGKILL the process (as Lambda does at a timeout); a thread reading its reply gets EOF."""
@@ -189,14 +173,13 @@ class Worker:
             log.warning("worker did not exit", extra={"pid": self.process.pid})
 
     def kill(self) -> None:
-        """Terminate and close the pipes, once. Only the thread using the worker (or, for an idle worker,
-        the pool) may call it: a descriptor closed under a reader could be reused by another file."""
+        """Terminate and close the connection, once. Only the thread using the worker (or, for an idle
+        worker, the pool) may call it: a descriptor closed under a reader could be reused by another file."""
         if not self._closed.acquire(blocking=False):
             return
         self.terminate()
-        for close in (self._writer.close, lambda: os.close(self._read_fd)):
-            with contextlib.suppress(OSError):
-                close()
+        with contextlib.suppress(OSError):
+            self._connection.close()
 
 
 class FunctionPool:
@@ -577,6 +560,11 @@ class Runner:
         """The most invocations of each function that ran at once (in its workers)."""
         with self.lock:
             return {name: pool.peak for name, pool in self.pools.items()}
+
+    def worker_pids(self) -> dict[str, list[int]]:
+        """The process ids of each function's live workers (for CPU and memory figures)."""
+        with self.lock:
+            return {name: [w.process.pid for w in pool._all] for name, pool in self.pools.items()}
 
     def pending(self) -> int:
         """Asynchronous events accepted and not finished yet (queued or running)."""

@@ -26,6 +26,7 @@ from botocore.config import Config
 
 from local_stack import lambda_hook
 from local_stack.builder import Environment
+from local_stack.event_rules import Scheduler
 from local_stack.executions import (
     NOT_STARTED,
     ExecutionRecord,
@@ -126,6 +127,7 @@ class LocalStack:
         )
         self._poll_states = poll_states(machines[0].definition) if machines else frozenset()
         self._key_of_execution: dict[str, str | None] = {}
+        self._finished: dict[str, ExecutionRecord] = {}
         self._stopped = False
         # Own clients: the watcher thread must not share the caller's.
         self.status_events = StatusEventWatcher(
@@ -135,6 +137,9 @@ class LocalStack:
             state_machine_arns=[machine.arn for machine in spec.state_machines],
             account_id=environment.account_id,
             region=environment.region,
+        )
+        self.scheduler = Scheduler(
+            spec.schedules, self.runner.invoke_async, environment.account_id, environment.region
         )
 
     @classmethod
@@ -187,9 +192,10 @@ class LocalStack:
                     lambda_options=lambda_options,
                     lambda_log=lambda_log,
                 )
-                lambda_hook.install(stack.runner)
+                lambda_hook.install(stack.runner, stack.status_events.terminated)
                 provision(spec, stack.clients)
                 stack.status_events.start()
+                stack.scheduler.start()
             except BaseException:
                 if stack is not None:
                     stack._close_runner()
@@ -219,6 +225,7 @@ class LocalStack:
             return
         self._stopped = True
         try:
+            self.scheduler.stop()
             self.status_events.stop()
             for machine in self.spec.state_machines:
                 for execution in list_executions(self.sfn, machine.arn, status="RUNNING"):
@@ -302,10 +309,6 @@ class LocalStack:
         """Every status-change event delivered to an event rule target so far."""
         return self.status_events.deliveries
 
-    def wait_for_deliveries(self, deadline_seconds: float) -> bool:
-        """Wait until every execution terminal now has been delivered to its rules; False at the deadline."""
-        return self.status_events.wait_for_sweep(deadline_seconds)
-
     def wait_idle(self, deadline_seconds: float) -> bool:
         """Wait until no asynchronous invocation is queued or running; False at the deadline."""
         deadline = time.monotonic() + deadline_seconds
@@ -362,7 +365,13 @@ class LocalStack:
                 result.append(ExecutionRecord(key=key, status=NOT_STARTED))
                 continue
             arn = executions[-1]["executionArn"]
-            result.append(describe(self.sfn, key, arn, len(executions), self._poll_states))
+            record = self._finished.get(arn)
+            if record is None or record.executions != len(executions):
+                record = describe(self.sfn, key, arn, len(executions), self._poll_states)
+                if record.finished:
+                    # A terminal execution never changes: its history is read once.
+                    self._finished[arn] = record
+            result.append(record)
         return result
 
     def known_keys(self) -> list[str]:

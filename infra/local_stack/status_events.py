@@ -1,18 +1,20 @@
 """Step Functions "Execution Status Change" events delivered to the stack's EventBridge rules.
 
-moto's EventBridge cannot invoke Lambda, so a background watcher stands in for it: it polls the stack's
-state machines, notices each execution reaching a terminal status (SUCCEEDED, FAILED, TIMED_OUT,
-ABORTED) once, builds the event as AWS documents it, and invokes every Lambda target of every matching
-rule as an asynchronous invocation (EventBridge invokes Lambda asynchronously, so the function's
-retry policy and dead-letter queue apply), and waits for its outcome. A failed target is logged; it
+moto's EventBridge cannot invoke Lambda, so a background watcher stands in for it: moto's interpreter
+tells it (`terminated`, through `lambda_hook`) when an execution of the stack's state machines reaches a
+terminal status (SUCCEEDED, FAILED, TIMED_OUT, ABORTED); it builds the event as AWS documents it, and
+invokes every Lambda target of every matching rule as an asynchronous invocation (EventBridge invokes
+Lambda asynchronously, so the function's retry policy and dead-letter queue apply), and waits for its
+outcome. A failed target is logged; it
 never stops the watcher.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import queue
 import threading
-import time
 import uuid
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
@@ -20,14 +22,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from local_stack.executions import TERMINAL, TERMINAL_HISTORY_EVENTS, history_events, list_executions
+from local_stack.executions import TERMINAL, TERMINAL_HISTORY_EVENTS, history_events
 from local_stack.resources import DEFAULT_EVENT_BUS, EventRuleSpec, RuleTarget
 
 log = logging.getLogger(__name__)
 
 DETAIL_TYPE = "Step Functions Execution Status Change"
 SOURCE = "aws.states"
-POLL_SECONDS = 0.5
+_WAKE_SECONDS = 0.5
 MAX_PAGES = 20
 MAX_TRACKED = 100_000
 _MAX_DELIVERY_RECORDS = 10_000
@@ -89,10 +91,10 @@ def status_change_event(execution: Mapping[str, Any], account_id: str, region: s
 class StatusEventWatcher:
     """Delivers each terminal execution of `state_machine_arns` to the matching `rules`, once.
 
-    `start()` runs a daemon thread polling every `poll_seconds` (at most `max_pages` pages of
-    executions per state machine per sweep); `stop()` ends it, and no delivery starts after `stop()`
-    was called. At most `max_tracked` executions are remembered: beyond that the oldest may be
-    delivered again (EventBridge itself delivers at least once).
+    `terminated(arn, machine)` queues an execution that ended; `start()` runs a daemon thread that
+    delivers the queue; `stop()` ends it, and no delivery starts after `stop()` was called. At most
+    `max_tracked` executions are remembered: beyond that the oldest may be delivered again (EventBridge
+    itself delivers at least once).
     """
 
     def __init__(
@@ -104,7 +106,6 @@ class StatusEventWatcher:
         state_machine_arns: Sequence[str],
         account_id: str,
         region: str,
-        poll_seconds: float = POLL_SECONDS,
         max_pages: int = MAX_PAGES,
         max_tracked: int = MAX_TRACKED,
     ):
@@ -114,15 +115,13 @@ class StatusEventWatcher:
         self._machines = list(state_machine_arns)
         self._account_id = account_id
         self._region = region
-        self._poll_seconds = poll_seconds
+        self._ended: queue.Queue[str] = queue.Queue()
         self._max_pages = max_pages
         self._max_tracked = max_tracked
         self._handled: OrderedDict[str, None] = OrderedDict()
         self._deliveries: deque[Delivery] = deque(maxlen=_MAX_DELIVERY_RECORDS)
         self._stop = threading.Event()
-        self._sweeps = threading.Condition()
-        self._started_sweeps = 0
-        self._completed_sweeps = 0
+        self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
     @property
@@ -133,7 +132,7 @@ class StatusEventWatcher:
     @property
     def deliveries(self) -> list[Delivery]:
         """Every delivery so far (oldest first, bounded)."""
-        with self._sweeps:
+        with self._lock:
             return list(self._deliveries)
 
     def start(self) -> None:
@@ -150,8 +149,6 @@ class StatusEventWatcher:
     def stop(self, timeout_seconds: float = _STOP_JOIN_SECONDS) -> None:
         """Stop the thread and wait (bounded) for a delivery in progress to finish. Idempotent."""
         self._stop.set()
-        with self._sweeps:
-            self._sweeps.notify_all()
         if self._thread is not None:
             self._thread.join(timeout_seconds)
             if self._thread.is_alive():
@@ -164,51 +161,37 @@ class StatusEventWatcher:
         """
         if not self.active:
             return True
-        with self._sweeps:
+        with self._lock:
             return execution_arn in self._handled
 
-    def wait_for_sweep(self, deadline_seconds: float) -> bool:
-        """Wait until a sweep that started after this call has finished; False at the deadline.
-
-        Every execution terminal at the time of the call is then delivered.
-        """
-        if not self.active or self._thread is None:
-            return True
-        deadline = time.monotonic() + deadline_seconds
-        with self._sweeps:
-            wanted = self._started_sweeps + 1
-            while self._completed_sweeps < wanted and not self._stop.is_set():
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._sweeps.wait(left)
-            return self._completed_sweeps >= wanted
+    def terminated(self, execution_arn: str, state_machine_arn: str) -> None:
+        """Queue an execution that reached a terminal status (called from moto's execution thread)."""
+        if self.active and state_machine_arn in self._machines and not self._stop.is_set():
+            self._ended.put(execution_arn)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            with self._sweeps:
-                self._started_sweeps += 1
-            try:
-                self.sweep()
-            except Exception:
-                log.warning("status-change sweep failed", exc_info=True)
-            with self._sweeps:
-                self._completed_sweeps += 1
-                self._sweeps.notify_all()
-            self._stop.wait(self._poll_seconds)
+            with contextlib.suppress(queue.Empty):
+                self._handle(self._ended.get(timeout=_WAKE_SECONDS))
 
     def sweep(self) -> None:
-        """Deliver every terminal execution not handled yet (called by the thread; public for tests)."""
-        for machine in self._machines:
-            for summary in list_executions(self._sfn, machine, max_pages=self._max_pages):
-                if self._stop.is_set():
-                    return
-                arn = str(summary["executionArn"])
-                if summary.get("status") not in TERMINAL or self.handled(arn):
-                    continue
-                execution = self._completed(self._sfn.describe_execution(executionArn=arn))
+        """Deliver every queued execution now (the thread does it as they come; public for tests)."""
+        while not self._stop.is_set():
+            try:
+                self._handle(self._ended.get_nowait())
+            except queue.Empty:
+                return
+
+    def _handle(self, arn: str) -> None:
+        if self._stop.is_set() or self.handled(arn):
+            return
+        try:
+            execution = self._completed(self._sfn.describe_execution(executionArn=arn))
+            if execution.get("status") in TERMINAL:
                 self._deliver(status_change_event(execution, self._account_id, self._region))
-                self._remember(arn)
+        except Exception:
+            log.warning("status-change event not built", exc_info=True, extra={"execution": arn})
+        self._remember(arn)
 
     def _completed(self, execution: dict[str, Any]) -> dict[str, Any]:
         """`execution` with `stopDate`, `error` and `cause` taken from the history's terminal event when
@@ -235,7 +218,7 @@ class StatusEventWatcher:
         return last
 
     def _remember(self, execution_arn: str) -> None:
-        with self._sweeps:
+        with self._lock:
             self._handled[execution_arn] = None
             while len(self._handled) > self._max_tracked:
                 self._handled.popitem(last=False)
@@ -247,7 +230,7 @@ class StatusEventWatcher:
                 continue
             for target in rule.targets:
                 delivery = self._invoke(rule, target, event)
-                with self._sweeps:
+                with self._lock:
                     self._deliveries.append(delivery)
                 fields = {
                     "rule": rule.logical_id,

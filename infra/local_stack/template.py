@@ -53,11 +53,10 @@ def plan(
     parameters = _parameters(template.get("Parameters") or {}, dict(overrides or {}), check_constraints)
     translated, code_uris, definition_files = translate(template, template_path.parent, parameters, env)
     resources: dict[str, Any] = translated.get("Resources") or {}
-    mappings = template.get("Mappings") or {}
     base_refs: dict[str, Any] = {**_pseudo(env), **parameters}
-    conditions = _LazyConditions(template.get("Conditions") or {}, base_refs, mappings)
-    identities = Identities(resources, env, Resolver(base_refs, {}, conditions, mappings))
-    resolver = Resolver({**base_refs, **identities.refs}, identities.attributes, conditions, mappings)
+    conditions = _LazyConditions(template.get("Conditions") or {}, base_refs)
+    identities = Identities(resources, env, Resolver(base_refs, {}, conditions))
+    resolver = Resolver({**base_refs, **identities.refs}, identities.attributes, conditions)
     active = {
         logical_id: body
         for logical_id, body in resources.items()
@@ -80,6 +79,7 @@ def plan(
         queues=tuple(builder.queues()),
         ignored=ignored,
         rules=tuple(builder.rules()),
+        schedules=tuple(builder.schedules()),
         tables=tuple(builder.tables()),
     )
 
@@ -172,21 +172,21 @@ def check_parameter(name: str, spec: Mapping[str, Any], value: str) -> None:
 def check_overrides(template_path: Path, overrides: Mapping[str, str]) -> None:
     """Raise `ParameterError` for an unknown override or one breaking its constraints (nothing started)."""
     declared = declared_parameters(template_path)
-    unknown = sorted(set(overrides) - set(declared))
-    if unknown:
-        raise ParameterError(
-            f"unknown parameter {', '.join(unknown)}; the template declares: {', '.join(declared)}"
-        )
+    _check_known(declared, overrides)
     for name, value in overrides.items():
         check_parameter(name, declared[name], str(value))
 
 
-def _parameters(declared: Mapping[str, Any], overrides: dict[str, str], check: bool) -> dict[str, Any]:
+def _check_known(declared: Mapping[str, Any], overrides: Mapping[str, str]) -> None:
     unknown = sorted(set(overrides) - set(declared))
     if unknown:
         raise ParameterError(
             f"unknown parameter {', '.join(unknown)}; the template declares: {', '.join(declared)}"
         )
+
+
+def _parameters(declared: Mapping[str, Any], overrides: dict[str, str], check: bool) -> dict[str, Any]:
+    _check_known(declared, overrides)
     values: dict[str, Any] = {}
     for name, spec in declared.items():
         if name in overrides:
@@ -209,10 +209,10 @@ def _parameters(declared: Mapping[str, Any], overrides: dict[str, str], check: b
 class _LazyConditions(Mapping[str, bool]):
     """Conditions evaluated on first use (they may refer to each other)."""
 
-    def __init__(self, declared: Mapping[str, Any], refs: Mapping[str, Any], mappings: Mapping[str, Any]):
+    def __init__(self, declared: Mapping[str, Any], refs: Mapping[str, Any]):
         self._declared = declared
         self._values: dict[str, bool] = {}
-        self._resolver = Resolver(refs, {}, self, mappings)
+        self._resolver = Resolver(refs, {}, self)
 
     def __getitem__(self, name: str) -> bool:
         if name not in self._values:

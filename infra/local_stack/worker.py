@@ -1,8 +1,8 @@
 """One Lambda execution environment: a process that imports one handler and runs it, one event at a time.
 
 Started by `runner.Worker` as `python -m local_stack.worker` with the function's environment variables
-only (no variable of the parent leaks in) and two pipe descriptors in `LOCAL_STACK_WORKER_FDS`
-("read,write"). Protocol: one JSON line per message. The worker first writes
+only (no variable of the parent leaks in) and one end of a socket pair in `LOCAL_STACK_WORKER_FD`.
+Protocol: one JSON document per `multiprocessing.connection` message. The worker first writes
 `{"ready": true, "init_seconds": s}` (or `{"ready": false, "error": {...}}` when the handler cannot
 be imported), then answers each request `{"request_id", "event", "deadline_epoch"}` with
 `{"payload": <JSON text>, "errored": bool, "max_memory_mb": n}`. The handler's own output (logs,
@@ -20,10 +20,11 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-FDS_VARIABLE = "LOCAL_STACK_WORKER_FDS"
+FD_VARIABLE = "LOCAL_STACK_WORKER_FD"
 
 
 @dataclass
@@ -95,22 +96,25 @@ def _run(handler: Any, request: dict[str, Any]) -> tuple[str, bool]:
 
 
 def main() -> int:
-    read_fd, write_fd = (int(fd) for fd in os.environ.pop(FDS_VARIABLE).split(","))
-    requests = os.fdopen(read_fd, "r", encoding="utf-8")
-    replies = os.fdopen(write_fd, "w", encoding="utf-8")
+    connection = Connection(int(os.environ.pop(FD_VARIABLE)))
+
+    def reply(message: dict[str, Any]) -> None:
+        connection.send_bytes(json.dumps(message).encode("utf-8"))
+
     started = time.monotonic()
     try:
         handler = _load_handler()
     except Exception as exc:
         error = {"errorType": "Runtime.ImportModuleError", "errorMessage": f"{type(exc).__name__}: {exc}"}
-        replies.write(json.dumps({"ready": False, "error": error}) + "\n")
-        replies.flush()
+        reply({"ready": False, "error": error})
         return 1
-    replies.write(json.dumps({"ready": True, "init_seconds": time.monotonic() - started}) + "\n")
-    replies.flush()
+    reply({"ready": True, "init_seconds": time.monotonic() - started})
     memory_size = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-    for line in requests:
-        request = json.loads(line)
+    while True:
+        try:
+            request = json.loads(connection.recv_bytes())
+        except EOFError:
+            return 0
         began = time.monotonic()
         payload, errored = _run(handler, request)
         milliseconds = (time.monotonic() - began) * 1000
@@ -121,9 +125,7 @@ def main() -> int:
             f"Memory Size: {memory_size} MB\tMax Memory Used: {used} MB",
             flush=True,
         )
-        replies.write(json.dumps({"payload": payload, "errored": errored, "max_memory_mb": used}) + "\n")
-        replies.flush()
-    return 0
+        reply({"payload": payload, "errored": errored, "max_memory_mb": used})
 
 
 if __name__ == "__main__":

@@ -64,7 +64,7 @@ def test_plan_fixture_merges_globals_under_function_environment() -> None:
     assert spec.function("StartFunction").memory_size == 256
 
 
-def test_plan_fixture_resolves_refs_getatt_join_select_split_if() -> None:
+def test_plan_fixture_resolves_refs_getatt_join_if() -> None:
     # GIVEN / WHEN the fixture planned with defaults
     env = plan(FIXTURE, environment=ENV).function("StartFunction").environment
 
@@ -73,7 +73,7 @@ def test_plan_fixture_resolves_refs_getatt_join_select_split_if() -> None:
     assert env["QUEUE_URL"] == "http://q/111122223333/t-Queue"
     assert env["QUEUE_ARN"] == "arn:aws:sqs:eu-west-1:111122223333:t-Queue"
     assert env["SECRET_ARN"] == "arn:aws:secretsmanager:eu-west-1:111122223333:secret:t-Credentials"
-    assert (env["JOINED"], env["SPLIT_FIRST"], env["MODE_WORD"]) == ("drop-large", "a", "quick")
+    assert (env["JOINED"], env["SIZES_JOINED"], env["MODE_WORD"]) == ("drop-large", "small,large", "quick")
     assert "OPTIONAL" not in env
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from local_stack.builder import Environment
 from local_stack.cfn import TemplateError
-from local_stack.resources import EventRuleSpec, StackSpec
+from local_stack.event_rules import Scheduler
+from local_stack.resources import EventRuleSpec, ScheduleSpec, StackSpec
 from local_stack.template import plan
 
 PROJECT_TEMPLATE = Path(__file__).resolve().parents[3] / "template.yaml"
@@ -172,3 +175,55 @@ def test_project_template_routes_timed_out_and_aborted_executions_to_a_function(
     assert targets("TIMED_OUT") and targets("TIMED_OUT") <= functions
     assert targets("ABORTED") == targets("TIMED_OUT")
     assert targets("FAILED") == set()
+
+
+def test_sam_schedule_event_with_rate_becomes_schedule_and_cron_is_not_run(tmp_path: Path) -> None:
+    # GIVEN two SAM Schedule events: a rate with a constant input, and a cron expression
+    body = """      Events:
+        Every:
+          Type: Schedule
+          Properties:
+            Schedule: rate(5 minutes)
+            Input: '{"reconcile": true}'
+        Nightly:
+          Type: Schedule
+          Properties:
+            Schedule: cron(0 3 * * ? *)
+"""
+    # WHEN the template is planned
+    spec = _plan(tmp_path, body)
+
+    # THEN only the rate schedule is kept, every 300 s, targeting the function with its input
+    (schedule,) = spec.schedules
+    assert (schedule.logical_id, schedule.seconds) == ("RecorderEvery", 300)
+    assert schedule.targets == (
+        ("arn:aws:lambda:eu-west-1:111122223333:function:t-Recorder", '{"reconcile": true}'),
+    )
+    assert spec.rules == ()
+
+
+def test_scheduler_fires_each_period_with_scheduled_event_until_stopped() -> None:
+    # GIVEN a schedule every 0.05 s with one target taking the scheduled event
+    fired: list[tuple[str, Any]] = []
+    schedule = ScheduleSpec("Tick", "rate(1 minute)", 0.05, "arn:aws:events:r:1:rule/Tick", (("fn", None),))
+    scheduler = Scheduler([schedule], lambda arn, event: fired.append((arn, event)), "1", "r")
+
+    # WHEN it runs for a few periods, then stops
+    scheduler.start()
+    deadline = time.monotonic() + 5
+    while len(fired) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    scheduler.stop()
+    count = len(fired)
+    time.sleep(0.15)
+
+    # THEN the target got EventBridge's Scheduled Event, and nothing after stop
+    assert count >= 3
+    arn, event = fired[0]
+    assert arn == "fn"
+    assert (event["detail-type"], event["source"], event["resources"]) == (
+        "Scheduled Event",
+        "aws.events",
+        ["arn:aws:events:r:1:rule/Tick"],
+    )
+    assert len(fired) == count

@@ -34,9 +34,6 @@ class FakeSfn:
         self.executions = executions
         self.history = history or []
 
-    def list_executions(self, **_: Any) -> dict[str, Any]:
-        return {"executions": [{k: e[k] for k in ("executionArn", "status")} for e in self.executions]}
-
     def describe_execution(self, executionArn: str) -> dict[str, Any]:
         return next(dict(e) for e in self.executions if e["executionArn"] == executionArn)
 
@@ -66,7 +63,8 @@ def _rule(statuses: list[str]) -> EventRuleSpec:
 
 
 def _watcher(sfn: FakeSfn, lam: FakeLambda, statuses: list[str]) -> StatusEventWatcher:
-    return StatusEventWatcher(
+    """A watcher told (as moto's hook tells it) of every terminal execution of `sfn`."""
+    watcher = StatusEventWatcher(
         sfn=sfn,
         invoke=lam,
         rules=[_rule(statuses)],
@@ -74,6 +72,10 @@ def _watcher(sfn: FakeSfn, lam: FakeLambda, statuses: list[str]) -> StatusEventW
         account_id="123456789012",
         region="us-east-1",
     )
+    for execution in sfn.executions:
+        if execution["status"] != "RUNNING":
+            watcher.terminated(execution["executionArn"], MACHINE)
+    return watcher
 
 
 def test_status_change_event_has_the_documented_shape() -> None:
@@ -117,8 +119,10 @@ def test_sweep_delivers_matching_terminal_execution_once() -> None:
     lam = FakeLambda()
     watcher = _watcher(sfn, lam, ["TIMED_OUT", "ABORTED"])
 
-    # WHEN two sweeps run
+    # WHEN two sweeps run, the timed-out execution reported twice, and one of another machine reported
     watcher.sweep()
+    watcher.terminated(sfn.executions[0]["executionArn"], MACHINE)
+    watcher.terminated("arn:aws:states:us-east-1:123456789012:execution:other:x", MACHINE + "-other")
     watcher.sweep()
 
     # THEN the function received the timed-out execution's event once, and terminal ones are handled
@@ -186,7 +190,6 @@ def test_watcher_without_rules_is_inactive_and_everything_counts_as_handled() ->
         region="r",
     )
 
-    # WHEN / THEN it is inactive, and waiting for it returns at once
+    # WHEN / THEN it is inactive, and every execution counts as handled
     assert not watcher.active
     assert watcher.handled("any")
-    assert watcher.wait_for_sweep(0.1)
