@@ -2,9 +2,10 @@
 
 Per image (means over the sampled executions, from their Step Functions histories): from upload to
 execution start (S3 notification queue + OnUpload + StartExecution), time in handlers, time waiting to
-retry a throttled invoke (`Lambda.TooManyRequestsException`), other retry waits, Wait states, and the
-rest (the ASL interpreter and the Invoke round trips). CPU seconds per process: this process (moto, the
-interpreter, the runner), the OCR service, and each function's workers.
+retry a throttled invoke (`Lambda.TooManyRequestsException`), other retry waits, Wait states, time in
+the admission state (`Acquire slot`, waiting on its task token for an API slot), and the rest (the ASL
+interpreter and the Invoke round trips). CPU seconds per process: this process (moto, the interpreter,
+the runner), the OCR service, and each function's workers.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from local_stack.executions import history_events
 
 THROTTLED = "Lambda.TooManyRequestsException"
 _LAMBDA_END = {"LambdaFunctionSucceeded", "LambdaFunctionFailed", "LambdaFunctionTimedOut"}
+ADMISSION_STATE = "Acquire slot"
 
 
 def self_cpu_seconds() -> float:
@@ -60,7 +62,7 @@ def execution_split(events: Iterable[Mapping[str, Any]]) -> dict[str, float]:
     first = last = None
     lambda_start = retry_from = None
     retry_kind = ""
-    wait_entered = None
+    wait_entered = admission_entered = None
     for event in events:
         moment = event["timestamp"].timestamp()
         first = moment if first is None else first
@@ -79,6 +81,14 @@ def execution_split(events: Iterable[Mapping[str, Any]]) -> dict[str, float]:
             if kind != "LambdaFunctionSucceeded":
                 retry_from = moment
                 retry_kind = "throttled_retry_wait" if error == THROTTLED else "other_retry_wait"
+        elif (
+            kind == "TaskStateEntered"
+            and event.get("stateEnteredEventDetails", {}).get("name") == ADMISSION_STATE
+        ):
+            admission_entered = moment
+        elif kind == "TaskStateExited" and admission_entered is not None:
+            split["admission_wait"] += moment - admission_entered
+            admission_entered = None
         elif kind == "WaitStateEntered":
             wait_entered = moment
         elif kind == "WaitStateExited" and wait_entered is not None:
@@ -88,7 +98,9 @@ def execution_split(events: Iterable[Mapping[str, Any]]) -> dict[str, float]:
         return {}
     total = last - first
     result = {name: float(split[name]) for name in ("handler", "throttled_invoke", "throttled_retry_wait")}
-    result.update({name: float(split[name]) for name in ("other_retry_wait", "wait_states")})
+    result.update(
+        {name: float(split[name]) for name in ("other_retry_wait", "wait_states", "admission_wait")}
+    )
     result["interpreter_and_invoke_round_trips"] = total - sum(result.values())
     result["execution"] = total
     return result

@@ -48,6 +48,24 @@ def test_split_separates_handlers_throttled_retries_and_wait_states() -> None:
     assert split["interpreter_and_invoke_round_trips"] == pytest.approx(0.4, abs=1e-3)
 
 
+def test_split_counts_the_wait_for_an_admission_slot_apart() -> None:
+    # GIVEN a history that waits 5 s in the admission state, then runs a 1 s handler
+    history = [
+        _event(0.0, "ExecutionStarted"),
+        _event(0.0, "TaskStateEntered", stateEnteredEventDetails={"name": "Acquire slot"}),
+        _event(5.0, "TaskStateExited", stateExitedEventDetails={"name": "Acquire slot"}),
+        _event(5.1, "LambdaFunctionScheduled"),
+        _event(5.1, "LambdaFunctionStarted"),
+        _event(6.1, "LambdaFunctionSucceeded"),
+        _event(6.2, "ExecutionSucceeded"),
+    ]
+    # WHEN it is split / THEN the slot wait is its own part, not the interpreter's
+    split = execution_split(history)
+    assert split["admission_wait"] == pytest.approx(5.0, abs=1e-3)
+    assert split["handler"] == pytest.approx(1.0, abs=1e-3)
+    assert split["interpreter_and_invoke_round_trips"] == pytest.approx(0.2, abs=1e-3)
+
+
 def test_split_of_an_empty_history_is_empty() -> None:
     # GIVEN / WHEN / THEN no events, no split
     assert execution_split([]) == {}
