@@ -16,10 +16,10 @@ or the same waiter twice.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -49,6 +49,22 @@ def _transient(what: str) -> Iterator[None]:
 
 def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+T = TypeVar("T")
+_CONDITION_FAILED = frozenset({"ConditionalCheckFailedException"})
+
+
+def _call(what: str, call: Callable[[], T], refused: frozenset[str]) -> T | None:
+    """``call()``; ``None`` when it fails with one of the ``refused`` codes (an expected answer), other
+    errors become :class:`AdmissionUnavailable`."""
+    try:
+        with _transient(what):
+            return call()
+    except AdmissionUnavailable as exc:
+        if isinstance(exc.__cause__, ClientError) and _code(exc.__cause__) in refused:
+            return None
+        raise
 
 
 def _waiter(item: dict[str, Any]) -> Waiter:
@@ -184,41 +200,31 @@ class DynamoSlotTable:
 
     def _ensure_slots_item(self) -> bool:
         """Create the slots item with no holders; ``True`` if it did not exist."""
-        try:
-            with _transient("create slots"):
-                self._client.put_item(
-                    TableName=self._table,
-                    Item={**SLOTS_KEY, "holders": {"M": {}}},
-                    ConditionExpression="attribute_not_exists(pk)",
-                )
-        except AdmissionUnavailable as exc:
-            if (
-                isinstance(exc.__cause__, ClientError)
-                and _code(exc.__cause__) == "ConditionalCheckFailedException"
-            ):
-                return False
-            raise
-        return True
+        created = _call(
+            "create slots",
+            lambda: self._client.put_item(
+                TableName=self._table,
+                Item={**SLOTS_KEY, "holders": {"M": {}}},
+                ConditionExpression="attribute_not_exists(pk)",
+            ),
+            _CONDITION_FAILED,
+        )
+        return created is not None
 
     def release(self, execution: str) -> bool:
         """Remove the holder, only if it is there."""
-        try:
-            with _transient("release"):
-                self._client.update_item(
-                    TableName=self._table,
-                    Key=SLOTS_KEY,
-                    UpdateExpression="REMOVE holders.#e",
-                    ConditionExpression="attribute_exists(holders.#e)",
-                    ExpressionAttributeNames={"#e": execution},
-                )
-        except AdmissionUnavailable as exc:
-            if (
-                isinstance(exc.__cause__, ClientError)
-                and _code(exc.__cause__) == "ConditionalCheckFailedException"
-            ):
-                return False
-            raise
-        return True
+        removed = _call(
+            "release",
+            lambda: self._client.update_item(
+                TableName=self._table,
+                Key=SLOTS_KEY,
+                UpdateExpression="REMOVE holders.#e",
+                ConditionExpression="attribute_exists(holders.#e)",
+                ExpressionAttributeNames={"#e": execution},
+            ),
+            _CONDITION_FAILED,
+        )
+        return removed is not None
 
     def drop_waiters(self, waiters: Iterable[Waiter]) -> None:
         """Delete waiter items (no error if already gone)."""
@@ -237,22 +243,17 @@ class StepFunctionsTokens:
 
     def resume(self, token: str) -> bool:
         """``SendTaskSuccess``; ``False`` when the task is gone (timed out, invalid, unknown)."""
-        try:
-            with _transient("resume"):
-                self._client.send_task_success(taskToken=token, output=json.dumps({"admitted": True}))
-        except AdmissionUnavailable as exc:
-            if isinstance(exc.__cause__, ClientError) and _code(exc.__cause__) in _GONE_TOKEN:
-                return False
-            raise
-        return True
+        output = json.dumps({"admitted": True})
+        sent = _call(
+            "resume", lambda: self._client.send_task_success(taskToken=token, output=output), _GONE_TOKEN
+        )
+        return sent is not None
 
     def is_running(self, execution_arn: str) -> bool:
         """Whether the execution exists and is RUNNING."""
-        try:
-            with _transient("describe execution"):
-                status = self._client.describe_execution(executionArn=execution_arn)["status"]
-        except AdmissionUnavailable as exc:
-            if isinstance(exc.__cause__, ClientError) and _code(exc.__cause__) == "ExecutionDoesNotExist":
-                return False
-            raise
-        return status == "RUNNING"
+        described = _call(
+            "describe execution",
+            lambda: self._client.describe_execution(executionArn=execution_arn),
+            frozenset({"ExecutionDoesNotExist"}),
+        )
+        return described is not None and described["status"] == "RUNNING"
