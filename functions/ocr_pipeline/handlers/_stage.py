@@ -24,35 +24,18 @@ def run_stage(
     """Submit (``action: submit``) or poll (``action: poll``) the event's stage; return the new job."""
     stage = event.stage
     logger.append_keys(key=event.object.key, stage=stage.value)
+    step = submit_stage if event.action == "submit" else poll_stage
+    job = step(
+        event.object, event.job, stage, execution=event.execution, store=store, ocr=ocr, cfg=cfg, clock=clock
+    )
+    task = job.task(stage)
     if event.action == "submit":
-        job = submit_stage(
-            event.object,
-            event.job,
-            stage,
-            execution=event.execution,
-            store=store,
-            ocr=ocr,
-            cfg=cfg,
-            clock=clock,
-        )
-        task = job.task(stage)
         metrics.add_metric(
             name="Submitted" if not task.resumed else "Resumed", unit=MetricUnit.Count, value=1
         )
         logger.info("submitted", task_id=task.task_id, resumed=task.resumed, wait_seconds=job.wait_seconds)
     else:
-        job = poll_stage(
-            event.object,
-            event.job,
-            stage,
-            execution=event.execution,
-            store=store,
-            ocr=ocr,
-            cfg=cfg,
-            clock=clock,
-        )
         metrics.add_metric(name="Polls", unit=MetricUnit.Count, value=1)
-    task = job.task(stage)
     if job.status is StageStatus.COMPLETED:
         logger.info("stage completed", task_id=task.task_id, next=str(job.next), calls=task.calls.total)
     else:
