@@ -1,17 +1,16 @@
-"""CloudFormation YAML and intrinsic functions, resolved locally.
+"""CloudFormation YAML and the intrinsic functions a SAM template uses, resolved locally.
 
-`load_yaml` turns a template (with short tags such as `!Ref`, `!Sub`, `!GetAtt`) into data in the long
-form (`{"Ref": ...}`, `{"Fn::Sub": ...}`), through cfn-lint's loader. `Resolver.resolve` evaluates the
-intrinsics the template uses (`Ref`, `GetAtt`, `Sub`, `Join`, `If`, `Equals`, `Not`, `ToJsonString`)
-against known parameter values, conditions and resource identities; any other one is refused by name.
-Both are pure.
+`load_yaml` reads a template (short tags such as `!Ref`, `!Sub`, `!GetAtt` become their long form) with
+cfn-lint's loader. `Resolver.resolve` evaluates `Ref`, `Fn::GetAtt`, `Fn::Sub`, `Fn::Join` (what SAM makes
+of an inline state machine definition), `Fn::If`, `Fn::Equals`, `Fn::Not`, `Condition` and
+`Fn::ToJsonString`; any other intrinsic, a malformed one or an unknown name raises `TemplateError`.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +25,8 @@ class TemplateError(ValueError):
 NO_VALUE = object()
 """Marker for `AWS::NoValue`: the enclosing key or list item is dropped."""
 
+_SUB_VAR = re.compile(r"\$\{([^}]*)\}")
+
 
 def load_yaml(text: str) -> dict[str, Any]:
     """Parse a CloudFormation/SAM template (YAML or JSON) into long-form data, with cfn-lint's loader."""
@@ -38,123 +39,80 @@ def load_yaml(text: str) -> dict[str, Any]:
     return data
 
 
-_SUB_VAR = re.compile(r"\$\{([^}]*)\}")
-
-
 @dataclass(frozen=True)
 class Resolver:
-    """Evaluates intrinsics against known values.
+    """Evaluates intrinsics: `values` maps what a `Ref` or `${Name}` names (parameters, pseudo parameters,
+    logical ids) to its value, and `"LogicalId.Attribute"` to its `Fn::GetAtt` value; `conditions` holds
+    the template's conditions as written (evaluated when used: they may refer to each other)."""
 
-    `refs` maps a parameter, pseudo parameter or resource logical id to its `Ref` value;
-    `attributes` maps (logical id, attribute) to its `Fn::GetAtt` value; `conditions` holds evaluated
-    conditions. An unknown name raises `TemplateError` rather than leaving a placeholder behind.
-    """
-
-    refs: Mapping[str, Any]
-    attributes: Mapping[tuple[str, str], Any] = field(default_factory=dict)
-    conditions: Mapping[str, bool] = field(default_factory=dict)
+    values: Mapping[str, Any]
+    conditions: Mapping[str, Any] = field(default_factory=dict)
 
     def resolve(self, node: Any) -> Any:
         """Return `node` with every intrinsic replaced by its value; `AWS::NoValue` entries are dropped."""
         if isinstance(node, list):
-            items = [self.resolve(item) for item in node]
-            return [item for item in items if item is not NO_VALUE]
+            return [item for item in map(self.resolve, node) if item is not NO_VALUE]
         if not isinstance(node, dict):
             return node
         if len(node) == 1:
-            ((key, value),) = node.items()
-            if key == "Ref":
-                return self._ref(value)
-            if key == "Condition" and isinstance(value, str):
-                return self.condition(value)
-            if key.startswith("Fn::"):
-                return self._function(key[4:], value)
+            ((key, argument),) = node.items()
+            if key == "Ref" or key.startswith("Fn::") or (key == "Condition" and isinstance(argument, str)):
+                try:
+                    return self._intrinsic(key, argument)
+                except (TypeError, AttributeError) as exc:
+                    raise TemplateError(f"malformed {key}: {argument!r}") from exc
         resolved = {key: self.resolve(value) for key, value in node.items()}
         return {key: value for key, value in resolved.items() if value is not NO_VALUE}
 
-    def condition(self, name: str) -> bool:
-        """Return the evaluated condition `name`."""
-        if name not in self.conditions:
-            raise TemplateError(f"unknown condition {name!r}")
-        return self.conditions[name]
-
-    def _ref(self, name: Any) -> Any:
+    def value(self, name: str) -> Any:
+        """What `Ref name` (or `${name}`, `"Id.Attribute"` for `Fn::GetAtt`) stands for."""
         if name == "AWS::NoValue":
             return NO_VALUE
-        if not isinstance(name, str) or name not in self.refs:
-            raise TemplateError(f"cannot resolve Ref {name!r}")
-        return self.refs[name]
+        if name not in self.values:
+            raise TemplateError(f"cannot resolve {name!r}")
+        return self.values[name]
 
-    def _getatt(self, value: Any) -> Any:
-        if isinstance(value, str):
-            value = value.split(".", 1)
-        if not (isinstance(value, list) and len(value) == 2):
-            raise TemplateError(f"malformed Fn::GetAtt {value!r}")
-        logical_id, attribute = (self.resolve(part) for part in value)
-        key = (logical_id, attribute)
-        if key not in self.attributes:
-            raise TemplateError(f"cannot resolve Fn::GetAtt {logical_id}.{attribute}")
-        return self.attributes[key]
+    def condition(self, name: str) -> bool:
+        """The value of the condition `name`."""
+        if name not in self.conditions:
+            raise TemplateError(f"unknown condition {name!r}")
+        return self._boolean(self.resolve(self.conditions[name]))
 
-    def _function(self, name: str, value: Any) -> Any:
-        handlers: dict[str, Callable[[Any], Any]] = {
-            "GetAtt": self._getatt,
-            "Sub": self._sub,
-            "Join": self._join,
-            "If": self._if,
-            "Equals": self._equals,
-            "Not": lambda v: not self._truth(self.resolve(v)[0]),
-            # AWS::LanguageExtensions: compact JSON text of the resolved value.
-            "ToJsonString": lambda v: json.dumps(self.resolve(v), separators=(",", ":")),
-        }
-        handler = handlers.get(name)
-        if handler is None:
-            raise TemplateError(f"Fn::{name} is not supported by the local stack")
-        return handler(value)
+    def _intrinsic(self, key: str, argument: Any) -> Any:
+        match key, argument:
+            case (("Ref" | "Fn::GetAtt"), str()):
+                return self.value(argument)
+            case "Fn::GetAtt", [str(), str()]:
+                return self.value(".".join(argument))
+            case "Condition", str():
+                return self.condition(argument)
+            case "Fn::Sub", str():
+                return self._sub(argument, {})
+            case "Fn::Sub", [str(), dict()]:
+                return self._sub(argument[0], self.resolve(argument[1]))
+            case "Fn::Join", [str(), items]:
+                return argument[0].join(str(item) for item in self.resolve(items))
+            case "Fn::If", [str(), yes, no]:
+                return self.resolve(yes if self.condition(argument[0]) else no)
+            case "Fn::Equals", [left, right]:
+                return str(self.resolve(left)) == str(self.resolve(right))
+            case "Fn::Not", [operand]:
+                return not self._boolean(self.resolve(operand))
+            case "Fn::ToJsonString", _:  # AWS::LanguageExtensions: compact JSON of the resolved value
+                return json.dumps(self.resolve(argument), separators=(",", ":"))
+        raise TemplateError(f"{key} {argument!r} is not supported by the local stack")
 
-    def _truth(self, value: Any) -> bool:
-        if isinstance(value, bool):
-            return value
-        raise TemplateError(f"condition operand must be a boolean, got {value!r}")
-
-    def _sub(self, value: Any) -> str:
-        if isinstance(value, str):
-            template, variables = value, {}
-        elif isinstance(value, list) and len(value) == 2 and isinstance(value[1], dict):
-            template, variables = value[0], self.resolve(value[1])
-        else:
-            raise TemplateError(f"malformed Fn::Sub {value!r}")
-        if not isinstance(template, str):
-            raise TemplateError(f"Fn::Sub template must be a string, got {template!r}")
-
+    def _sub(self, text: str, variables: Mapping[str, Any]) -> str:
         def replace(match: re.Match[str]) -> str:
             name = match.group(1)
             if name.startswith("!"):
                 return "${" + name[1:] + "}"
-            if name in variables:
-                return str(variables[name])
-            if "." in name and name not in self.refs:
-                logical_id, attribute = name.split(".", 1)
-                return str(self._getatt([logical_id, attribute]))
-            return str(self._ref(name))
+            return str(variables[name] if name in variables else self.value(name))
 
-        return _SUB_VAR.sub(replace, template)
+        return _SUB_VAR.sub(replace, text)
 
-    def _join(self, value: Any) -> str:
-        if not (isinstance(value, list) and len(value) == 2):
-            raise TemplateError(f"malformed Fn::Join {value!r}")
-        delimiter, items = value[0], self.resolve(value[1])
-        if not isinstance(items, list):
-            raise TemplateError(f"Fn::Join needs a list, got {items!r}")
-        return str(delimiter).join(str(item) for item in items)
-
-    def _if(self, value: Any) -> Any:
-        if not (isinstance(value, list) and len(value) == 3):
-            raise TemplateError(f"malformed Fn::If {value!r}")
-        return self.resolve(value[1] if self.condition(value[0]) else value[2])
-
-    def _equals(self, value: Any) -> bool:
-        if not (isinstance(value, list) and len(value) == 2):
-            raise TemplateError(f"malformed Fn::Equals {value!r}")
-        left, right = self.resolve(value)
-        return str(left) == str(right)
+    @staticmethod
+    def _boolean(value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise TemplateError(f"a condition must be a boolean, got {value!r}")
+        return value

@@ -18,6 +18,7 @@ from typing import Any, TextIO
 from local_stack.executions import ExecutionRecord
 from local_stack.outputs import LocalOutputs, download_outputs
 from local_stack.report import summary_table, totals_line, write_html
+from local_stack.resources import notifications
 from local_stack.runner import AsyncInvocation
 from local_stack.stack import LocalStack
 
@@ -63,7 +64,7 @@ def quiet_handlers(out: Path) -> Iterator[TextIO]:
 
 def _upload_notices(stack: LocalStack) -> queue.Queue[str]:
     """Lines for uploads the S3-notified functions reported as duplicate or skipped, or failed on."""
-    notified = {n.target_arn.split(":")[6] for b in stack.spec.buckets for n in b.notifications}
+    notified = {n["LambdaFunctionArn"].split(":")[6] for b in stack.spec.buckets for n in notifications(b)}
     notices: queue.Queue[str] = queue.Queue()
 
     def listen(item: AsyncInvocation) -> None:

@@ -1,12 +1,12 @@
-"""`AWS::Events::Rule` resources read into `EventRuleSpec`s and `ScheduleSpec`s, and the schedules' timer.
+"""EventBridge locally: event patterns, the stack's rules and schedules.
 
-SAM function events of `Type: EventBridgeRule`/`CloudWatchEvent`/`Schedule` are such rules once the
-template is translated. Only targets that are functions of the stack are emulated (others are logged
-and skipped). A pattern the local matcher cannot evaluate, or a pattern rule's target that reshapes the
-event (`Input`, `InputPath`, `InputTransformer`), raises `TemplateError` rather than deliver something
-else than AWS would. A `rate(...)` schedule runs on a timer (`Scheduler`), its targets invoked
-asynchronously with EventBridge's "Scheduled Event" (or the target's constant `Input`); a `cron(...)`
-schedule is not run (logged).
+Patterns are matched by moto's `EventPattern`, which treats an operator it does not know as a match:
+`EventPattern.compile` refuses such an operator (and malformed patterns) with `EventPatternError`.
+SAM function events of `Type: EventBridgeRule`/`Schedule` are `AWS::Events::Rule`s once translated; the
+local stack emulates rules on the default bus whose targets are functions of the stack and receive the
+whole event (or, for a schedule, its constant `Input`), and refuses any other rule it would not deliver
+as AWS does. A `rate(...)` schedule runs on a timer (`Scheduler`); a `cron(...)` one is not run (logged).
+Status-change events are delivered to the rules by `local_stack.status_events`.
 """
 
 from __future__ import annotations
@@ -18,62 +18,203 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from moto.events import models as moto_events
+from moto.events.exceptions import InvalidEventPatternException
+
 from local_stack.cfn import TemplateError
-from local_stack.event_patterns import EventPattern, EventPatternError
-from local_stack.resources import DEFAULT_EVENT_BUS, EventRuleSpec, RuleTarget, ScheduleSpec
 
 log = logging.getLogger(__name__)
 
 EVENT_RULE = "AWS::Events::Rule"
-_RESHAPING = ("Input", "InputPath", "InputTransformer")
+OPERATORS = frozenset(
+    {"prefix", "suffix", "equals-ignore-case", "anything-but", "exists", "numeric", "cidr", "wildcard"}
+)
+_STRING_OPERATORS = ("prefix", "suffix", "equals-ignore-case", "wildcard", "cidr")
+_COMPARISONS = frozenset({"<", "<=", "=", ">=", ">"})
 _RATE = re.compile(r"^rate\(\s*([1-9][0-9]*)\s+(minute|minutes|hour|hours|day|days)\s*\)$")
 _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+class EventPatternError(ValueError):
+    """An event pattern is malformed or uses an operator the local stack does not evaluate."""
+
+
+@dataclass(frozen=True)
+class EventPattern:
+    """A checked pattern; `source` is the pattern as written (JSON-compatible data)."""
+
+    source: Mapping[str, Any]
+
+    @classmethod
+    def compile(cls, pattern: Any) -> EventPattern:
+        """Check `pattern` (a mapping, or its JSON text) and return it; `EventPatternError` otherwise."""
+        text = pattern if isinstance(pattern, str) else json.dumps(pattern)
+        try:
+            parsed = moto_events.EventPatternParser(text).parse()
+        except InvalidEventPatternException as exc:
+            raise EventPatternError(f"invalid event pattern: {exc.message}") from exc
+        if not isinstance(parsed, dict) or not parsed:
+            raise EventPatternError(f"event pattern must be a non-empty object, got {pattern!r}")
+        _check_object(parsed, "")
+        return cls(source=parsed)
+
+    def matches(self, event: Mapping[str, Any]) -> bool:
+        """True if `event` satisfies the pattern (moto's matcher)."""
+        matcher = moto_events.EventPattern(None, dict(self.source))
+        return bool(matcher.matches_event(dict(event)))  # type: ignore[arg-type]
+
+
+def _check_object(node: Mapping[str, Any], path: str) -> None:
+    for key, value in node.items():
+        where = f"{path}.{key}" if path else str(key)
+        if key == "$or":
+            if not isinstance(value, list) or not all(isinstance(a, dict) for a in value):
+                raise EventPatternError(f"{where}: $or needs a non-empty list of patterns")
+            for alternative in value:
+                _check_object(alternative, path)
+        elif isinstance(value, dict):
+            if not value:
+                raise EventPatternError(f"{where}: an empty object matches nothing")
+            _check_object(value, where)
+        else:
+            for entry in value:
+                if isinstance(entry, list):
+                    raise EventPatternError(f"{where}: a list cannot contain a list")
+                if isinstance(entry, dict):
+                    _check_operator(entry, where)
+
+
+def _check_operator(entry: Mapping[str, Any], where: str) -> None:
+    if len(entry) != 1:
+        raise EventPatternError(f"{where}: an operator object has exactly one key, got {sorted(entry)}")
+    ((name, argument),) = entry.items()
+    if name not in OPERATORS:
+        raise EventPatternError(f"{where}: operator {name!r} is not evaluated by the local stack")
+    if name == "anything-but" and isinstance(argument, dict):
+        _check_operator(argument, where)
+    strings = isinstance(argument, str) or (
+        isinstance(argument, list) and all(isinstance(a, str) for a in argument)
+    )
+    if name == "exists" and not isinstance(argument, bool):
+        raise EventPatternError(f"{where}: exists needs true or false, got {argument!r}")
+    nested = (
+        name in ("prefix", "suffix")
+        and isinstance(argument, dict)
+        and set(argument) == {"equals-ignore-case"}
+    )
+    if name in _STRING_OPERATORS and not (strings or nested):
+        raise EventPatternError(f"{where}: {name} needs a string, got {argument!r}")
+    if name == "numeric":
+        pairs = argument if isinstance(argument, list) else []
+        if (
+            not pairs
+            or len(pairs) % 2
+            or not set(pairs[::2]) <= _COMPARISONS
+            or not all(isinstance(v, (int, float)) for v in pairs[1::2])
+        ):
+            raise EventPatternError(f"{where}: numeric needs [operator, number, ...], got {argument!r}")
+
+
+@dataclass(frozen=True)
+class EventRuleSpec:
+    """An `AWS::Events::Rule` with an event pattern, delivering the whole event to `targets` (function
+    ARNs)."""
+
+    logical_id: str
+    pattern: EventPattern
+    targets: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """An `AWS::Events::Rule` with a `rate(...)` `ScheduleExpression`; `targets` are (function ARN,
+    constant `Input` JSON text or None for the scheduled event)."""
+
+    logical_id: str
+    expression: str
+    seconds: float
+    rule_arn: str
+    targets: tuple[tuple[str, str | None], ...]
+
+
+def _targets(
+    logical_id: str, props: Mapping[str, Any], functions: set[str], kept: tuple[str, ...]
+) -> list[Any]:
+    """The rule's targets, refusing what the local stack would not deliver as AWS does."""
+    if str(props.get("EventBusName") or "default").rpartition("event-bus/")[2] != "default":
+        raise TemplateError(f"{logical_id}: rules on another bus than the default are not emulated locally")
+    found = []
+    for target in props.get("Targets") or []:
+        if str(target.get("Arn")) not in functions:
+            raise TemplateError(f"{logical_id}: target {target.get('Arn')} is not a function of the stack")
+        reshaping = sorted({"Input", "InputPath", "InputTransformer"} & set(target) - set(kept))
+        if reshaping:
+            raise TemplateError(f"{logical_id}: target {', '.join(reshaping)} is not emulated locally")
+        found.append((str(target["Arn"]), target.get("Input")) if kept else str(target["Arn"]))
+    return found
+
+
+def _enabled(logical_id: str, props: Mapping[str, Any]) -> bool:
+    if str(props.get("State", "ENABLED")).upper() == "ENABLED":
+        return True
+    log.info("disabled rule not run locally", extra={"rule": logical_id})
+    return False
+
+
+def rules_from_resources(
+    rules: Iterable[tuple[str, Mapping[str, Any]]], function_arns: Iterable[str]
+) -> Iterator[EventRuleSpec]:
+    """The enabled pattern rules among `(logical id, resolved properties)`."""
+    for logical_id, props in rules:
+        if "EventPattern" not in props or not _enabled(logical_id, props):
+            continue
+        targets = _targets(logical_id, props, set(function_arns), ())
+        try:
+            pattern = EventPattern.compile(props["EventPattern"])
+        except EventPatternError as exc:
+            raise TemplateError(f"{logical_id}: {exc}") from exc
+        yield EventRuleSpec(logical_id, pattern, tuple(targets))
 
 
 def schedules_from_resources(
     rules: Iterable[tuple[str, Mapping[str, Any]]], function_arns: Iterable[str], region: str, account: str
 ) -> Iterator[ScheduleSpec]:
-    """Enabled `rate(...)` rules (`(logical id, resolved properties)`) with function targets."""
-    known = set(function_arns)
+    """The enabled `rate(...)` rules among `(logical id, resolved properties)`."""
     for logical_id, props in rules:
         expression = str(props.get("ScheduleExpression", ""))
-        if not expression or "EventPattern" in props:
+        if not expression or "EventPattern" in props or not _enabled(logical_id, props):
             continue
+        targets = _targets(logical_id, props, set(function_arns), ("Input",))
         match = _RATE.match(expression)
-        if match is None or str(props.get("State", "ENABLED")).upper() != "ENABLED":
+        if match is None:
             log.info("schedule not run locally", extra={"rule": logical_id, "expression": expression})
             continue
-        targets = []
-        for declared in props.get("Targets") or []:
-            if str(declared.get("Arn", "")) not in known or {"InputPath", "InputTransformer"} & set(declared):
-                log.info("schedule target not emulated", extra={"rule": logical_id, "target": declared})
-                continue
-            targets.append((str(declared["Arn"]), declared.get("Input")))
-        name = str(props.get("Name") or logical_id)
         yield ScheduleSpec(
             logical_id=logical_id,
             expression=expression,
             seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2).rstrip("s")],
-            rule_arn=f"arn:aws:events:{region}:{account}:rule/{name}",
+            rule_arn=f"arn:aws:events:{region}:{account}:rule/{props.get('Name') or logical_id}",
             targets=tuple(targets),
         )
 
 
-def scheduled_event(schedule: ScheduleSpec, account: str, region: str) -> dict[str, Any]:
-    """EventBridge's event for one firing of `schedule`."""
+def event_envelope(
+    detail_type: str, source: str, account: str, region: str, moment: datetime, resource: str, detail: Any
+) -> dict[str, Any]:
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
+        "detail-type": detail_type,
+        "source": source,
         "account": account,
-        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "time": moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": region,
-        "resources": [schedule.rule_arn],
-        "detail": {},
+        "resources": [resource],
+        "detail": detail,
     }
 
 
@@ -106,50 +247,12 @@ class Scheduler:
                 if due[schedule.logical_id] > time.monotonic():
                     continue
                 due[schedule.logical_id] += schedule.seconds
-                event = scheduled_event(schedule, self._account, self._region)
+                now = datetime.now(UTC)
+                event = event_envelope(
+                    "Scheduled Event", "aws.events", self._account, self._region, now, schedule.rule_arn, {}
+                )
                 for arn, constant in schedule.targets:
                     try:
                         self._invoke(arn, json.loads(constant) if constant is not None else event)
                     except Exception:
                         log.exception("scheduled invocation refused", extra={"rule": schedule.logical_id})
-
-
-def rules_from_resources(
-    rules: Iterable[tuple[str, Mapping[str, Any]]], function_arns: Iterable[str]
-) -> Iterator[EventRuleSpec]:
-    """Rules declared as `AWS::Events::Rule` `(logical id, resolved properties)` with function targets."""
-    known = set(function_arns)
-    for logical_id, props in rules:
-        if "EventPattern" not in props:
-            continue
-        targets = []
-        for declared in props.get("Targets") or []:
-            arn = str(declared.get("Arn", ""))
-            if arn not in known:
-                log.info("event rule target not emulated", extra={"rule": logical_id, "target": arn})
-                continue
-            reshaping = [key for key in _RESHAPING if key in declared]
-            if reshaping:
-                raise TemplateError(f"{logical_id}: target {', '.join(reshaping)} is not emulated locally")
-            targets.append(RuleTarget(function_arn=arn))
-        if not targets:
-            log.info("event rule with no function target not emulated", extra={"rule": logical_id})
-            continue
-        try:
-            pattern = EventPattern.compile(props["EventPattern"])
-        except EventPatternError as exc:
-            raise TemplateError(f"{logical_id}: {exc}") from exc
-        yield EventRuleSpec(
-            logical_id=logical_id,
-            pattern=pattern,
-            targets=tuple(targets),
-            event_bus=_bus_name(props.get("EventBusName")),
-            enabled=str(props.get("State", "ENABLED")).upper() == "ENABLED",
-        )
-
-
-def _bus_name(value: Any) -> str:
-    """A bus name or ARN (`arn:…:event-bus/<name>`) as its name; absent means the default bus."""
-    if value is None or value == "":
-        return DEFAULT_EVENT_BUS
-    return str(value).rpartition("event-bus/")[2] or DEFAULT_EVENT_BUS

@@ -11,6 +11,7 @@ TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 NOT_STARTED = "NOT_STARTED"
 _MAX_HISTORY_PAGES = 50
 _MAX_LIST_PAGES = 100
+_PAGE_SIZE = 1000
 
 
 @dataclass(frozen=True)
@@ -84,36 +85,26 @@ def list_executions(
     sfn: Any, machine_arn: str, *, status: str | None = None, max_pages: int = _MAX_LIST_PAGES
 ) -> list[dict[str, Any]]:
     """Every execution summary of a state machine (optionally of one status), at most `max_pages` pages."""
-    found: list[dict[str, Any]] = []
-    token: str | None = None
-    for _ in range(max_pages):
-        kwargs: dict[str, Any] = {"stateMachineArn": machine_arn, "maxResults": 1000}
-        if status:
-            kwargs["statusFilter"] = status
-        if token:
-            kwargs["nextToken"] = token
-        page = sfn.list_executions(**kwargs)
-        found.extend(page["executions"])
-        token = page.get("nextToken")
-        if not token:
-            break
-    return found
+    filters = {"statusFilter": status} if status else {}
+    pages = sfn.get_paginator("list_executions").paginate(
+        stateMachineArn=machine_arn, **filters, PaginationConfig=_pages(max_pages)
+    )
+    return [execution for page in pages for execution in page["executions"]]
 
 
 def history_events(
     sfn: Any, execution_arn: str, *, max_pages: int = _MAX_HISTORY_PAGES
 ) -> Iterator[dict[str, Any]]:
     """An execution's history events, oldest first, at most `max_pages` pages."""
-    token: str | None = None
-    for _ in range(max_pages):
-        kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
-        if token:
-            kwargs["nextToken"] = token
-        page = sfn.get_execution_history(**kwargs)
+    pages = sfn.get_paginator("get_execution_history").paginate(
+        executionArn=execution_arn, PaginationConfig=_pages(max_pages)
+    )
+    for page in pages:
         yield from page["events"]
-        token = page.get("nextToken")
-        if not token:
-            return
+
+
+def _pages(max_pages: int) -> dict[str, int]:
+    return {"MaxItems": max_pages * _PAGE_SIZE, "PageSize": _PAGE_SIZE}
 
 
 def _history_summary(sfn: Any, execution_arn: str, polled: frozenset[str]) -> tuple[int, int, Any]:

@@ -8,7 +8,8 @@ import logging
 import zipfile
 from typing import Any
 
-from local_stack.resources import QueueSpec, StackSpec
+from local_stack.builder import as_text
+from local_stack.resources import BUCKET, QUEUE, SECRET, TABLE, StackSpec, notifications
 
 log = logging.getLogger(__name__)
 
@@ -33,16 +34,11 @@ class ProvisionError(RuntimeError):
 
 
 def _placeholder_zip() -> bytes:
-    """Lambda insists on a code package; the handlers are imported from the host, not from it."""
+    """Lambda insists on a code package; the handlers run from the project's source tree, not from it."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("README.txt", "Handlers run in-process from the project's source tree.\n")
+        archive.writestr("README.txt", "Handlers run from the project's source tree.\n")
     return buffer.getvalue()
-
-
-def _queue_order(queues: tuple[QueueSpec, ...]) -> list[QueueSpec]:
-    """Dead-letter queues first: a RedrivePolicy must name an existing queue."""
-    return sorted(queues, key=lambda q: "RedrivePolicy" in q.attributes)
 
 
 def provision(spec: StackSpec, clients: dict[str, Any]) -> None:
@@ -52,13 +48,18 @@ def provision(spec: StackSpec, clients: dict[str, Any]) -> None:
     stepfunctions).
     """
     try:
-        role = clients["iam"].create_role(RoleName=_ROLE_NAME, AssumeRolePolicyDocument=_TRUST_POLICY)[
-            "Role"
-        ]["Arn"]
-        for queue in _queue_order(spec.queues):
-            clients["sqs"].create_queue(QueueName=queue.name, Attributes=queue.attributes)
-        for secret in spec.secrets:
-            clients["secretsmanager"].create_secret(Name=secret.name, SecretString=secret.secret_string)
+        iam, s3 = clients["iam"], clients["s3"]
+        role = iam.create_role(RoleName=_ROLE_NAME, AssumeRolePolicyDocument=_TRUST_POLICY)["Role"]["Arn"]
+        # Dead-letter queues first: a RedrivePolicy must name an existing queue.
+        for queue in sorted(spec.of_type(QUEUE), key=lambda q: "RedrivePolicy" in q.properties):
+            attributes = {
+                k: as_text(v) for k, v in queue.properties.items() if k not in ("QueueName", "Tags")
+            }
+            clients["sqs"].create_queue(QueueName=queue.name, Attributes=attributes)
+        for secret in spec.of_type(SECRET):
+            clients["secretsmanager"].create_secret(
+                Name=secret.name, SecretString=secret.properties["SecretString"]
+            )
         code = _placeholder_zip()
         for function in spec.functions:
             clients["lambda"].create_function(
@@ -71,41 +72,28 @@ def provision(spec: StackSpec, clients: dict[str, Any]) -> None:
                 MemorySize=function.memory_size,
                 Environment={"Variables": function.environment},
             )
-        for table in spec.tables:
+        for table in spec.of_type(TABLE):
             clients["dynamodb"].create_table(
                 TableName=table.name,
-                KeySchema=list(table.key_schema),
-                AttributeDefinitions=list(table.attribute_definitions),
+                KeySchema=table.properties["KeySchema"],
+                AttributeDefinitions=table.properties["AttributeDefinitions"],
                 BillingMode="PAY_PER_REQUEST",
             )
-            if table.ttl_attribute:
-                clients["dynamodb"].update_time_to_live(
-                    TableName=table.name,
-                    TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute},
-                )
         for machine in spec.state_machines:
             clients["stepfunctions"].create_state_machine(
                 name=machine.name, definition=machine.definition, roleArn=role, type=machine.type
             )
-        for bucket in spec.buckets:
-            clients["s3"].create_bucket(Bucket=bucket.name)
-            if bucket.versioned:
-                clients["s3"].put_bucket_versioning(
-                    Bucket=bucket.name, VersioningConfiguration={"Status": "Enabled"}
-                )
-            notification = bucket.notification_configuration()
-            if notification:
-                clients["s3"].put_bucket_notification_configuration(
-                    Bucket=bucket.name, NotificationConfiguration=notification
+        for bucket in spec.of_type(BUCKET):
+            s3.create_bucket(Bucket=bucket.name)
+            if (bucket.properties.get("VersioningConfiguration") or {}).get("Status") == "Enabled":
+                s3.put_bucket_versioning(Bucket=bucket.name, VersioningConfiguration={"Status": "Enabled"})
+            if lambdas := notifications(bucket):
+                s3.put_bucket_notification_configuration(
+                    Bucket=bucket.name, NotificationConfiguration={"LambdaFunctionConfigurations": lambdas}
                 )
     except Exception as exc:
         raise ProvisionError(f"cannot create the local stack: {exc}") from exc
     log.info(
         "local stack provisioned",
-        extra={
-            "buckets": [b.name for b in spec.buckets],
-            "functions": [f.name for f in spec.functions],
-            "state_machines": [m.name for m in spec.state_machines],
-            "ignored": sorted(spec.ignored),
-        },
+        extra={"resources": [r.name for r in spec.resources], "ignored": sorted(spec.ignored)},
     )

@@ -1,56 +1,19 @@
-"""Typed model of the resources the local stack creates from `template.yaml`."""
+"""What the local stack creates from `template.yaml`: functions and state machines as typed specs (the
+runner and the stack read their fields), the other resources as their resolved CloudFormation properties."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from local_stack.event_patterns import EventPattern
+from local_stack.event_rules import EventRuleSpec, ScheduleSpec
 
-
-@dataclass(frozen=True)
-class KeyFilter:
-    """An S3 key filter (prefix/suffix rules) in the shape S3's notification API expects."""
-
-    prefix: str | None = None
-    suffix: str | None = None
-
-    def to_api(self) -> dict[str, Any]:
-        rules = [{"Name": "prefix", "Value": self.prefix}] if self.prefix is not None else []
-        rules += [{"Name": "suffix", "Value": self.suffix}] if self.suffix is not None else []
-        return {"Key": {"FilterRules": rules}} if rules else {}
-
-
-@dataclass(frozen=True)
-class Notification:
-    """One S3 notification to a Lambda function (by ARN); queue and topic targets are not emulated."""
-
-    target_arn: str
-    events: tuple[str, ...]
-    key_filter: KeyFilter = KeyFilter()
-
-    def to_api(self) -> dict[str, Any]:
-        config: dict[str, Any] = {"LambdaFunctionArn": self.target_arn, "Events": list(self.events)}
-        api_filter = self.key_filter.to_api()
-        if api_filter:
-            config["Filter"] = api_filter
-        return config
-
-
-@dataclass(frozen=True)
-class BucketSpec:
-    """An `AWS::S3::Bucket` with the notifications declared on it or by SAM S3 events."""
-
-    logical_id: str
-    name: str
-    notifications: tuple[Notification, ...] = ()
-    versioned: bool = False
-
-    def notification_configuration(self) -> dict[str, Any]:
-        """The `put_bucket_notification_configuration` payload."""
-        lambdas = [n.to_api() for n in self.notifications]
-        return {"LambdaFunctionConfigurations": lambdas} if lambdas else {}
+BUCKET = "AWS::S3::Bucket"
+QUEUE = "AWS::SQS::Queue"
+SECRET = "AWS::SecretsManager::Secret"
+TABLE = "AWS::DynamoDB::Table"
 
 
 @dataclass(frozen=True)
@@ -75,7 +38,7 @@ class FunctionSpec:
 
 @dataclass(frozen=True)
 class StateMachineSpec:
-    """A state machine with its definition already substituted (JSON text)."""
+    """A state machine with its definition substituted (JSON text)."""
 
     logical_id: str
     name: str
@@ -85,104 +48,76 @@ class StateMachineSpec:
 
 
 @dataclass(frozen=True)
-class SecretSpec:
-    """An `AWS::SecretsManager::Secret`; `arn` is the partial ARN (no random suffix)."""
+class Resource:
+    """A bucket, queue, secret or table: its physical name and resolved properties (`provision` turns
+    them into the service's API calls)."""
 
     logical_id: str
+    type: str
     name: str
-    arn: str
-    secret_string: str
-
-
-@dataclass(frozen=True)
-class QueueSpec:
-    """An `AWS::SQS::Queue` with its attributes as strings (the SQS API's form)."""
-
-    logical_id: str
-    name: str
-    arn: str
-    url: str
-    attributes: dict[str, str] = field(default_factory=dict)
-
-
-DEFAULT_EVENT_BUS = "default"
-
-
-@dataclass(frozen=True)
-class TableSpec:
-    """An `AWS::DynamoDB::Table` (created on demand billing; throughput settings are not emulated)."""
-
-    logical_id: str
-    name: str
-    key_schema: tuple[dict[str, Any], ...]
-    attribute_definitions: tuple[dict[str, Any], ...]
-    ttl_attribute: str | None = None
-
-
-@dataclass(frozen=True)
-class RuleTarget:
-    """A Lambda function an event rule invokes with the whole event."""
-
-    function_arn: str
-
-
-@dataclass(frozen=True)
-class EventRuleSpec:
-    """An `AWS::Events::Rule` with an event pattern (SAM function events included, once translated),
-    keeping only the targets that are functions of the stack."""
-
-    logical_id: str
-    pattern: EventPattern
-    targets: tuple[RuleTarget, ...]
-    event_bus: str = DEFAULT_EVENT_BUS
-    enabled: bool = True
-
-
-@dataclass(frozen=True)
-class ScheduleSpec:
-    """An `AWS::Events::Rule` with a `rate(...)` `ScheduleExpression`; `targets` are (function ARN,
-    constant `Input` JSON text or None for the scheduled event)."""
-
-    logical_id: str
-    expression: str
-    seconds: float
-    rule_arn: str
-    targets: tuple[tuple[str, str | None], ...]
+    properties: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
 class StackSpec:
-    """Everything the local stack creates, plus the resolved parameters and the ignored resources."""
+    """Everything the local stack creates, plus the resolved parameters and the ignored resources
+    (logical id → type)."""
 
     parameters: dict[str, Any]
-    buckets: tuple[BucketSpec, ...]
     functions: tuple[FunctionSpec, ...]
     state_machines: tuple[StateMachineSpec, ...]
-    secrets: tuple[SecretSpec, ...]
-    queues: tuple[QueueSpec, ...]
-    ignored: dict[str, str] = field(default_factory=dict)
+    resources: tuple[Resource, ...] = ()
     rules: tuple[EventRuleSpec, ...] = ()
-    tables: tuple[TableSpec, ...] = ()
     schedules: tuple[ScheduleSpec, ...] = ()
+    ignored: dict[str, str] = field(default_factory=dict)
 
     def function(self, logical_id: str) -> FunctionSpec:
         """The function with this logical id (KeyError if absent)."""
-        return _by_id(self.functions, logical_id)
-
-    def bucket(self, logical_id: str) -> BucketSpec:
-        """The bucket with this logical id (KeyError if absent)."""
-        return _by_id(self.buckets, logical_id)
+        return {f.logical_id: f for f in self.functions}[logical_id]
 
     def state_machine(self, logical_id: str) -> StateMachineSpec:
         """The state machine with this logical id (KeyError if absent)."""
-        return _by_id(self.state_machines, logical_id)
+        return {m.logical_id: m for m in self.state_machines}[logical_id]
+
+    def resource(self, logical_id: str) -> Resource:
+        """The bucket, queue, secret or table with this logical id (KeyError if absent)."""
+        return {r.logical_id: r for r in self.resources}[logical_id]
+
+    def of_type(self, kind: str) -> tuple[Resource, ...]:
+        return tuple(r for r in self.resources if r.type == kind)
+
+    @property
+    def buckets(self) -> tuple[Resource, ...]:
+        return self.of_type(BUCKET)
+
+    @property
+    def queues(self) -> tuple[Resource, ...]:
+        return self.of_type(QUEUE)
+
+    @property
+    def secrets(self) -> tuple[Resource, ...]:
+        return self.of_type(SECRET)
+
+    @property
+    def tables(self) -> tuple[Resource, ...]:
+        return self.of_type(TABLE)
 
 
-_Spec = TypeVar("_Spec", FunctionSpec, BucketSpec, StateMachineSpec)
+def notifications(bucket: Resource) -> list[dict[str, Any]]:
+    """The bucket's S3 → Lambda notifications, as `put_bucket_notification_configuration` takes them."""
+    found = []
+    for entry in (bucket.properties.get("NotificationConfiguration") or {}).get("LambdaConfigurations", []):
+        rules = ((entry.get("Filter") or {}).get("S3Key") or {}).get("Rules") or []
+        config = {"LambdaFunctionArn": entry["Function"], "Events": [entry["Event"]]}
+        if rules:
+            config["Filter"] = {
+                "Key": {"FilterRules": [{"Name": r["Name"], "Value": r["Value"]} for r in rules]}
+            }
+        found.append(config)
+    return found
 
 
-def _by_id(items: tuple[_Spec, ...], logical_id: str) -> _Spec:
-    for item in items:
-        if item.logical_id == logical_id:
-            return item
-    raise KeyError(logical_id)
+def key_prefix(notification: Mapping[str, Any]) -> str:
+    """The key prefix a notification (`notifications` item) filters on, or ''."""
+    rules = notification.get("Filter", {}).get("Key", {}).get("FilterRules", [])
+    return next((str(r["Value"]) for r in rules if str(r["Name"]).lower() == "prefix"), "")

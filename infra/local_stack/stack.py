@@ -36,7 +36,7 @@ from local_stack.executions import (
     poll_states,
 )
 from local_stack.provision import provision
-from local_stack.resources import BucketSpec, StackSpec
+from local_stack.resources import Resource, StackSpec, key_prefix, notifications
 from local_stack.runner import InvocationRecord, Runner, RunnerOptions
 from local_stack.server import MotoServer, check_port_free, start_moto
 from local_stack.status_events import Delivery, StatusEventWatcher
@@ -260,9 +260,9 @@ class LocalStack:
         return self.moto.endpoint
 
     @property
-    def drop_bucket(self) -> BucketSpec:
+    def drop_bucket(self) -> Resource:
         """The bucket whose uploads start the pipeline (the first one with notifications)."""
-        with_notifications = [b for b in self.spec.buckets if b.notifications]
+        with_notifications = [b for b in self.spec.buckets if notifications(b)]
         candidates = with_notifications or list(self.spec.buckets)
         if not candidates:
             raise StackError("the template declares no bucket")
@@ -275,10 +275,7 @@ class LocalStack:
     @property
     def input_prefix(self) -> str:
         """The key prefix that triggers the pipeline (from the bucket's notification filter)."""
-        for notification in self.drop_bucket.notifications:
-            if notification.key_filter.prefix:
-                return notification.key_filter.prefix
-        return ""
+        return next(filter(None, map(key_prefix, notifications(self.drop_bucket))), "")
 
     @property
     def output_prefixes(self) -> dict[str, str]:
@@ -299,7 +296,7 @@ class LocalStack:
         """The state machine the drop bucket's functions start (named in their environment), or the first."""
         if not self.spec.state_machines:
             raise StackError("the template declares no state machine")
-        targets = {n.target_arn for n in self.drop_bucket.notifications}
+        targets = {n["LambdaFunctionArn"] for n in notifications(self.drop_bucket)}
         values = {v for f in self.spec.functions if f.arn in targets for v in f.environment.values()}
         started = [m.arn for m in self.spec.state_machines if m.arn in values]
         return (started or [self.spec.state_machines[0].arn])[0]

@@ -1,12 +1,10 @@
 """Step Functions "Execution Status Change" events delivered to the stack's EventBridge rules.
 
 moto's EventBridge cannot invoke Lambda, so a background watcher stands in for it: moto's interpreter
-tells it (`terminated`, through `lambda_hook`) when an execution of the stack's state machines reaches a
-terminal status (SUCCEEDED, FAILED, TIMED_OUT, ABORTED); it builds the event as AWS documents it, and
-invokes every Lambda target of every matching rule as an asynchronous invocation (EventBridge invokes
-Lambda asynchronously, so the function's retry policy and dead-letter queue apply), and waits for its
-outcome. A failed target is logged; it
-never stops the watcher.
+tells it (`terminated`, through `lambda_hook`) when an execution of the stack's state machines ends; it
+builds the event as AWS documents it and invokes every target of every matching rule asynchronously
+(EventBridge invokes Lambda so: the function's retries and dead-letter queue apply), waiting for the
+outcome. A failed target is logged and recorded; it never stops the watcher.
 """
 
 from __future__ import annotations
@@ -15,22 +13,18 @@ import contextlib
 import logging
 import queue
 import threading
-import uuid
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from local_stack.event_rules import EventRuleSpec, event_envelope
 from local_stack.executions import TERMINAL, TERMINAL_HISTORY_EVENTS, history_events
-from local_stack.resources import DEFAULT_EVENT_BUS, EventRuleSpec, RuleTarget
 
 log = logging.getLogger(__name__)
 
-DETAIL_TYPE = "Step Functions Execution Status Change"
-SOURCE = "aws.states"
 _WAKE_SECONDS = 0.5
-MAX_PAGES = 20
 MAX_TRACKED = 100_000
 _MAX_DELIVERY_RECORDS = 10_000
 _STOP_JOIN_SECONDS = 30.0
@@ -61,31 +55,25 @@ def status_change_event(execution: Mapping[str, Any], account_id: str, region: s
     """The EventBridge event of a `describe_execution` result, in the shape AWS documents."""
     stop: datetime | None = execution.get("stopDate")
     output = execution.get("output")
-    moment = stop if stop is not None else datetime.now(UTC)
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": DETAIL_TYPE,
-        "source": SOURCE,
-        "account": account_id,
-        "time": moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": region,
-        "resources": [execution["executionArn"]],
-        "detail": {
-            "executionArn": execution["executionArn"],
-            "stateMachineArn": execution["stateMachineArn"],
-            "name": execution.get("name"),
-            "status": execution["status"],
-            "startDate": _epoch_ms(execution.get("startDate")),
-            "stopDate": _epoch_ms(stop),
-            "input": execution.get("input"),
-            "output": output,
-            "error": execution.get("error"),
-            "cause": execution.get("cause"),
-            "inputDetails": {"included": True},
-            "outputDetails": {"included": True} if output is not None else None,
-        },
+    arn = execution["executionArn"]
+    detail = {
+        "executionArn": arn,
+        "stateMachineArn": execution["stateMachineArn"],
+        "name": execution.get("name"),
+        "status": execution["status"],
+        "startDate": _epoch_ms(execution.get("startDate")),
+        "stopDate": _epoch_ms(stop),
+        "input": execution.get("input"),
+        "output": output,
+        "error": execution.get("error"),
+        "cause": execution.get("cause"),
+        "inputDetails": {"included": True},
+        "outputDetails": {"included": True} if output is not None else None,
     }
+    moment = stop if stop is not None else datetime.now(UTC)
+    return event_envelope(
+        "Step Functions Execution Status Change", "aws.states", account_id, region, moment, arn, detail
+    )
 
 
 class StatusEventWatcher:
@@ -106,17 +94,15 @@ class StatusEventWatcher:
         state_machine_arns: Sequence[str],
         account_id: str,
         region: str,
-        max_pages: int = MAX_PAGES,
         max_tracked: int = MAX_TRACKED,
     ):
         self._sfn = sfn
         self._invoke_target = invoke
-        self._rules = [rule for rule in rules if rule.enabled and rule.event_bus == DEFAULT_EVENT_BUS]
+        self._rules = list(rules)
         self._machines = list(state_machine_arns)
         self._account_id = account_id
         self._region = region
         self._ended: queue.Queue[str] = queue.Queue()
-        self._max_pages = max_pages
         self._max_tracked = max_tracked
         self._handled: OrderedDict[str, None] = OrderedDict()
         self._deliveries: deque[Delivery] = deque(maxlen=_MAX_DELIVERY_RECORDS)
@@ -126,7 +112,7 @@ class StatusEventWatcher:
 
     @property
     def active(self) -> bool:
-        """True when there is something to watch: enabled default-bus rules and state machines."""
+        """True when there is something to watch: rules and state machines."""
         return bool(self._rules and self._machines)
 
     @property
@@ -198,24 +184,16 @@ class StatusEventWatcher:
         `describe_execution` leaves them out (moto does for TIMED_OUT), else the time it was noticed."""
         if execution.get("stopDate") is not None:
             return execution
-        found = dict(execution)
-        terminal = self._terminal_history_event(str(execution["executionArn"]))
-        if terminal is None:
-            found["stopDate"] = datetime.now(UTC)
-            return found
-        found["stopDate"] = terminal["timestamp"]
-        details = next((v for k, v in terminal.items() if k.endswith("EventDetails")), None) or {}
+        history = history_events(self._sfn, str(execution["executionArn"]))
+        ends = [event for event in history if event.get("type") in TERMINAL_HISTORY_EVENTS]
+        if not ends:
+            return {**execution, "stopDate": datetime.now(UTC)}
+        details = next((v for k, v in ends[-1].items() if k.endswith("EventDetails")), None) or {}
+        found = {**execution, "stopDate": ends[-1]["timestamp"]}
         for name in ("error", "cause"):
             if found.get(name) is None and details.get(name) is not None:
                 found[name] = details[name]
         return found
-
-    def _terminal_history_event(self, execution_arn: str) -> dict[str, Any] | None:
-        last: dict[str, Any] | None = None
-        for event in history_events(self._sfn, execution_arn, max_pages=self._max_pages):
-            if event.get("type") in TERMINAL_HISTORY_EVENTS:
-                last = event
-        return last
 
     def _remember(self, execution_arn: str) -> None:
         with self._lock:
@@ -229,33 +207,19 @@ class StatusEventWatcher:
             if not rule.pattern.matches(event):
                 continue
             for target in rule.targets:
-                delivery = self._invoke(rule, target, event)
+                try:
+                    ok, attempts, error = self._invoke_target(target, event)
+                except Exception as exc:
+                    ok, attempts, error = False, 0, f"{type(exc).__name__}: {exc}"
+                arn, status = str(detail["executionArn"]), str(detail["status"])
                 with self._lock:
-                    self._deliveries.append(delivery)
-                fields = {
-                    "rule": rule.logical_id,
-                    "function": target.function_arn,
-                    "execution": detail["executionArn"],
-                    "status": detail["status"],
-                    "attempts": delivery.attempts,
-                }
-                if delivery.ok:
-                    log.info("status-change event delivered", extra=fields)
+                    self._deliveries.append(
+                        Delivery(arn, status, rule.logical_id, target, attempts, ok, error)
+                    )
+                fields = {"rule": rule.logical_id, "function": target, "execution": arn, "status": status}
+                if ok:
+                    log.info("status-change event delivered", extra={**fields, "attempts": attempts})
                 else:
-                    log.error("status-change event not delivered: %s", delivery.error, extra=fields)
-
-    def _invoke(self, rule: EventRuleSpec, target: RuleTarget, event: dict[str, Any]) -> Delivery:
-        try:
-            ok, attempts, error = self._invoke_target(target.function_arn, event)
-        except Exception as exc:
-            ok, attempts, error = False, 0, f"{type(exc).__name__}: {exc}"
-        detail = event["detail"]
-        return Delivery(
-            execution_arn=str(detail["executionArn"]),
-            status=str(detail["status"]),
-            rule=rule.logical_id,
-            function_arn=target.function_arn,
-            attempts=attempts,
-            ok=ok,
-            error=error,
-        )
+                    log.error(
+                        "status-change event not delivered: %s", error, extra={**fields, "attempts": attempts}
+                    )

@@ -13,7 +13,7 @@ import json
 import logging
 import re
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from samtranslator.model.exceptions import InvalidDocumentException  # type: ign
 from samtranslator.parser.parser import Parser  # type: ignore[import-untyped]
 from samtranslator.translator.translator import Translator  # type: ignore[import-untyped]
 
-from local_stack.builder import SUPPORTED, Builder, Environment, Identities
+from local_stack.builder import SUPPORTED, Environment, build, identities
 from local_stack.cfn import Resolver, TemplateError, load_yaml
 from local_stack.resources import StackSpec
 
@@ -53,16 +53,15 @@ def plan(
     parameters = _parameters(template.get("Parameters") or {}, dict(overrides or {}), check_constraints)
     translated, code_uris, definition_files = translate(template, template_path.parent, parameters, env)
     resources: dict[str, Any] = translated.get("Resources") or {}
-    base_refs: dict[str, Any] = {**_pseudo(env), **parameters}
-    conditions = _LazyConditions(template.get("Conditions") or {}, base_refs)
-    identities = Identities(resources, env, Resolver(base_refs, {}, conditions))
-    resolver = Resolver({**base_refs, **identities.refs}, identities.attributes, conditions)
+    conditions = template.get("Conditions") or {}
+    base = Resolver({**_pseudo(env), **parameters}, conditions)
+    names, identity = identities(resources, env, base)
+    resolver = Resolver({**base.values, **identity}, conditions)
     active = {
-        logical_id: body
-        for logical_id, body in resources.items()
+        lid: body
+        for lid, body in resources.items()
         if "Condition" not in body or resolver.condition(body["Condition"])
     }
-    builder = Builder(resolver, identities, active, code_uris, definition_files)
     ignored = {
         lid: body.get("Type", "?") for lid, body in active.items() if body.get("Type") not in SUPPORTED
     }
@@ -70,25 +69,8 @@ def plan(
         kinds = Counter(ignored.values())
         summary = ", ".join(f"{kind} x{count}" for kind, count in sorted(kinds.items()))
         log.info("resources not emulated, skipped: %s", summary, extra={"ignored": ignored})
-    return StackSpec(
-        parameters=parameters,
-        buckets=tuple(builder.buckets()),
-        functions=tuple(builder.functions()),
-        state_machines=tuple(builder.state_machines()),
-        secrets=tuple(builder.secrets()),
-        queues=tuple(builder.queues()),
-        ignored=ignored,
-        rules=tuple(builder.rules()),
-        schedules=tuple(builder.schedules()),
-        tables=tuple(builder.tables()),
-    )
-
-
-class _NoManagedPolicies:
-    """The translator asks IAM for managed policy ARNs only when a function names one; none here."""
-
-    def load(self) -> dict[str, str]:
-        return {}
+    built = build(active, resolver, names, code_uris, definition_files, env)
+    return StackSpec(parameters=parameters, ignored=ignored, **built)
 
 
 def translate(
@@ -124,7 +106,7 @@ def translate(
         translated = translator.translate(
             document,
             parameter_values=dict(parameters),
-            get_managed_policy_map=_NoManagedPolicies().load,
+            get_managed_policy_map=dict,  # asked only when a function names a managed policy: none
         )
     except InvalidDocumentException as exc:
         causes = "; ".join(str(cause.message) for cause in exc.causes)
@@ -204,29 +186,6 @@ def _parameters(declared: Mapping[str, Any], overrides: dict[str, str], check: b
             value = str(value)
         values[name] = value
     return values
-
-
-class _LazyConditions(Mapping[str, bool]):
-    """Conditions evaluated on first use (they may refer to each other)."""
-
-    def __init__(self, declared: Mapping[str, Any], refs: Mapping[str, Any]):
-        self._declared = declared
-        self._values: dict[str, bool] = {}
-        self._resolver = Resolver(refs, {}, self)
-
-    def __getitem__(self, name: str) -> bool:
-        if name not in self._values:
-            value = self._resolver.resolve(self._declared[name])
-            if not isinstance(value, bool):
-                raise TemplateError(f"condition {name} is not a boolean: {value!r}")
-            self._values[name] = value
-        return self._values[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._declared)
-
-    def __len__(self) -> int:
-        return len(self._declared)
 
 
 def declared_parameters(template_path: Path) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 from PIL import Image, ImageDraw
 
+from local_stack.resources import notifications
 from local_stack.samples import truth_path
 from local_stack.stack import LocalStack
 from ocr_pipeline.domain.keys import execution_name
@@ -102,9 +103,9 @@ class NotificationsOff:
         )
 
     def __exit__(self, *exc: object) -> None:
+        lambdas = notifications(self._stack.drop_bucket)
         self._stack.s3.put_bucket_notification_configuration(
-            Bucket=self._stack.bucket,
-            NotificationConfiguration=self._stack.drop_bucket.notification_configuration(),
+            Bucket=self._stack.bucket, NotificationConfiguration={"LambdaFunctionConfigurations": lambdas}
         )
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from local_stack.builder import Environment
 from local_stack.cfn import Resolver, TemplateError, load_yaml
+from local_stack.resources import key_prefix, notifications
 from local_stack.template import ParameterError, plan
 
 FIXTURE = Path(__file__).parent / "fixtures" / "template.yaml"
@@ -34,7 +35,7 @@ def test_load_yaml_short_tags_become_long_form() -> None:
 
 def test_resolver_sub_with_attribute_and_literal_keeps_escaped_placeholder() -> None:
     # GIVEN a resolver that knows a parameter and an attribute
-    resolver = Resolver(refs={"P": "p"}, attributes={("F", "Arn"): "arn:f"})
+    resolver = Resolver({"P": "p", "F.Arn": "arn:f"})
 
     # WHEN a Sub mixes them with an escaped ${!literal}
     value = resolver.resolve({"Fn::Sub": "${P}/${F.Arn}/${!literal}"})
@@ -45,7 +46,7 @@ def test_resolver_sub_with_attribute_and_literal_keeps_escaped_placeholder() -> 
 
 def test_resolver_unknown_ref_raises_template_error() -> None:
     # GIVEN a resolver without the name
-    resolver = Resolver(refs={})
+    resolver = Resolver({})
 
     # WHEN / THEN resolving it fails with a named error
     with pytest.raises(TemplateError, match="Missing"):
@@ -88,6 +89,12 @@ def test_plan_override_changes_conditions_and_conditional_resources() -> None:
     assert "t-SlowOnlyQueue" in [q.name for q in spec.queues]
 
 
+def test_resolver_refuses_an_intrinsic_it_does_not_evaluate() -> None:
+    # GIVEN / WHEN / THEN an intrinsic the template does not use is refused by name
+    with pytest.raises(TemplateError, match="Fn::Select"):
+        Resolver({}).resolve({"Fn::Select": [0, ["a"]]})
+
+
 def test_plan_unknown_override_raises() -> None:
     # GIVEN / WHEN / THEN a misspelt parameter is refused
     with pytest.raises(TemplateError, match="Moed"):
@@ -126,26 +133,24 @@ def test_plan_constraint_checks_can_be_turned_off() -> None:
 
 def test_plan_s3_event_becomes_bucket_notification_with_filter() -> None:
     # GIVEN / WHEN the fixture planned
-    bucket = plan(FIXTURE, environment=ENV).bucket("Bucket")
+    bucket = plan(FIXTURE, environment=ENV).resource("Bucket")
 
     # THEN the bucket carries the function's S3 event as a filtered Lambda notification
     assert bucket.name == "drop-111122223333-eu-west-1"
-    assert bucket.notification_configuration() == {
-        "LambdaFunctionConfigurations": [
-            {
-                "LambdaFunctionArn": "arn:aws:lambda:eu-west-1:111122223333:function:t-StartFunction",
-                "Events": ["s3:ObjectCreated:*"],
-                "Filter": {
-                    "Key": {
-                        "FilterRules": [
-                            {"Name": "prefix", "Value": "incoming/"},
-                            {"Name": "suffix", "Value": ".txt"},
-                        ]
-                    }
-                },
-            }
-        ]
-    }
+    assert notifications(bucket) == [
+        {
+            "LambdaFunctionArn": "arn:aws:lambda:eu-west-1:111122223333:function:t-StartFunction",
+            "Events": ["s3:ObjectCreated:*"],
+            "Filter": {
+                "Key": {
+                    "FilterRules": [
+                        {"Name": "prefix", "Value": "incoming/"},
+                        {"Name": "suffix", "Value": ".txt"},
+                    ]
+                }
+            },
+        }
+    ]
 
 
 def test_plan_state_machine_definition_is_substituted_as_text() -> None:
@@ -164,7 +169,7 @@ def test_plan_secret_string_sub_with_map() -> None:
     (secret,) = plan(FIXTURE, {"Greeting": "hi"}, environment=ENV).secrets
 
     # THEN the two-argument Sub filled the secret
-    assert json.loads(secret.secret_string) == {"greeting": "hi"}
+    assert json.loads(secret.properties["SecretString"]) == {"greeting": "hi"}
 
 
 def test_plan_unsupported_resource_is_listed_as_ignored() -> None:
@@ -185,10 +190,10 @@ def test_plan_project_template_wires_upload_function_to_the_state_machine() -> N
     # THEN the upload function starts the state machine that the bucket notification leads to
     machine = spec.state_machines[0]
     (bucket,) = spec.buckets
-    targets = {n.target_arn for n in bucket.notifications}
+    targets = {n["LambdaFunctionArn"] for n in notifications(bucket)}
     upload = next(f for f in spec.functions if f.arn in targets)
     assert upload.environment["STATE_MACHINE_ARN"] == machine.arn
-    assert all(n.key_filter.prefix == spec.parameters["InputPrefix"] for n in bucket.notifications)
+    assert {key_prefix(n) for n in notifications(bucket)} == {spec.parameters["InputPrefix"]}
 
 
 @pytest.mark.skipif(not PROJECT_TEMPLATE.exists(), reason="template.yaml not present")

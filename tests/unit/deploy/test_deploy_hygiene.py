@@ -87,7 +87,10 @@ def test_secret_with_json_metacharacters_round_trips(client_secret: str) -> None
     (secret,) = spec.secrets
 
     # THEN the stored JSON parses back to the exact credentials
-    assert json.loads(secret.secret_string) == {"client_id": "id-1", "client_secret": client_secret}
+    assert json.loads(secret.properties["SecretString"]) == {
+        "client_id": "id-1",
+        "client_secret": client_secret,
+    }
 
 
 def test_stack_without_a_client_secret_stores_empty_credentials() -> None:
@@ -95,7 +98,7 @@ def test_stack_without_a_client_secret_stores_empty_credentials() -> None:
     (secret,) = plan(TEMPLATE).secrets
 
     # THEN the secret holds no usable credential for the operator to replace
-    assert json.loads(secret.secret_string) == {"client_id": "", "client_secret": ""}
+    assert json.loads(secret.properties["SecretString"]) == {"client_id": "", "client_secret": ""}
 
 
 def test_empty_client_secret_is_a_configuration_error_naming_the_fix(moto_aws: None) -> None:

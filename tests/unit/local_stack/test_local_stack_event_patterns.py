@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from local_stack.event_patterns import EventPattern, EventPatternError
+from local_stack.event_rules import EventPattern, EventPatternError
 
 EVENT: dict[str, Any] = {
     "source": "aws.states",

@@ -10,8 +10,8 @@ import pytest
 
 from local_stack.builder import Environment
 from local_stack.cfn import TemplateError
-from local_stack.event_rules import Scheduler
-from local_stack.resources import EventRuleSpec, ScheduleSpec, StackSpec
+from local_stack.event_rules import EventRuleSpec, Scheduler, ScheduleSpec
+from local_stack.resources import StackSpec
 from local_stack.template import plan
 
 PROJECT_TEMPLATE = Path(__file__).resolve().parents[3] / "template.yaml"
@@ -67,14 +67,11 @@ def test_sam_eventbridge_event_becomes_rule_targeting_its_function(tmp_path: Pat
 
     # THEN the rule is the one SAM generates, targets the function and has the resolved pattern
     assert rule.logical_id == "RecorderDone"
-    assert [t.function_arn for t in rule.targets] == [
-        "arn:aws:lambda:eu-west-1:111122223333:function:t-Recorder"
-    ]
+    assert rule.targets == ("arn:aws:lambda:eu-west-1:111122223333:function:t-Recorder",)
     assert rule.pattern.matches(STATUS_EVENT)
-    assert (rule.event_bus, rule.enabled) == ("default", True)
 
 
-def test_sam_cloudwatch_event_is_read_like_eventbridge_rule(tmp_path: Path) -> None:
+def test_disabled_rule_is_not_run(tmp_path: Path) -> None:
     # GIVEN a function event of the older Type CloudWatchEvent, disabled
     body = """      Events:
         Old:
@@ -83,15 +80,12 @@ def test_sam_cloudwatch_event_is_read_like_eventbridge_rule(tmp_path: Path) -> N
             Pattern: {source: [aws.states]}
             State: DISABLED
 """
-    # WHEN the template is planned
-    (rule,) = _rules(tmp_path, body)
-
-    # THEN it is a rule, kept disabled
-    assert (rule.logical_id, rule.enabled) == ("RecorderOld", False)
+    # WHEN / THEN planning leaves it out
+    assert _rules(tmp_path, body) == ()
 
 
-def test_events_rule_keeps_function_targets_and_skips_others(tmp_path: Path) -> None:
-    # GIVEN an AWS::Events::Rule with a function target and a topic target
+def test_events_rule_targets_its_function_and_is_not_ignored(tmp_path: Path) -> None:
+    # GIVEN an AWS::Events::Rule with a function target
     body = """
   Rule:
     Type: AWS::Events::Rule
@@ -99,33 +93,51 @@ def test_events_rule_keeps_function_targets_and_skips_others(tmp_path: Path) -> 
       EventPattern: {source: [aws.states]}
       Targets:
         - {Id: f, Arn: !GetAtt Recorder.Arn}
-        - {Id: t, Arn: !Ref Topic}
 """
     # WHEN the template is planned
     spec = _plan(tmp_path, body)
 
-    # THEN only the function target remains and the rule is not listed as ignored
+    # THEN the rule targets the function and is not listed as ignored
     (rule,) = spec.rules
     assert rule.logical_id == "Rule"
-    assert [t.function_arn.rpartition(":")[2] for t in rule.targets] == ["t-Recorder"]
+    assert [t.rpartition(":")[2] for t in rule.targets] == ["t-Recorder"]
     assert "Rule" not in spec.ignored
 
 
-def test_events_rule_without_pattern_or_function_target_is_skipped(tmp_path: Path) -> None:
-    # GIVEN a schedule-only rule and a rule targeting only a topic
+@pytest.mark.parametrize(
+    ("declaration", "message"),
+    [
+        ("EventPattern: {source: [aws.states]}\n      Targets: [{Id: t, Arn: !Ref Topic}]", "not a function"),
+        (
+            "EventPattern: {source: [aws.states]}\n      EventBusName: other\n"
+            "      Targets: [{Id: f, Arn: !GetAtt Recorder.Arn}]",
+            "another bus",
+        ),
+    ],
+)
+def test_events_rule_not_emulated_fails_plan(tmp_path: Path, declaration: str, message: str) -> None:
+    # GIVEN a rule targeting a topic, or on another bus than the default one (not emulated)
+    body = f"""
+  Rule:
+    Type: AWS::Events::Rule
+    Properties:
+      {declaration}
+"""
+    # WHEN / THEN planning fails naming the rule
+    with pytest.raises(TemplateError, match=f"Rule: .*{message}"):
+        _plan(tmp_path, body)
+
+
+def test_events_rule_without_pattern_is_no_pattern_rule(tmp_path: Path) -> None:
+    # GIVEN a schedule-only rule
     body = """
   Schedule:
     Type: AWS::Events::Rule
     Properties:
       ScheduleExpression: rate(1 minute)
       Targets: [{Id: f, Arn: !GetAtt Recorder.Arn}]
-  ToTopic:
-    Type: AWS::Events::Rule
-    Properties:
-      EventPattern: {source: [aws.states]}
-      Targets: [{Id: t, Arn: !Ref Topic}]
 """
-    # WHEN / THEN neither becomes a local rule
+    # WHEN / THEN it does not become a pattern rule
     assert _rules(tmp_path, body) == ()
 
 
@@ -170,7 +182,7 @@ def test_project_template_routes_timed_out_and_aborted_executions_to_a_function(
 
     def targets(status: str) -> set[str]:
         event = {**STATUS_EVENT, "detail": {"status": status, "stateMachineArn": machine}}
-        return {t.function_arn for r in spec.rules if r.pattern.matches(event) for t in r.targets}
+        return {t for r in spec.rules if r.pattern.matches(event) for t in r.targets}
 
     assert targets("TIMED_OUT") and targets("TIMED_OUT") <= functions
     assert targets("ABORTED") == targets("TIMED_OUT")

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from local_stack.event_patterns import EventPattern
-from local_stack.resources import EventRuleSpec, RuleTarget
+from local_stack.event_rules import EventPattern, EventRuleSpec
 from local_stack.status_events import StatusEventWatcher, status_change_event
 
 MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:m"
@@ -37,8 +36,12 @@ class FakeSfn:
     def describe_execution(self, executionArn: str) -> dict[str, Any]:
         return next(dict(e) for e in self.executions if e["executionArn"] == executionArn)
 
-    def get_execution_history(self, **_: Any) -> dict[str, Any]:
-        return {"events": self.history}
+    def get_paginator(self, operation: str) -> Any:
+        assert operation == "get_execution_history"
+        return self
+
+    def paginate(self, **_: Any) -> list[dict[str, Any]]:
+        return [{"events": self.history}]
 
 
 class FakeLambda:
@@ -59,7 +62,7 @@ def _rule(statuses: list[str]) -> EventRuleSpec:
     pattern = EventPattern.compile(
         {"source": ["aws.states"], "detail": {"status": statuses, "stateMachineArn": [MACHINE]}}
     )
-    return EventRuleSpec("Rule", pattern, (RuleTarget(FUNCTION),))
+    return EventRuleSpec("Rule", pattern, (FUNCTION,))
 
 
 def _watcher(sfn: FakeSfn, lam: FakeLambda, statuses: list[str]) -> StatusEventWatcher:
