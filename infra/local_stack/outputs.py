@@ -26,36 +26,32 @@ class LocalOutputs:
 
     def characters(self) -> int | None:
         """Length of the recognized text, or None without text."""
-        if self.text is None:
-            return None
-        return len(self.text.read_text(encoding="utf-8", errors="replace"))
+        return None if self.text is None else len(self.text.read_text(encoding="utf-8", errors="replace"))
 
-    def result(self) -> dict[str, Any] | None:
-        """The result record, or None without a readable one."""
-        if self.results is None:
-            return None
+    def result(self) -> dict[str, Any]:
+        """The result record (task ids, timings, calls...), or {} without a readable one."""
         try:
-            record = json.loads(self.results.read_text(encoding="utf-8"))
+            record = json.loads(self.results.read_text(encoding="utf-8")) if self.results else {}
         except (OSError, ValueError):
-            return None
-        return record if isinstance(record, dict) else None
+            return {}
+        return record if isinstance(record, dict) else {}
 
     def in_lambda_checks(self) -> int:
-        """Status checks made inside the submitting function (from the result record; 0 without one)."""
-        value = (self.result() or {}).get("in_lambda_polls", 0)
+        """Status checks made inside the submitting function (0 without a result record)."""
+        value = self.result().get("in_lambda_polls", 0)
         return value if isinstance(value, int) else 0
 
     def stages(self) -> str | None:
         """The stages the image went through (``binarize>recognize``), from the result record."""
-        steps = (self.result() or {}).get("steps")
+        steps = self.result().get("steps")
         return ">".join(str(step) for step in steps) if isinstance(steps, list) and steps else None
 
     def api_calls(self) -> int | None:
         """OCR API requests made for the image, all stages (from the result record)."""
-        calls = (self.result() or {}).get("calls")
-        if not isinstance(calls, dict):
-            return None
-        posts, gets = calls.get("posts", 0), calls.get("gets", 0)
+        calls = self.result().get("calls")
+        posts, gets = (
+            (calls.get("posts", 0), calls.get("gets", 0)) if isinstance(calls, dict) else (None, None)
+        )
         return posts + gets if isinstance(posts, int) and isinstance(gets, int) else None
 
 

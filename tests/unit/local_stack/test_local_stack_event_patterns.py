@@ -145,8 +145,6 @@ def test_pattern_wildcard_or_and_cidr_are_evaluated(pattern: Any, event: Any, ex
         {"source": "aws.states"},
         {"source": []},
         {"detail": {}},
-        {"source": [{"prefix": 3}]},
-        {"source": [{"exists": "yes"}]},
         {"source": [{"numeric": ["~", 1]}]},
         {"source": [{"prefix": "a", "suffix": "b"}]},
         {},
