@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from cfnlint.decode import cfn_yaml
+from local_stack.cfn import load_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
@@ -30,11 +30,8 @@ COMMAND_TIMEOUT_SECONDS = 300
 
 
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
-    """The template as data, short-form tags turned into their long form (cfn-lint's loader)."""
-    data = cfn_yaml.loads(path.read_text(encoding="utf-8"), str(path))
-    if not isinstance(data, dict):
-        raise ValueError(f"{path} is not a mapping")
-    return data
+    """The template as data, short-form tags in their long form (the local stack's cfn-lint loader)."""
+    return load_yaml(path.read_text(encoding="utf-8"))
 
 
 def state_machines(template: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -3,6 +3,7 @@ OCR service. Names are imported lazily, so a worker process (`local_stack.worker
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -10,15 +11,10 @@ if TYPE_CHECKING:
     from local_stack.stack import LocalStack, StackError
 
 __all__ = ["ExecutionRecord", "LocalStack", "StackError"]
+_MODULES = {"ExecutionRecord": "executions", "LocalStack": "stack", "StackError": "stack"}
 
 
 def __getattr__(name: str) -> Any:
-    if name == "ExecutionRecord":
-        from local_stack.executions import ExecutionRecord
-
-        return ExecutionRecord
-    if name in ("LocalStack", "StackError"):
-        from local_stack import stack
-
-        return getattr(stack, name)
-    raise AttributeError(name)
+    if name not in _MODULES:
+        raise AttributeError(name)
+    return getattr(importlib.import_module(f"local_stack.{_MODULES[name]}"), name)

@@ -16,7 +16,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TextIO
 
-from local_stack.cli_serve import DEFAULT_PORT, UsageError, invoke, parameters, quiet_handlers, serve
+from local_stack.cli_serve import (
+    DEFAULT_PORT,
+    UsageError,
+    invoke,
+    parameters,
+    quiet_handlers,
+    serve,
+    start_stack,
+)
 from local_stack.executions import ExecutionRecord
 from local_stack.lambda_hook import HookError
 from local_stack.outputs import download_outputs
@@ -24,7 +32,7 @@ from local_stack.provision import ProvisionError
 from local_stack.report import progress_line, summary_table, totals_line, write_html
 from local_stack.samples import truth_path
 from local_stack.server import MotoServerError, PortInUse
-from local_stack.stack import DEFAULT_TEMPLATE, LocalStack, StackError
+from local_stack.stack import DEFAULT_TEMPLATE, StackError
 from local_stack.template import ParameterError, TemplateError
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif"})
@@ -72,12 +80,9 @@ def run(args: argparse.Namespace) -> int:
     images_dir = Path(args.images)
     out = Path(args.out)
     images = find_images(images_dir)
-    overrides = parameters(args.param)
     with quiet_handlers(out) as console:
         started = time.monotonic()
-        with LocalStack.start(
-            template=Path(args.template), param_overrides=overrides, lambda_log=out / "logs" / "lambda.log"
-        ) as stack:
+        with start_stack(args, lambda_log=out / "logs" / "lambda.log") as stack:
             console.write(f"local stack up in {time.monotonic() - started:.1f} s: {stack.endpoint}\n")
             keys = [stack.input_prefix + p.relative_to(images_dir).as_posix() for p in images]
             console.write(f"uploading {len(images)} image(s) to s3://{stack.bucket}/{stack.input_prefix}\n")
@@ -138,6 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     commands = {"run": run, "serve": serve, "invoke": invoke}
     try:
+        args.overrides = parameters(args.param)  # before any command creates or truncates a file
         return commands[args.command](args)
     except (UsageError, ParameterError, PortInUse) as exc:
         print(f"ocr-local: {exc}", file=sys.stderr)

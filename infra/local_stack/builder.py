@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from local_stack.cfn import Resolver, TemplateError
-from local_stack.event_rules import EVENT_RULE, rules_from_resources, schedules_from_resources
+from local_stack.event_rules import EVENT_RULE, read_rules
 from local_stack.resources import BUCKET, QUEUE, SECRET, TABLE, FunctionSpec, Resource, StateMachineSpec
 
 FUNCTION = "AWS::Lambda::Function"
@@ -158,13 +158,13 @@ def build(
         )
         for logical_id, props in by_type.get(STATE_MACHINE, [])
     ]
-    function_arns = [f.arn for f in functions]
-    rules = by_type.get(EVENT_RULE, [])
+    arns = [f.arn for f in functions]
+    rules, schedules = read_rules(by_type.get(EVENT_RULE, []), arns, env.region, env.account_id)
     return {
         "functions": tuple(functions),
         "state_machines": tuple(machines),
-        "rules": tuple(rules_from_resources(rules, function_arns)),
-        "schedules": tuple(schedules_from_resources(rules, function_arns, env.region, env.account_id)),
+        "rules": rules,
+        "schedules": schedules,
         "resources": tuple(
             Resource(logical_id, kind, names[logical_id], props)
             for kind in (QUEUE, SECRET, TABLE, BUCKET)

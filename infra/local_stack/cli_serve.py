@@ -43,6 +43,11 @@ def parameters(pairs: Sequence[str]) -> dict[str, str]:
     return overrides
 
 
+def start_stack(args: argparse.Namespace, **options: Any) -> LocalStack:
+    """`LocalStack.start` with the command's `--template` and `--param` overrides (`args.overrides`)."""
+    return LocalStack.start(template=Path(args.template), param_overrides=args.overrides, **options)
+
+
 @contextlib.contextmanager
 def quiet_handlers(out: Path) -> Iterator[TextIO]:
     """Send the local stack's log to `out/logs/local-stack.log` and keep the terminal for progress (the
@@ -111,15 +116,9 @@ def serve(args: argparse.Namespace) -> int:
     out = Path(args.out)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    overrides = parameters(args.param)
     with (
         quiet_handlers(out) as console,
-        LocalStack.start(
-            template=Path(args.template),
-            param_overrides=overrides,
-            moto_port=args.port,
-            lambda_log=out / "logs" / "lambda.log",
-        ) as stack,
+        start_stack(args, moto_port=args.port, lambda_log=out / "logs" / "lambda.log") as stack,
     ):
         notices = _upload_notices(stack)
         console.write(_banner(stack, out))
@@ -179,11 +178,7 @@ def _read_event(path: Path) -> Any:
 def invoke(args: argparse.Namespace) -> int:
     """Invoke one function synchronously on the stack's runner: its log on stderr, its result on stdout."""
     event = _read_event(Path(args.event))
-    overrides = parameters(args.param)
-    with (
-        quiet_handlers(Path(args.out)),
-        LocalStack.start(template=Path(args.template), param_overrides=overrides) as stack,
-    ):
+    with quiet_handlers(Path(args.out)), start_stack(args) as stack:
         by_id = {f.logical_id: f.name for f in stack.spec.functions}
         names = set(by_id.values())
         name = by_id.get(args.function, args.function)

@@ -17,7 +17,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -145,41 +145,39 @@ def _enabled(logical_id: str, props: Mapping[str, Any]) -> bool:
     return False
 
 
-def rules_from_resources(
-    rules: Iterable[tuple[str, Mapping[str, Any]]], function_arns: Iterable[str]
-) -> Iterator[EventRuleSpec]:
-    """The enabled pattern rules among `(logical id, resolved properties)`."""
-    for logical_id, props in rules:
-        if "EventPattern" not in props or not _enabled(logical_id, props):
-            continue
-        targets = _targets(logical_id, props, set(function_arns), ())
-        try:
-            pattern = EventPattern.compile(props["EventPattern"])
-        except EventPatternError as exc:
-            raise TemplateError(f"{logical_id}: {exc}") from exc
-        yield EventRuleSpec(logical_id, pattern, tuple(targets))
-
-
-def schedules_from_resources(
+def read_rules(
     rules: Iterable[tuple[str, Mapping[str, Any]]], function_arns: Iterable[str], region: str, account: str
-) -> Iterator[ScheduleSpec]:
-    """The enabled `rate(...)` rules among `(logical id, resolved properties)`."""
+) -> tuple[tuple[EventRuleSpec, ...], tuple[ScheduleSpec, ...]]:
+    """The enabled pattern rules and `rate(...)` schedules among `(logical id, resolved properties)`."""
+    patterns, schedules, functions = [], [], set(function_arns)
     for logical_id, props in rules:
-        expression = str(props.get("ScheduleExpression", ""))
-        if not expression or "EventPattern" in props or not _enabled(logical_id, props):
+        if not _enabled(logical_id, props):
             continue
-        targets = _targets(logical_id, props, set(function_arns), ("Input",))
+        if "EventPattern" in props:
+            targets = _targets(logical_id, props, functions, ())
+            try:
+                patterns.append(
+                    EventRuleSpec(logical_id, EventPattern.compile(props["EventPattern"]), tuple(targets))
+                )
+            except EventPatternError as exc:
+                raise TemplateError(f"{logical_id}: {exc}") from exc
+            continue
+        targets = _targets(logical_id, props, functions, ("Input",))
+        expression = str(props.get("ScheduleExpression", ""))
         match = _RATE.match(expression)
         if match is None:
             log.info("schedule not run locally", extra={"rule": logical_id, "expression": expression})
             continue
-        yield ScheduleSpec(
-            logical_id=logical_id,
-            expression=expression,
-            seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2).rstrip("s")],
-            rule_arn=f"arn:aws:events:{region}:{account}:rule/{props.get('Name') or logical_id}",
-            targets=tuple(targets),
+        schedules.append(
+            ScheduleSpec(
+                logical_id=logical_id,
+                expression=expression,
+                seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2).rstrip("s")],
+                rule_arn=f"arn:aws:events:{region}:{account}:rule/{props.get('Name') or logical_id}",
+                targets=tuple(targets),
+            )
         )
+    return tuple(patterns), tuple(schedules)
 
 
 def event_envelope(

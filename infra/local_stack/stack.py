@@ -10,6 +10,7 @@ run in worker processes of their own (`local_stack.runner`).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -99,13 +100,11 @@ class LocalStack:
         session = boto3.session.Session(
             aws_access_key_id="testing", aws_secret_access_key="testing", region_name=environment.region
         )
-        self.s3: Any = session.client("s3", endpoint_url=moto.endpoint, config=config)
-        self.sfn: Any = session.client("stepfunctions", endpoint_url=moto.endpoint, config=config)
-        self.clients: dict[str, Any] = {
-            name: session.client(name, endpoint_url=moto.endpoint, config=config)
-            for name in ("iam", "sqs", "secretsmanager", "lambda", "dynamodb")
-        }
-        self.clients.update({"s3": self.s3, "stepfunctions": self.sfn})
+        client = functools.partial(session.client, endpoint_url=moto.endpoint, config=config)
+        services = ("iam", "sqs", "secretsmanager", "lambda", "dynamodb", "s3", "stepfunctions")
+        self.clients: dict[str, Any] = {name: client(name) for name in services}
+        self.s3: Any = self.clients["s3"]
+        self.sfn: Any = self.clients["stepfunctions"]
         self._owns_log = lambda_log is None
         if lambda_log is None:
             handle, name = tempfile.mkstemp(prefix="ocr-local-lambda-", suffix=".log")
@@ -113,7 +112,7 @@ class LocalStack:
             lambda_log = Path(name)
         self.lambda_log = lambda_log
         self._log_file: IO[str] = lambda_log.open("a", encoding="utf-8")
-        dead_letter_sqs = session.client("sqs", endpoint_url=moto.endpoint, config=config)
+        dead_letter_sqs = client("sqs")
         self.runner = Runner(
             spec.functions,
             base_environment=moto.environment(environment.region),
@@ -122,16 +121,14 @@ class LocalStack:
             dead_letter=lambda *args: _send_to_dead_letter_queue(dead_letter_sqs, *args),
         )
         self._uploaded: list[str] = []
-        machines = (
-            [m for m in spec.state_machines if m.arn == self.state_machine_arn] if spec.state_machines else []
-        )
-        self._poll_states = poll_states(machines[0].definition) if machines else frozenset()
+        machines = {m.arn: m.definition for m in spec.state_machines}
+        self._poll_states = poll_states(machines[self.state_machine_arn]) if machines else frozenset()
         self._key_of_execution: dict[str, str | None] = {}
         self._finished: dict[str, ExecutionRecord] = {}
         self._stopped = False
         # Own clients: the watcher thread must not share the caller's.
         self.status_events = StatusEventWatcher(
-            sfn=session.client("stepfunctions", endpoint_url=moto.endpoint, config=config),
+            sfn=client("stepfunctions"),
             invoke=self._invoke_async_to_end,
             rules=spec.rules,
             state_machine_arns=[machine.arn for machine in spec.state_machines],
@@ -261,12 +258,11 @@ class LocalStack:
 
     @property
     def drop_bucket(self) -> Resource:
-        """The bucket whose uploads start the pipeline (the first one with notifications)."""
-        with_notifications = [b for b in self.spec.buckets if notifications(b)]
-        candidates = with_notifications or list(self.spec.buckets)
-        if not candidates:
-            raise StackError("the template declares no bucket")
-        return candidates[0]
+        """The bucket whose uploads start the pipeline (the first one notifying a function)."""
+        for bucket in self.spec.buckets:
+            if notifications(bucket):
+                return bucket
+        raise StackError("the template declares no bucket notifying a function")
 
     @property
     def bucket(self) -> str:
