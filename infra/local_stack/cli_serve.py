@@ -124,44 +124,30 @@ def serve(args: argparse.Namespace) -> int:
         console.write(_banner(stack, out))
         console.flush()
         started = time.monotonic()
-        finished: dict[str, tuple[ExecutionRecord, LocalOutputs]] = {}
-        deadline = started + args.max_seconds
+        records: dict[str, ExecutionRecord] = {}
+        outputs: dict[str, LocalOutputs] = {}
         try:
-            while not stop.is_set() and time.monotonic() < deadline:
-                _report_new(stack, out, console, finished, notices, time.monotonic() - started)
+            while not stop.is_set() and time.monotonic() < started + args.max_seconds:
+                while not notices.empty():
+                    console.write(notices.get_nowait() + "\n")
+                new = [r for r in stack.records(stack.known_keys()) if r.finished and records.get(r.key) != r]
+                for record in new:
+                    records[record.key] = record
+                    outputs[record.key] = download_outputs(
+                        stack.s3, stack.bucket, record.key, stack.input_prefix, stack.output_prefixes, out
+                    )
+                    console.write(summary_table([record], outputs).splitlines()[1] + "\n")
+                if new:
+                    write_html(
+                        out / "report.html", list(records.values()), outputs, time.monotonic() - started
+                    )
+                console.flush()
                 stop.wait(_SERVE_POLL_SECONDS)
         except KeyboardInterrupt:
             pass
-        records = [record for record, _ in finished.values()]
-        local = {record.key: outputs for record, outputs in finished.values()}
-        console.write(f"stopping · {totals_line(records, time.monotonic() - started, local)}\n")
+        totals = totals_line(list(records.values()), time.monotonic() - started, outputs)
+        console.write(f"stopping · {totals}\n")
     return 0
-
-
-def _report_new(
-    stack: LocalStack,
-    out: Path,
-    console: TextIO,
-    finished: dict[str, tuple[ExecutionRecord, LocalOutputs]],
-    notices: queue.Queue[str],
-    wall: float,
-) -> None:
-    while not notices.empty():
-        console.write(notices.get_nowait() + "\n")
-    changed = False
-    for record in stack.records(stack.known_keys()):
-        if not record.finished or record.execution_arn in {r.execution_arn for r, _ in finished.values()}:
-            continue
-        local = download_outputs(
-            stack.s3, stack.bucket, record.key, stack.input_prefix, stack.output_prefixes, out
-        )
-        finished[record.key] = (record, local)
-        console.write(summary_table([record], {record.key: local}).splitlines()[1] + "\n")
-        changed = True
-    if changed:
-        records = [record for record, _ in finished.values()]
-        write_html(out / "report.html", records, {r.key: local for r, local in finished.values()}, wall)
-    console.flush()
 
 
 def _read_event(path: Path) -> Any:
@@ -180,9 +166,8 @@ def invoke(args: argparse.Namespace) -> int:
     event = _read_event(Path(args.event))
     with quiet_handlers(Path(args.out)), start_stack(args) as stack:
         by_id = {f.logical_id: f.name for f in stack.spec.functions}
-        names = set(by_id.values())
         name = by_id.get(args.function, args.function)
-        if name not in names:
+        if name not in by_id.values():
             raise UsageError(f"no function {args.function!r}; the template has: {', '.join(sorted(by_id))}")
         payload, errored = stack.runner.invoke(name, event)
         sys.stderr.write(stack.lambda_log.read_text(encoding="utf-8", errors="replace"))
