@@ -117,16 +117,12 @@ def translate(
 
 
 def _pseudo(env: Environment) -> dict[str, Any]:
+    """The pseudo parameters a template may use locally (any other one cannot be resolved)."""
     return {
         "AWS::Region": env.region,
         "AWS::AccountId": env.account_id,
         "AWS::Partition": env.partition,
         "AWS::StackName": env.stack_name,
-        "AWS::StackId": (
-            f"arn:{env.partition}:cloudformation:{env.region}:{env.account_id}:stack/{env.stack_name}/local"
-        ),
-        "AWS::URLSuffix": "amazonaws.com",
-        "AWS::NotificationARNs": [],
     }
 
 
@@ -179,12 +175,11 @@ def _parameters(declared: Mapping[str, Any], overrides: dict[str, str], check: b
             raise TemplateError(f"parameter {name} has no Default and no override")
         if check:
             check_parameter(name, spec, str(value))
-        kind = str(spec.get("Type", "String"))
-        if kind == "CommaDelimitedList" or kind.startswith("List<"):
-            value = [item.strip() for item in str(value).split(",")] if str(value) else []
-        else:
-            value = str(value)
-        values[name] = value
+        if spec.get("Type", "String") not in ("String", "Number"):
+            raise TemplateError(
+                f"parameter {name}: type {spec.get('Type')} is not supported by the local stack"
+            )
+        values[name] = str(value)
     return values
 
 

@@ -74,7 +74,7 @@ def test_plan_fixture_resolves_refs_getatt_join_if() -> None:
     assert env["QUEUE_URL"] == "http://q/111122223333/t-Queue"
     assert env["QUEUE_ARN"] == "arn:aws:sqs:eu-west-1:111122223333:t-Queue"
     assert env["SECRET_ARN"] == "arn:aws:secretsmanager:eu-west-1:111122223333:secret:t-Credentials"
-    assert (env["JOINED"], env["SIZES_JOINED"], env["MODE_WORD"]) == ("drop-large", "small,large", "quick")
+    assert (env["JOINED"], env["MODE_WORD"]) == ("drop-large", "quick")
     assert "OPTIONAL" not in env
 
 
@@ -93,6 +93,16 @@ def test_resolver_refuses_an_intrinsic_it_does_not_evaluate() -> None:
     # GIVEN / WHEN / THEN an intrinsic the template does not use is refused by name
     with pytest.raises(TemplateError, match="Fn::Select"):
         Resolver({}).resolve({"Fn::Select": [0, ["a"]]})
+
+
+def test_plan_list_parameter_is_refused_by_name(tmp_path: Path) -> None:
+    # GIVEN a template with a parameter type the local stack does not resolve
+    path = tmp_path / "template.yaml"
+    path.write_text("Parameters:\n  Sizes: {Type: CommaDelimitedList, Default: a}\nResources: {}\n")
+
+    # WHEN / THEN planning refuses it, naming the parameter and its type
+    with pytest.raises(TemplateError, match="Sizes: type CommaDelimitedList"):
+        plan(path, environment=ENV)
 
 
 def test_plan_unknown_override_raises() -> None:
