@@ -118,7 +118,8 @@ def build(
             by_type.setdefault(body["Type"], []).append((logical_id, properties))
             for head, tail in _NOT_EMULATED.get(body["Type"], ()):
                 if tail in (properties.get(head) or {}) if tail else head in properties:
-                    raise TemplateError(f"{logical_id}: {head} {tail} is not emulated by the local stack")
+                    where = f"{head}.{tail}" if tail else head
+                    raise TemplateError(f"{logical_id}: {where} is not emulated by the local stack")
     invoke_configs = {str(p.get("FunctionName")): p for _, p in by_type.get(INVOKE_CONFIG, [])}
     functions = []
     for logical_id, props in by_type.get(FUNCTION, []):

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Protocol
+from typing import IO, Any
 
 import boto3
 from botocore.config import Config
@@ -57,18 +57,6 @@ _running: list[LocalStack] = []
 
 class StackError(RuntimeError):
     """The local stack cannot start or is used in a way it does not support."""
-
-
-class OcrService(Protocol):
-    """What the stack needs from `ocr_service.testing.RunningService`."""
-
-    @property
-    def base_url(self) -> str: ...
-    @property
-    def client_id(self) -> str: ...
-    @property
-    def client_secret(self) -> str: ...
-    def stop(self) -> None: ...
 
 
 def _start_ocr_service(options: Mapping[str, Any]) -> Any:
@@ -146,14 +134,15 @@ class LocalStack:
         template: Path = DEFAULT_TEMPLATE,
         param_overrides: Mapping[str, str] | None = None,
         service_options: Mapping[str, Any] | None = None,
-        ocr: OcrService | None = None,
+        ocr: Any = None,
         moto_port: int = 0,
         region: str = "us-east-1",
         lambda_options: RunnerOptions | None = None,
         lambda_log: Path | None = None,
         check_parameters: bool = True,
     ) -> LocalStack:
-        """Start moto, the OCR service (unless `ocr` is given) and create every resource of `template`.
+        """Start moto, the OCR service (unless `ocr`, an object with `base_url`, `client_id`,
+        `client_secret` and `stop()`, is given) and create every resource of `template`.
 
         Parameters default as in the template, then `LOCAL_PARAMETER_DEFAULTS` (short waits) and the OCR
         service's URL and credentials apply (only for parameters the template declares), then

@@ -105,6 +105,21 @@ def test_plan_list_parameter_is_refused_by_name(tmp_path: Path) -> None:
         plan(path, environment=ENV)
 
 
+def test_plan_property_the_local_stack_would_ignore_is_refused_by_name(tmp_path: Path) -> None:
+    # GIVEN a table with a time-to-live setting (not emulated: items would never expire)
+    path = tmp_path / "template.yaml"
+    path.write_text(
+        "Resources:\n  T:\n    Type: AWS::DynamoDB::Table\n    Properties:\n"
+        "      KeySchema: [{AttributeName: id, KeyType: HASH}]\n"
+        "      AttributeDefinitions: [{AttributeName: id, AttributeType: S}]\n"
+        "      TimeToLiveSpecification: {AttributeName: ttl, Enabled: true}\n"
+    )
+
+    # WHEN / THEN planning refuses it, naming the resource and the property
+    with pytest.raises(TemplateError, match="T: TimeToLiveSpecification is not emulated"):
+        plan(path, environment=ENV)
+
+
 def test_plan_unknown_override_raises() -> None:
     # GIVEN / WHEN / THEN a misspelt parameter is refused
     with pytest.raises(TemplateError, match="Moed"):
