@@ -138,20 +138,14 @@ def _targets(
     return found
 
 
-def _enabled(logical_id: str, props: Mapping[str, Any]) -> bool:
-    if str(props.get("State", "ENABLED")).upper() == "ENABLED":
-        return True
-    log.info("disabled rule not run locally", extra={"rule": logical_id})
-    return False
-
-
 def read_rules(
     rules: Iterable[tuple[str, Mapping[str, Any]]], function_arns: Iterable[str], region: str, account: str
 ) -> tuple[tuple[EventRuleSpec, ...], tuple[ScheduleSpec, ...]]:
     """The enabled pattern rules and `rate(...)` schedules among `(logical id, resolved properties)`."""
     patterns, schedules, functions = [], [], set(function_arns)
     for logical_id, props in rules:
-        if not _enabled(logical_id, props):
+        if str(props.get("State", "ENABLED")).upper() != "ENABLED":
+            log.info("disabled rule not run locally", extra={"rule": logical_id})
             continue
         if "EventPattern" in props:
             targets = _targets(logical_id, props, functions, ())

@@ -81,7 +81,7 @@ class StatusEventWatcher:
 
     `terminated(arn, machine)` queues an execution that ended; `start()` runs a daemon thread that
     delivers the queue; `stop()` ends it, and no delivery starts after `stop()` was called. At most
-    `max_tracked` executions are remembered: beyond that the oldest may be delivered again (EventBridge
+    `MAX_TRACKED` executions are remembered: beyond that the oldest may be delivered again (EventBridge
     itself delivers at least once).
     """
 
@@ -94,7 +94,6 @@ class StatusEventWatcher:
         state_machine_arns: Sequence[str],
         account_id: str,
         region: str,
-        max_tracked: int = MAX_TRACKED,
     ):
         self._sfn = sfn
         self._invoke_target = invoke
@@ -103,7 +102,6 @@ class StatusEventWatcher:
         self._account_id = account_id
         self._region = region
         self._ended: queue.Queue[str] = queue.Queue()
-        self._max_tracked = max_tracked
         self._handled: OrderedDict[str, None] = OrderedDict()
         self._deliveries: deque[Delivery] = deque(maxlen=_MAX_DELIVERY_RECORDS)
         self._stop = threading.Event()
@@ -177,7 +175,10 @@ class StatusEventWatcher:
                 self._deliver(status_change_event(execution, self._account_id, self._region))
         except Exception:
             log.warning("status-change event not built", exc_info=True, extra={"execution": arn})
-        self._remember(arn)
+        with self._lock:
+            self._handled[arn] = None
+            while len(self._handled) > MAX_TRACKED:
+                self._handled.popitem(last=False)
 
     def _completed(self, execution: dict[str, Any]) -> dict[str, Any]:
         """`execution` with `stopDate`, `error` and `cause` taken from the history's terminal event when
@@ -194,12 +195,6 @@ class StatusEventWatcher:
             if found.get(name) is None and details.get(name) is not None:
                 found[name] = details[name]
         return found
-
-    def _remember(self, execution_arn: str) -> None:
-        with self._lock:
-            self._handled[execution_arn] = None
-            while len(self._handled) > self._max_tracked:
-                self._handled.popitem(last=False)
 
     def _deliver(self, event: dict[str, Any]) -> None:
         detail = event["detail"]
