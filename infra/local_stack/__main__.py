@@ -16,15 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TextIO
 
-from local_stack.cli_serve import (
-    DEFAULT_PORT,
-    UsageError,
-    invoke,
-    parameters,
-    quiet_handlers,
-    serve,
-    start_stack,
-)
+from local_stack.cli_serve import UsageError, invoke, parameters, quiet_handlers, serve, start_stack
 from local_stack.executions import ExecutionRecord
 from local_stack.lambda_hook import HookError
 from local_stack.outputs import download_outputs
@@ -37,6 +29,8 @@ from local_stack.template import ParameterError, TemplateError
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif"})
 MAX_IMAGES = 10_000
+DEFAULT_PORT = 4566
+"""LocalStack's port: tools and habits expect an AWS emulator there."""
 
 
 def find_images(folder: Path) -> list[Path]:

@@ -22,8 +22,6 @@ from local_stack.resources import notifications
 from local_stack.runner import AsyncInvocation
 from local_stack.stack import LocalStack
 
-DEFAULT_PORT = 4566
-"""LocalStack's port: tools and habits expect an AWS emulator there."""
 _SERVE_POLL_SECONDS = 1.0
 _MAX_EVENT_BYTES = 6 * 1024 * 1024
 

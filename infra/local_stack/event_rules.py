@@ -115,7 +115,6 @@ class ScheduleSpec:
     constant `Input` JSON text or None for the scheduled event)."""
 
     logical_id: str
-    expression: str
     seconds: float
     rule_arn: str
     targets: tuple[tuple[str, str | None], ...]
@@ -165,7 +164,6 @@ def read_rules(
         schedules.append(
             ScheduleSpec(
                 logical_id=logical_id,
-                expression=expression,
                 seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2).rstrip("s")],
                 rule_arn=f"arn:aws:events:{region}:{account}:rule/{props.get('Name') or logical_id}",
                 targets=tuple(targets),

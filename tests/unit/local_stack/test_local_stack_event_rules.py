@@ -217,7 +217,7 @@ def test_sam_schedule_event_with_rate_becomes_schedule_and_cron_is_not_run(tmp_p
 def test_scheduler_fires_each_period_with_scheduled_event_until_stopped() -> None:
     # GIVEN a schedule every 0.05 s with one target taking the scheduled event
     fired: list[tuple[str, Any]] = []
-    schedule = ScheduleSpec("Tick", "rate(1 minute)", 0.05, "arn:aws:events:r:1:rule/Tick", (("fn", None),))
+    schedule = ScheduleSpec("Tick", 0.05, "arn:aws:events:r:1:rule/Tick", (("fn", None),))
     scheduler = Scheduler([schedule], lambda arn, event: fired.append((arn, event)), "1", "r")
 
     # WHEN it runs for a few periods, then stops
