@@ -31,6 +31,9 @@ __all__ = ["Environment", "ParameterError", "TemplateError", "plan"]
 log = logging.getLogger(__name__)
 
 
+_LOCAL_URI = {"AWS::Serverless::Function": "CodeUri", "AWS::Serverless::StateMachine": "DefinitionUri"}
+
+
 class ParameterError(TemplateError):
     """A parameter override is unknown or breaks its declared constraints (message names both)."""
 
@@ -80,25 +83,21 @@ def translate(
     of each function / state machine by logical id). Local `CodeUri`/`DefinitionUri` paths are replaced
     by dummy S3 locations for the translator, and kept here for the local stack."""
     document: dict[str, Any] = json.loads(json.dumps(template))
-    code_uris: dict[str, Path] = {}
-    definition_files: dict[str, Path] = {}
+    local: dict[str, dict[str, Path]] = {"CodeUri": {}, "DefinitionUri": {}}
     function_globals = (document.get("Globals") or {}).get("Function") or {}
     default_code = function_globals.get("CodeUri")
     if isinstance(default_code, str):
         function_globals["CodeUri"] = "s3://local-code/globals"
     for logical_id, body in (document.get("Resources") or {}).items():
-        props = body.setdefault("Properties", {}) if isinstance(body, dict) else {}
-        kind = body.get("Type")
-        if kind == "AWS::Serverless::Function":
-            code = props.get("CodeUri", default_code)
-            if isinstance(code, str) and not code.startswith("s3://"):
-                code_uris[logical_id] = (base_dir / code).resolve()
-                props["CodeUri"] = f"s3://local-code/{logical_id}"
-        elif kind == "AWS::Serverless::StateMachine":
-            uri = props.get("DefinitionUri")
-            if isinstance(uri, str) and not uri.startswith("s3://"):
-                definition_files[logical_id] = (base_dir / uri).resolve()
-                props["DefinitionUri"] = f"s3://local-definitions/{logical_id}"
+        key = _LOCAL_URI.get(body.get("Type"))
+        if key is None:
+            continue
+        props = body.setdefault("Properties", {})
+        uri = props.get(key, default_code if key == "CodeUri" else None)
+        if isinstance(uri, str) and not uri.startswith("s3://"):
+            local[key][logical_id] = (base_dir / uri).resolve()
+            props[key] = f"s3://local/{logical_id}"
+    code_uris, definition_files = local["CodeUri"], local["DefinitionUri"]
     if "Serverless" not in str(document.get("Transform", "")):
         return document, code_uris, definition_files
     translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name=env.region))
