@@ -90,8 +90,8 @@ class Resolver:
                 return self._sub(argument, {})
             case "Fn::Sub", [str(), dict()]:
                 return self._sub(argument[0], self.resolve(argument[1]))
-            case "Fn::Join", [str(), items]:
-                return argument[0].join(str(item) for item in self.resolve(items))
+            case "Fn::Join", [str(delimiter), items] if isinstance(joined := self.resolve(items), list):
+                return delimiter.join(str(item) for item in joined)
             case "Fn::If", [str(), yes, no]:
                 return self.resolve(yes if self.condition(argument[0]) else no)
             case "Fn::Equals", [left, right]:
@@ -100,7 +100,7 @@ class Resolver:
                 return not self._boolean(self.resolve(operand))
             case "Fn::ToJsonString", _:  # AWS::LanguageExtensions: compact JSON of the resolved value
                 return json.dumps(self.resolve(argument), separators=(",", ":"))
-        raise TemplateError(f"{key} {argument!r} is not supported by the local stack")
+        raise TemplateError(f"{key} {argument!r} is malformed or not supported by the local stack")
 
     def _sub(self, text: str, variables: Mapping[str, Any]) -> str:
         def replace(match: re.Match[str]) -> str:
