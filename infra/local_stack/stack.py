@@ -1,4 +1,4 @@
-"""`LocalStack`: the pipeline of `template.yaml` on moto, with in-process handlers and the OCR service.
+"""`LocalStack`: the pipeline of `template.yaml` on moto, with its functions and the OCR service.
 
     with LocalStack.start(param_overrides={"MaxPolls": "5"}) as stack:
         key = stack.upload(Path("scan.jpg"))
