@@ -46,11 +46,9 @@ class ExecutionRecord:
 def key_of(execution_input: str) -> str | None:
     """The S3 key of an execution's input (`{"object": {"key": ...}}`, as the pipeline starts it)."""
     try:
-        document = json.loads(execution_input)
-    except (TypeError, ValueError):
+        key = json.loads(execution_input)["object"]["key"]
+    except (TypeError, ValueError, KeyError):
         return None
-    obj = document.get("object") if isinstance(document, dict) else None
-    key = obj.get("key") if isinstance(obj, dict) else None
     return key if isinstance(key, str) else None
 
 
