@@ -184,8 +184,8 @@ class LocalStack:
                 stack.scheduler.start()
             except BaseException:
                 if stack is not None:
-                    stack._close_runner()
-                if moto is not None:
+                    stack._close(moto)
+                elif moto is not None:
                     moto.stop()
                 if owns_ocr:
                     service.stop()
@@ -219,17 +219,21 @@ class LocalStack:
         except Exception:
             log.warning("could not stop running executions", exc_info=True)
         finally:
-            self._close_runner()
-            self.moto.stop()
+            self._close(self.moto)
             if self._owns_ocr:
                 self.ocr.stop()
             with _running_lock:
                 if self in _running:
                     _running.remove(self)
 
-    def _close_runner(self) -> None:
-        lambda_hook.uninstall()
+    def _close(self, moto: MotoServer | None) -> None:
+        """Close the runner, then moto, then give moto its own Lambda back: an invocation from an
+        execution thread outliving the stop meets the closed runner ("the local stack is stopping"),
+        not moto's Docker-based Lambda."""
         self.runner.close()
+        if moto is not None:
+            moto.stop()
+        lambda_hook.uninstall()
         self._log_file.close()
         if self._owns_log:
             self.lambda_log.unlink(missing_ok=True)
