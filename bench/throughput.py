@@ -151,6 +151,7 @@ def stack_burst(
             "cpu_seconds": cpu,
             "cpu_seconds_per_image": sum(cpu.values()) / burst,
             "cold_starts": dict(Counter(r.function_name for r in invocations if r.cold_start)),
+            "cold_start_means": breakdown.cold_starts(invocations),
             "throttled_invocations": stack.throttles,
             "invocations": {
                 name: {

@@ -25,6 +25,8 @@ import json
 import logging
 import os
 import random
+import select
+import signal
 import socket
 import subprocess
 import sys
@@ -36,6 +38,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import IO, Any
 
 from local_stack.resources import FunctionSpec
@@ -48,6 +51,9 @@ ACCOUNT_CONCURRENCY = 1000
 _MAX_RECORDS = 100_000
 _MAX_QUEUED = 100_000
 _STOP_SECONDS = 10.0
+_WATCH_SECONDS = 0.05
+_PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+_HOST_VARIABLES = ("PATH", "LANG", "LC_ALL")
 
 DeadLetter = Callable[[str, Any, str, str, str], None]
 """(target ARN, event, request id, error type, error message) → send the failed event to a DLQ."""
@@ -91,6 +97,10 @@ class InvocationRecord:
     cold_start: bool = False
     memory_size_mb: int = 0
     max_memory_mb: int = 0
+    init_seconds: float = 0.0
+    """For a cold start: from the spawn request to the handler imported (Lambda's Init Duration)."""
+    init_cpu_seconds: float = 0.0
+    """For a cold start: CPU the new environment spent until ready (fork, handler import, clients)."""
 
 
 @dataclass(order=True)
@@ -119,67 +129,138 @@ class _Slots:
         self.in_use = 0
 
 
-class Worker:
-    """One execution environment: a `local_stack.worker` process for one function."""
+class Template:
+    """The worker template of one code directory: a `local_stack.worker` process that has imported the
+    handlers' libraries and forks an execution environment per `spawn`."""
 
-    def __init__(self, spec: FunctionSpec, environment: Mapping[str, str], log_file: IO[Any] | None):
-        ours, theirs = socket.socketpair()
-        env = {**environment, FD_VARIABLE: str(theirs.fileno())}
+    def __init__(self, code_dir: Path, handlers: Iterable[str], log_file: IO[Any] | None):
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        env = {key: os.environ[key] for key in _HOST_VARIABLES if key in os.environ}
+        env.update({"PYTHONPATH": str(code_dir), "PYTHONUNBUFFERED": "1", FD_VARIABLE: str(theirs.fileno())})
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "local_stack.worker"],
+            [sys.executable, "-m", "local_stack.worker", str(code_dir), *sorted(set(handlers))],
             env=env,
-            cwd=str(spec.code_uri),
+            cwd=str(code_dir),
             stdin=subprocess.DEVNULL,
             stdout=log_file if log_file is not None else None,
             stderr=subprocess.STDOUT if log_file is not None else None,
             pass_fds=(theirs.fileno(),),
         )
         theirs.close()
-        self._connection = Connection(ours.detach())
-        self._closed = threading.Lock()
-        self.init_seconds: float | None = None
+        self._control = ours
+        self._lock = threading.Lock()
 
-    def wait_ready(self, timeout: float) -> dict[str, Any] | None:
-        """The worker's ready message, or an error document; None if it did not answer in time."""
-        document = self._receive(timeout)
-        if document is not None:
-            self.init_seconds = document.get("init_seconds")
+    def spawn(self, environment: Mapping[str, str], cwd: Path, timeout: float) -> Worker:
+        """Fork an execution environment with exactly `environment`; `OSError` if the template fails."""
+        ours, theirs = socket.socketpair()
+        request = json.dumps({"env": dict(environment), "cwd": str(cwd)}).encode("utf-8")
+        try:
+            with self._lock:
+                self._control.settimeout(timeout)
+                socket.send_fds(self._control, [request], [theirs.fileno()])
+                message, fds, _, _ = socket.recv_fds(self._control, 4096, 1)
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        if not message or not fds:
+            ours.close()
+            raise OSError("the worker template closed its socket")
+        return Worker(int(json.loads(message)["pid"]), fds[0], Connection(ours.detach()))
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._control.close()
+        self.process.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=_STOP_SECONDS)
+
+
+class Worker:
+    """One execution environment: a process forked by a `Template`, watched through its pidfd."""
+
+    def __init__(self, pid: int, pidfd: int, connection: Connection):
+        self.pid = pid
+        self._pidfd = pidfd
+        self._connection = connection
+        self._lock = threading.Lock()
+        self._closed = False
+        self.init_seconds = 0.0
+        self.init_cpu_seconds = 0.0
+
+    def alive(self) -> bool:
+        with self._lock:
+            return not self._closed and not select.select([self._pidfd], [], [], 0)[0]
+
+    def rss_mb(self) -> float:
+        """Resident memory now (`/proc/PID/statm`), 0 once gone."""
+        try:
+            return int(Path(f"/proc/{self.pid}/statm").read_bytes().split()[1]) * _PAGE_BYTES / 2**20
+        except (OSError, IndexError, ValueError):
+            return 0.0
+
+    def wait_ready(self, timeout: float, memory_mb: int) -> dict[str, Any] | str:
+        """The worker's ready message or error document, or why there is none (as `call`)."""
+        document = self._receive(timeout, memory_mb)
+        if isinstance(document, dict):
+            self.init_cpu_seconds = float(document.get("init_cpu_seconds", 0.0))
         return document
 
-    def call(self, request: Mapping[str, Any], timeout: float) -> dict[str, Any] | None:
-        """Send one request; its reply, or None when the deadline passed or the process died."""
+    def call(self, request: Mapping[str, Any], timeout: float, memory_mb: int) -> dict[str, Any] | str:
+        """Send one request; its reply, or why there is none: "timeout", "exited" or "memory" (the
+        process's RSS went over `memory_mb`, checked every `_WATCH_SECONDS`)."""
         try:
             self._connection.send_bytes(json.dumps(request).encode("utf-8"))
         except OSError:
-            return None
-        return self._receive(timeout)
+            return "exited"
+        return self._receive(timeout, memory_mb)
 
-    def _receive(self, timeout: float) -> dict[str, Any] | None:
+    def _receive(self, timeout: float, memory_mb: int = 0) -> dict[str, Any] | str:
+        deadline = time.monotonic() + timeout
         try:
-            if not self._connection.poll(timeout):
-                return None
+            while not self._connection.poll(max(0.0, min(_WATCH_SECONDS, deadline - time.monotonic()))):
+                if memory_mb and self.rss_mb() > memory_mb:
+                    return "memory"
+                if time.monotonic() >= deadline:
+                    return "timeout"
             message: dict[str, Any] = json.loads(self._connection.recv_bytes())
             return message
         except (EOFError, OSError):
-            return None
+            return "exited"
 
     def terminate(self) -> None:
         """SIGKILL the process (as Lambda does at a timeout); a thread reading its reply gets EOF."""
-        if self.process.poll() is None:
-            self.process.kill()
-        try:
-            self.process.wait(timeout=_STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            log.warning("worker did not exit", extra={"pid": self.process.pid})
+        with self._lock:
+            if self._closed:
+                return
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+            if not select.select([self._pidfd], [], [], _STOP_SECONDS)[0]:
+                log.warning("worker did not exit", extra={"pid": self.pid})
 
     def kill(self) -> None:
-        """Terminate and close the connection, once. Only the thread using the worker (or, for an idle
-        worker, the pool) may call it: a descriptor closed under a reader could be reused by another file."""
-        if not self._closed.acquire(blocking=False):
-            return
+        """Terminate and close the connection and pidfd, once. Only the thread using the worker (or, for
+        an idle worker, the pool) may call it."""
         self.terminate()
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            os.close(self._pidfd)
         with contextlib.suppress(OSError):
             self._connection.close()
+
+
+def _failure(reason: str, request_id: str, timeout: float) -> str:
+    """Lambda's error document for an environment that gave no answer ("timeout", "memory", "exited")."""
+    if reason == "timeout":
+        return error_payload("Sandbox.Timedout", f"{request_id} Task timed out after {timeout:.2f} seconds")
+    if reason == "memory":
+        message = f"RequestId: {request_id} Error: Runtime exited with error: signal: killed"
+        return error_payload("Runtime.OutOfMemory", message)
+    message = f"RequestId: {request_id} Error: Runtime exited without a response"
+    return error_payload("Runtime.ExitError", message)
 
 
 class FunctionPool:
@@ -239,7 +320,8 @@ class FunctionPool:
         if worker is None:
             worker, failure = self._start_worker()
             if worker is None:
-                self._runner.record(spec, request_id, started, failure, True, invocation_type, cold, 0)
+                failed_init = (time.monotonic() - started, 0.0)
+                self._runner.record(spec, request_id, started, failure, True, invocation_type, 0, failed_init)
                 return failure, True
         request = {
             "request_id": request_id,
@@ -247,46 +329,50 @@ class FunctionPool:
             "deadline_epoch": time.time() + spec.timeout,
             "function_arn": spec.arn,
         }
-        reply = worker.call(request, spec.timeout)
-        if reply is None:
-            died = worker.process.poll() is not None
-            worker.kill()
-            with self._runner.lock:
-                self._all.discard(worker)
-            if died:
-                payload = error_payload(
-                    "Runtime.ExitError", f"RequestId: {request_id} Error: Runtime exited without a response"
-                )
-            else:
-                payload = error_payload(
-                    "Sandbox.Timedout", f"{request_id} Task timed out after {spec.timeout:.2f} seconds"
-                )
-            errored = True
-        else:
+        reply = worker.call(request, spec.timeout, spec.memory_size)
+        if isinstance(reply, dict) and int(reply.get("max_memory_mb", 0)) > spec.memory_size:
+            reply = "memory"  # the peak between two looks went over: Lambda would have killed it
+        if isinstance(reply, dict):
             payload, errored = str(reply["payload"]), bool(reply["errored"])
             max_memory = int(reply.get("max_memory_mb", 0))
             with self._runner.lock:
                 self._idle.append(worker)
-        self._runner.record(spec, request_id, started, payload, errored, invocation_type, cold, max_memory)
+        else:
+            if reply == "memory":
+                max_memory = max(int(worker.rss_mb()), spec.memory_size)
+            self._discard(worker)
+            payload, errored = _failure(reply, request_id, spec.timeout), True
+        init = (worker.init_seconds, worker.init_cpu_seconds) if cold else None
+        self._runner.record(spec, request_id, started, payload, errored, invocation_type, max_memory, init)
         return payload, errored
+
+    def _discard(self, worker: Worker) -> None:
+        worker.kill()
+        with self._runner.lock:
+            self._all.discard(worker)
 
     def _start_worker(self) -> tuple[Worker | None, str]:
         if self._runner.stopped:
             return None, error_payload("Runtime.ExitError", "the local stack is stopping")
-        worker = Worker(self.spec, self._runner.environment_for(self.spec), self._runner.log_file)
+        timeout = self._runner.options.init_timeout_seconds
+        started = time.monotonic()
+        try:
+            worker = self._runner.spawn(self.spec)
+        except OSError as exc:
+            return None, error_payload("Runtime.InitError", f"no execution environment: {exc}")
         with self._runner.lock:
             self._all.add(worker)
-        ready = worker.wait_ready(self._runner.options.init_timeout_seconds)
-        if ready is not None and ready.get("ready"):
+        ready = worker.wait_ready(timeout, self.spec.memory_size)
+        if isinstance(ready, dict) and ready.get("ready"):
+            worker.init_seconds = time.monotonic() - started
             return worker, ""
-        worker.kill()
-        with self._runner.lock:
-            self._all.discard(worker)
-        error = (ready or {}).get("error") or {
-            "errorType": "Runtime.InitError",
-            "errorMessage": f"no ready message within {self._runner.options.init_timeout_seconds} s",
-        }
-        return None, error_payload(str(error["errorType"]), str(error["errorMessage"]))
+        self._discard(worker)
+        if isinstance(ready, dict):
+            error = ready["error"]
+            return None, error_payload(str(error["errorType"]), str(error["errorMessage"]))
+        if ready == "timeout":
+            return None, error_payload("Runtime.InitError", f"no ready message within {timeout} s")
+        return None, _failure(ready, "(init)", timeout)
 
     def close(self) -> None:
         """Kill the idle workers; terminate the busy ones (their callers see EOF and close them)."""
@@ -432,6 +518,31 @@ class Runner:
             self.pools[spec.name] = FunctionPool(spec, slots, self)
         for pool in self.pools.values():
             pool.dispatcher.start()
+        self._template_lock = threading.Lock()
+        self._templates: dict[Path, Template] = {}
+        for code_dir in {spec.code_uri for spec in specs}:
+            self._templates[code_dir] = self._template(code_dir)
+
+    def _template(self, code_dir: Path) -> Template:
+        handlers = [pool.spec.handler for pool in self.pools.values() if pool.spec.code_uri == code_dir]
+        return Template(code_dir, handlers, self.log_file)
+
+    def spawn(self, spec: FunctionSpec) -> Worker:
+        """A new execution environment of `spec`, forked from its code directory's template (restarted
+        once if it died)."""
+        timeout = self.options.init_timeout_seconds
+        with self._template_lock:
+            template = self._templates[spec.code_uri]
+        try:
+            return template.spawn(self.environment_for(spec), spec.code_uri, timeout)
+        except OSError:
+            log.warning("worker template failed, restarting it", extra={"code_uri": str(spec.code_uri)})
+            with self._template_lock:
+                if self._templates[spec.code_uri] is template and not self.stopped:
+                    template.close()
+                    self._templates[spec.code_uri] = self._template(spec.code_uri)
+                template = self._templates[spec.code_uri]
+            return template.spawn(self.environment_for(spec), spec.code_uri, timeout)
 
     def pool(self, name_or_arn: str) -> FunctionPool:
         name = name_or_arn.split(":")[6] if name_or_arn.startswith("arn:") else name_or_arn
@@ -486,7 +597,7 @@ class Runner:
 
     def environment_for(self, spec: FunctionSpec) -> dict[str, str]:
         """A worker's whole environment: nothing of this process but PATH/LANG, then Lambda's variables."""
-        env = {key: os.environ[key] for key in ("PATH", "LANG", "LC_ALL") if key in os.environ}
+        env = {key: os.environ[key] for key in _HOST_VARIABLES if key in os.environ}
         env.update(self.base_environment)
         env.update(
             {
@@ -517,9 +628,10 @@ class Runner:
         payload: str,
         errored: bool,
         invocation_type: str,
-        cold: bool,
         max_memory: int,
+        init: tuple[float, float] | None,
     ) -> None:
+        """Keep one invocation's record; `init` is (seconds, CPU seconds) of its cold start, if any."""
         error_type = None
         if errored:
             error = json.loads(payload)
@@ -540,9 +652,11 @@ class Runner:
                 errored=errored,
                 error_type=error_type,
                 invocation_type=invocation_type,
-                cold_start=cold,
+                cold_start=init is not None,
                 memory_size_mb=spec.memory_size,
                 max_memory_mb=max_memory,
+                init_seconds=init[0] if init else 0.0,
+                init_cpu_seconds=init[1] if init else 0.0,
             )
         )
 
@@ -564,7 +678,12 @@ class Runner:
     def worker_pids(self) -> dict[str, list[int]]:
         """The process ids of each function's live workers (for CPU and memory figures)."""
         with self.lock:
-            return {name: [w.process.pid for w in pool._all] for name, pool in self.pools.items()}
+            return {name: [w.pid for w in pool._all] for name, pool in self.pools.items()}
+
+    def template_pids(self) -> list[int]:
+        """The process ids of the worker templates."""
+        with self._template_lock:
+            return [template.process.pid for template in self._templates.values()]
 
     def pending(self) -> int:
         """Asynchronous events accepted and not finished yet (queued or running)."""
@@ -590,3 +709,6 @@ class Runner:
             pool.dispatcher.join(_STOP_SECONDS)
             pool.close()
             pool.executor.shutdown(wait=False, cancel_futures=True)
+        with self._template_lock:
+            for template in self._templates.values():
+                template.close()
