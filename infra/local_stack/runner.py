@@ -1,8 +1,9 @@
 """Lambda's execution model, locally: worker processes, reserved concurrency, throttling, async retries.
 
-Each function gets its own pool of worker processes (`local_stack.worker`), one per concurrent execution
-environment, started with that function's environment variables only and reused warm, so nothing is
-shared between functions or between invocations running at once. Concurrency is capped as Lambda caps it:
+Each function gets its own pool of worker processes, one per concurrent execution environment, forked
+from a worker template (`local_stack.environments`, `local_stack.worker`) with that function's
+environment variables only and reused warm, so nothing is shared between functions or between
+invocations running at once. Concurrency is capped as Lambda caps it:
 a function with `ReservedConcurrentExecutions` has that many slots of its own; the others share what is
 left of the account limit. Beyond the cap:
 
@@ -12,24 +13,19 @@ left of the account limit. Beyond the cap:
   function error is retried `MaximumRetryAttempts` times (after `retry_delays`), then the event goes to the
   function's dead-letter queue.
 
-`Timeout` is enforced: a worker that has not answered by then is killed and the invocation fails with
-`Sandbox.Timedout`; the next invocation starts a fresh (cold) worker.
+`Timeout` and `MemorySize` are enforced: a worker that has not answered by then, or whose resident
+memory went over, is killed and the invocation fails with `Sandbox.Timedout` or `Runtime.OutOfMemory`;
+the next invocation starts a fresh (cold) worker.
 """
 
 from __future__ import annotations
 
-import contextlib
 import heapq
 import itertools
 import json
 import logging
 import os
 import random
-import select
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -37,12 +33,12 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import IO, Any
 
+from local_stack.environments import HOST_VARIABLES, Template, Worker, failure_payload
 from local_stack.resources import FunctionSpec
-from local_stack.worker import FD_VARIABLE, error_payload
+from local_stack.worker import error_payload
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +47,6 @@ ACCOUNT_CONCURRENCY = 1000
 _MAX_RECORDS = 100_000
 _MAX_QUEUED = 100_000
 _STOP_SECONDS = 10.0
-_WATCH_SECONDS = 0.05
-_PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
-_HOST_VARIABLES = ("PATH", "LANG", "LC_ALL")
 
 DeadLetter = Callable[[str, Any, str, str, str], None]
 """(target ARN, event, request id, error type, error message) → send the failed event to a DLQ."""
@@ -127,140 +120,6 @@ class _Slots:
     def __init__(self, limit: int):
         self.limit = limit
         self.in_use = 0
-
-
-class Template:
-    """The worker template of one code directory: a `local_stack.worker` process that has imported the
-    handlers' libraries and forks an execution environment per `spawn`."""
-
-    def __init__(self, code_dir: Path, handlers: Iterable[str], log_file: IO[Any] | None):
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        env = {key: os.environ[key] for key in _HOST_VARIABLES if key in os.environ}
-        env.update({"PYTHONPATH": str(code_dir), "PYTHONUNBUFFERED": "1", FD_VARIABLE: str(theirs.fileno())})
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "local_stack.worker", str(code_dir), *sorted(set(handlers))],
-            env=env,
-            cwd=str(code_dir),
-            stdin=subprocess.DEVNULL,
-            stdout=log_file if log_file is not None else None,
-            stderr=subprocess.STDOUT if log_file is not None else None,
-            pass_fds=(theirs.fileno(),),
-        )
-        theirs.close()
-        self._control = ours
-        self._lock = threading.Lock()
-
-    def spawn(self, environment: Mapping[str, str], cwd: Path, timeout: float) -> Worker:
-        """Fork an execution environment with exactly `environment`; `OSError` if the template fails."""
-        ours, theirs = socket.socketpair()
-        request = json.dumps({"env": dict(environment), "cwd": str(cwd)}).encode("utf-8")
-        try:
-            with self._lock:
-                self._control.settimeout(timeout)
-                socket.send_fds(self._control, [request], [theirs.fileno()])
-                message, fds, _, _ = socket.recv_fds(self._control, 4096, 1)
-        except BaseException:
-            ours.close()
-            raise
-        finally:
-            theirs.close()
-        if not message or not fds:
-            ours.close()
-            raise OSError("the worker template closed its socket")
-        return Worker(int(json.loads(message)["pid"]), fds[0], Connection(ours.detach()))
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self._control.close()
-        self.process.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=_STOP_SECONDS)
-
-
-class Worker:
-    """One execution environment: a process forked by a `Template`, watched through its pidfd."""
-
-    def __init__(self, pid: int, pidfd: int, connection: Connection):
-        self.pid = pid
-        self._pidfd = pidfd
-        self._connection = connection
-        self._lock = threading.Lock()
-        self._closed = False
-        self.init_seconds = 0.0
-        self.init_cpu_seconds = 0.0
-
-    def alive(self) -> bool:
-        with self._lock:
-            return not self._closed and not select.select([self._pidfd], [], [], 0)[0]
-
-    def rss_mb(self) -> float:
-        """Resident memory now (`/proc/PID/statm`), 0 once gone."""
-        try:
-            return int(Path(f"/proc/{self.pid}/statm").read_bytes().split()[1]) * _PAGE_BYTES / 2**20
-        except (OSError, IndexError, ValueError):
-            return 0.0
-
-    def wait_ready(self, timeout: float, memory_mb: int) -> dict[str, Any] | str:
-        """The worker's ready message or error document, or why there is none (as `call`)."""
-        document = self._receive(timeout, memory_mb)
-        if isinstance(document, dict):
-            self.init_cpu_seconds = float(document.get("init_cpu_seconds", 0.0))
-        return document
-
-    def call(self, request: Mapping[str, Any], timeout: float, memory_mb: int) -> dict[str, Any] | str:
-        """Send one request; its reply, or why there is none: "timeout", "exited" or "memory" (the
-        process's RSS went over `memory_mb`, checked every `_WATCH_SECONDS`)."""
-        try:
-            self._connection.send_bytes(json.dumps(request).encode("utf-8"))
-        except OSError:
-            return "exited"
-        return self._receive(timeout, memory_mb)
-
-    def _receive(self, timeout: float, memory_mb: int = 0) -> dict[str, Any] | str:
-        deadline = time.monotonic() + timeout
-        try:
-            while not self._connection.poll(max(0.0, min(_WATCH_SECONDS, deadline - time.monotonic()))):
-                if memory_mb and self.rss_mb() > memory_mb:
-                    return "memory"
-                if time.monotonic() >= deadline:
-                    return "timeout"
-            message: dict[str, Any] = json.loads(self._connection.recv_bytes())
-            return message
-        except (EOFError, OSError):
-            return "exited"
-
-    def terminate(self) -> None:
-        """SIGKILL the process (as Lambda does at a timeout); a thread reading its reply gets EOF."""
-        with self._lock:
-            if self._closed:
-                return
-            with contextlib.suppress(ProcessLookupError):
-                signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
-            if not select.select([self._pidfd], [], [], _STOP_SECONDS)[0]:
-                log.warning("worker did not exit", extra={"pid": self.pid})
-
-    def kill(self) -> None:
-        """Terminate and close the connection and pidfd, once. Only the thread using the worker (or, for
-        an idle worker, the pool) may call it."""
-        self.terminate()
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            os.close(self._pidfd)
-        with contextlib.suppress(OSError):
-            self._connection.close()
-
-
-def _failure(reason: str, request_id: str, timeout: float) -> str:
-    """Lambda's error document for an environment that gave no answer ("timeout", "memory", "exited")."""
-    if reason == "timeout":
-        return error_payload("Sandbox.Timedout", f"{request_id} Task timed out after {timeout:.2f} seconds")
-    if reason == "memory":
-        message = f"RequestId: {request_id} Error: Runtime exited with error: signal: killed"
-        return error_payload("Runtime.OutOfMemory", message)
-    message = f"RequestId: {request_id} Error: Runtime exited without a response"
-    return error_payload("Runtime.ExitError", message)
 
 
 class FunctionPool:
@@ -341,7 +200,7 @@ class FunctionPool:
             if reply == "memory":
                 max_memory = max(int(worker.rss_mb()), spec.memory_size)
             self._discard(worker)
-            payload, errored = _failure(reply, request_id, spec.timeout), True
+            payload, errored = failure_payload(reply, request_id, spec.timeout), True
         init = (worker.init_seconds, worker.init_cpu_seconds) if cold else None
         self._runner.record(spec, request_id, started, payload, errored, invocation_type, max_memory, init)
         return payload, errored
@@ -372,7 +231,7 @@ class FunctionPool:
             return None, error_payload(str(error["errorType"]), str(error["errorMessage"]))
         if ready == "timeout":
             return None, error_payload("Runtime.InitError", f"no ready message within {timeout} s")
-        return None, _failure(ready, "(init)", timeout)
+        return None, failure_payload(ready, "(init)", timeout)
 
     def close(self) -> None:
         """Kill the idle workers; terminate the busy ones (their callers see EOF and close them)."""
@@ -597,7 +456,7 @@ class Runner:
 
     def environment_for(self, spec: FunctionSpec) -> dict[str, str]:
         """A worker's whole environment: nothing of this process but PATH/LANG, then Lambda's variables."""
-        env = {key: os.environ[key] for key in _HOST_VARIABLES if key in os.environ}
+        env = {key: os.environ[key] for key in HOST_VARIABLES if key in os.environ}
         env.update(self.base_environment)
         env.update(
             {
