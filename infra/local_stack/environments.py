@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 HOST_VARIABLES = ("PATH", "LANG", "LC_ALL")
 """The only variables of this process an environment (or the template) gets."""
 _STOP_SECONDS = 10.0
-_WATCH_SECONDS = 0.05
+_WATCH_SECONDS = 0.1
 _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -85,6 +85,10 @@ class Worker:
     def __init__(self, pid: int, pidfd: int, connection: Connection):
         self.pid = pid
         self._pidfd = pidfd
+        try:
+            self._statm = os.open(f"/proc/{pid}/statm", os.O_RDONLY)  # re-read with pread: no open per look
+        except OSError:
+            self._statm = -1
         self._connection = connection
         self._lock = threading.Lock()
         self._closed = False
@@ -98,7 +102,7 @@ class Worker:
     def rss_mb(self) -> float:
         """Resident memory now (`/proc/PID/statm`), 0 once gone."""
         try:
-            return int(Path(f"/proc/{self.pid}/statm").read_bytes().split()[1]) * _PAGE_BYTES / 2**20
+            return int(os.pread(self._statm, 128, 0).split()[1]) * _PAGE_BYTES / 2**20
         except (OSError, IndexError, ValueError):
             return 0.0
 
@@ -150,6 +154,9 @@ class Worker:
                 return
             self._closed = True
             os.close(self._pidfd)
+            if self._statm >= 0:
+                os.close(self._statm)
+                self._statm = -1
         with contextlib.suppress(OSError):
             self._connection.close()
 

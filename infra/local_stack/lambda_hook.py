@@ -1,6 +1,6 @@
 """Route moto's Lambda invocations to the local `Runner` (worker processes), as Lambda would run them.
 
-Ten private moto functions are replaced while a stack runs (`install`; `uninstall` restores them):
+Eleven private moto functions are replaced while a stack runs (`install`; `uninstall` restores them):
 
 - `moto.awslambda.models.LambdaFunction.invoke(self, body, request_headers, response_headers)`: every
   Invoke API call of a client. `InvocationType=Event` is queued (202, returns at once);
@@ -26,7 +26,9 @@ Ten private moto functions are replaced while a stack runs (`install`; `uninstal
   `result_path`: the interpreter builds a new JSONPath parser (ply tables) for every path it evaluates;
   a parsed path is immutable, so each is parsed once;
 - `ErrorLookupFactory.for_service(self, service_model)`: moto rebuilds a service's error table (every
-  error shape of S3's model) for every error response it renders (each `NoSuchKey`); one per service.
+  error shape of S3's model) for every error response it renders (each `NoSuchKey`); one per service;
+- `DynamoDBBackend.transact_write_items(self, transact_items)`: moto deep-copies every table a
+  transaction touches, for a rollback; only the items it names are copied (`transactions.py`).
 
 The hook points are private, so `check_hook_points` verifies their signatures and `install` fails
 loudly when a moto upgrade moves them.
@@ -46,6 +48,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote_plus, unquote_plus
 
+from local_stack import transactions
 from local_stack.runner import Runner, Throttled, UnknownFunction
 
 log = logging.getLogger(__name__)
@@ -80,6 +83,7 @@ def _targets() -> list[tuple[Any, str, list[str]]]:
     """(owner, attribute, leading parameter names) of each hook point."""
     from moto.awslambda.models import LambdaFunction
     from moto.core.errors import ErrorLookupFactory
+    from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.responses import DynamoHandler
     from moto.s3 import notifications
     from moto.stepfunctions.parser.asl.component.common.path import result_path
@@ -102,6 +106,7 @@ def _targets() -> list[tuple[Any, str, list[str]]]:
         (json_path, "parse", ["path"]),
         (result_path, "parse", ["string"]),
         (ErrorLookupFactory, "for_service", ["self", "service_model"]),
+        (DynamoDBBackend, "transact_write_items", ["self", "transact_items"]),
     ]
 
 
@@ -151,7 +156,8 @@ def install(runner: Runner, on_terminated: Callable[[str, str], None] | None = N
     function_class, eval_utils, notifications, task_class, parser_class, comm_class, dynamo_class = (
         t[0] for t in targets[:7]
     )
-    json_path, result_path, errors_class = (t[0] for t in targets[7:])
+    json_path, result_path, errors_class, dynamo_backend = (t[0] for t in targets[7:])
+    import moto.dynamodb.models as dynamo_models
 
     def invoke(self: Any, body: Any, request_headers: Any, response_headers: Any) -> bytes:
         event = json.loads(body) if body else {}
@@ -233,6 +239,14 @@ def install(runner: Runner, on_terminated: Callable[[str, str], None] | None = N
         (json_path, "parse", _cached(json_path, "parse")),
         (result_path, "parse", _cached(result_path, "parse")),
         (errors_class, "for_service", for_service),
+        (
+            dynamo_backend,
+            "transact_write_items",
+            transactions.transact_write_items(
+                _originals.get((dynamo_backend, "transact_write_items"), dynamo_backend.transact_write_items)
+            ),
+        ),
+        (dynamo_models, "copy", transactions.CopyWithoutTables()),
     ]
     for owner, attribute, replacement in replacements:
         _originals.setdefault((owner, attribute), vars(owner).get(attribute, getattr(owner, attribute)))
