@@ -25,7 +25,6 @@ import ast
 import importlib
 import json
 import os
-import resource
 import signal
 import socket
 import sys
@@ -64,15 +63,11 @@ def error_payload(error_type: str, message: str, stack: list[str] | None = None)
 
 
 def _max_memory_mb() -> int:
-    """Peak resident memory of this process (`VmHWM`; `ru_maxrss` would include the pre-exec parent)."""
-    try:
-        with Path("/proc/self/status").open(encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) // 1024
-    except OSError:
-        pass
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    """Peak resident memory of this process (`VmHWM`; `ru_maxrss` would count the template's too)."""
+    for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) // 1024
+    return 0
 
 
 def _load_handler() -> Any:
@@ -194,6 +189,7 @@ def _child(request: dict[str, Any], connection_fd: int) -> int:
 def template(control: socket.socket) -> int:
     """Fork an execution environment per spawn request until the runner closes `control`."""
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the stack, which kills the environments
     while True:
         try:
             message, fds, _, _ = socket.recv_fds(control, _MAX_REQUEST_BYTES, 1)
