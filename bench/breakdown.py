@@ -5,7 +5,7 @@ execution start (S3 notification queue + OnUpload + StartExecution), time in han
 retry a throttled invoke (`Lambda.TooManyRequestsException`), other retry waits, Wait states, time in
 the admission state (`Acquire slot`, waiting on its task token for an API slot), and the rest (the ASL
 interpreter and the Invoke round trips). CPU seconds per process: this process (moto, the interpreter,
-the runner), the OCR service, and each function's workers.
+the runner), the OCR service, the worker templates (their imports, once) and each function's workers.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ def self_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU of `pid` and its live descendants so far (0 once gone; reads Linux /proc)."""
+def process_cpu_seconds(pid: int, *, descendants: bool = True) -> float:
+    """User + system CPU of `pid` (and its live descendants) so far (0 once gone; reads Linux /proc)."""
     ticks = os.sysconf("SC_CLK_TCK")
     cpu: dict[int, float] = {}
     children: dict[int, list[int]] = {}
@@ -51,7 +51,7 @@ def process_cpu_seconds(pid: int) -> float:
         if current not in seen:
             seen.add(current)
             total += cpu.get(current, 0.0)
-            pending.extend(children.get(current, []))
+            pending.extend(children.get(current, []) if descendants else [])
     return total
 
 
@@ -123,11 +123,26 @@ def per_image(stack: Any, records: Iterable[Any], uploaded_at: Mapping[str, floa
     return {name: float(statistics.mean(s.get(name, 0.0) for s in splits)) for name in names}
 
 
+def cold_starts(invocations: Iterable[Any]) -> dict[str, float]:
+    """Mean wall and CPU seconds of a cold start (spawn to handler ready), over the successful ones."""
+    cold = [r for r in invocations if r.cold_start and not r.errored]
+    if not cold:
+        return {}
+    return {
+        "count": len(cold),
+        "init_seconds": float(statistics.mean(r.init_seconds for r in cold)),
+        "init_cpu_seconds": float(statistics.mean(r.init_cpu_seconds for r in cold)),
+    }
+
+
 def cpu_seconds(stack: Any, self_before: float) -> dict[str, float]:
     """CPU seconds of this process since `self_before`, of the OCR service, and of each function's
     live workers (read before the stack stops)."""
     result = {"bench_process (moto, interpreter, runner)": self_cpu_seconds() - self_before}
     result["ocr_service"] = process_cpu_seconds(stack.ocr.process.pid)
+    result["worker templates"] = sum(
+        process_cpu_seconds(pid, descendants=False) for pid in stack.runner.template_pids()
+    )
     for name, pids in stack.runner.worker_pids().items():
         if pids:
             result[f"workers {name}"] = sum(process_cpu_seconds(pid) for pid in pids)

@@ -26,8 +26,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.common import RESULTS_DIR, BenchError, Pixels, peak_rss_mb, png_bytes, write_json
-from bench.throughput import failure_errors
+from bench.common import RESULTS_DIR, Pixels, peak_rss_mb, png_bytes, write_json
+from bench.throughput import failure_errors, keys_under, running
 from local_stack import LocalStack
 from local_stack.executions import key_of, list_executions
 from local_stack.runner import RunnerOptions
@@ -58,16 +58,6 @@ DEFAULT_FAULTS = Faults(rate_429=0.05, rate_5xx=0.02, error_rate=0.02, lost_rate
 """What `make bench` injects (the command line's defaults)."""
 
 
-def _keys_under(stack: Any, prefix: str) -> set[str]:
-    keys: set[str] = set()
-    paginator = stack.s3.get_paginator("list_objects_v2")
-    for index, page in enumerate(paginator.paginate(Bucket=stack.bucket, Prefix=prefix)):
-        if index >= MAX_PAGES:
-            raise BenchError(f"more than {MAX_PAGES} pages under {prefix}")
-        keys.update(str(item["Key"]) for item in page.get("Contents", []))
-    return keys
-
-
 def _stems(keys: set[str], prefix: str) -> set[str]:
     return {key[len(prefix) :].rsplit(".", 1)[0] for key in keys}
 
@@ -96,10 +86,6 @@ def _slots_left(stack: Any) -> dict[str, int]:
         Select="COUNT",
     )
     return {"held": len(slots.get("holders", {}).get("M", {})), "waiting": int(waiting["Count"])}
-
-
-def _running(stack: Any) -> int:
-    return len(list_executions(stack.sfn, stack.state_machine_arn, status="RUNNING", max_pages=MAX_PAGES))
 
 
 def run(
@@ -134,13 +120,13 @@ def run(
         service_peak = 0.0
         while time.monotonic() < deadline:
             service_peak = max(service_peak, peak_rss_mb(stack.ocr.process.pid))
-            if stack.runner.pending() == 0 and _running(stack) == 0:
+            if stack.runner.pending() == 0 and running(stack) == 0:
                 break
             time.sleep(POLL_SECONDS)
         wall = time.monotonic() - started
         prefixes = stack.output_prefixes
-        texts = _stems(_keys_under(stack, prefixes["text"] + PREFIX), prefixes["text"] + PREFIX)
-        failed = _stems(_keys_under(stack, prefixes["failed"] + PREFIX), prefixes["failed"] + PREFIX)
+        texts = _stems(keys_under(stack, prefixes["text"] + PREFIX), prefixes["text"] + PREFIX)
+        failed = _stems(keys_under(stack, prefixes["failed"] + PREFIX), prefixes["failed"] + PREFIX)
         # Outputs keep the input's whole name (text/bench/00000.png.txt): the stem is the relative key.
         wanted = {key[len(stack.input_prefix + PREFIX) :] for key in keys}
         executions = _executions_per_key(stack)

@@ -20,12 +20,12 @@ from typing import Any
 from bench import breakdown
 from bench.common import BenchError, Pixels, peak_rss_mb, png_bytes, rss_mb
 from local_stack import LocalStack
+from local_stack.executions import list_executions
 from ocr_service.engines.binarize import binarize
 from ocr_service.engines.recognize import TesseractRecognizer
 
 WORKERS = 2
 UPLOADERS = 8
-LIST_PAGE = 1000
 MAX_LIST_PAGES = 1000
 POLL_SECONDS = 0.5
 MAX_FAILURES_READ = 20
@@ -55,30 +55,21 @@ def direct(images: Sequence[Pixels], workers: int = WORKERS) -> dict[str, Any]:
     }
 
 
-def _count_keys(stack: Any, prefix: str) -> int:
+def keys_under(stack: Any, prefix: str) -> set[str]:
+    """Every key of the stack's bucket under `prefix` (at most `MAX_LIST_PAGES` pages)."""
+    keys: set[str] = set()
     paginator = stack.s3.get_paginator("list_objects_v2")
-    total = 0
     for index, page in enumerate(paginator.paginate(Bucket=stack.bucket, Prefix=prefix)):
         if index >= MAX_LIST_PAGES:
             raise BenchError(f"more than {MAX_LIST_PAGES} pages under {prefix}")
-        total += int(page.get("KeyCount", 0))
-    return total
+        keys.update(str(item["Key"]) for item in page.get("Contents", []))
+    return keys
 
 
-def _running(stack: Any) -> int:
-    running = 0
-    token: str | None = None
-    for _ in range(MAX_LIST_PAGES):
-        kwargs: dict[str, Any] = {"stateMachineArn": stack.state_machine_arn, "statusFilter": "RUNNING"}
-        kwargs["maxResults"] = LIST_PAGE
-        if token:
-            kwargs["nextToken"] = token
-        page = stack.sfn.list_executions(**kwargs)
-        running += len(page["executions"])
-        token = page.get("nextToken")
-        if not token:
-            return running
-    raise BenchError("too many pages of running executions")
+def running(stack: Any) -> int:
+    """Executions of the stack's state machine still running."""
+    arn = stack.state_machine_arn
+    return len(list_executions(stack.sfn, arn, status="RUNNING", max_pages=MAX_LIST_PAGES))
 
 
 def stack_burst(
@@ -114,14 +105,14 @@ def stack_burst(
             peak_child = max(peak_child, peak_rss_mb(stack.ocr.process.pid))
             peak_self = max(peak_self, rss_mb())
             # Uploads return before their notification has run: idle means no event queued either.
-            if (stack.runner.pending() == 0 and _running(stack) == 0) or time.monotonic() >= deadline:
+            if (stack.runner.pending() == 0 and running(stack) == 0) or time.monotonic() >= deadline:
                 break
             time.sleep(POLL_SECONDS)
         seconds = time.monotonic() - started
         cpu = breakdown.cpu_seconds(stack, cpu_before)
         prefixes = stack.output_prefixes
-        texts = _count_keys(stack, f"{prefixes['text']}burst/")
-        failed = _count_keys(stack, f"{prefixes['failed']}burst/")
+        texts = len(keys_under(stack, f"{prefixes['text']}burst/"))
+        failed = len(keys_under(stack, f"{prefixes['failed']}burst/"))
         records = stack.records(keys[:: max(1, burst // sample_records)])
         invocations = stack.invocations
         memory = {f.name: f.memory_size for f in stack.spec.functions}
@@ -151,6 +142,7 @@ def stack_burst(
             "cpu_seconds": cpu,
             "cpu_seconds_per_image": sum(cpu.values()) / burst,
             "cold_starts": dict(Counter(r.function_name for r in invocations if r.cold_start)),
+            "cold_start_means": breakdown.cold_starts(invocations),
             "throttled_invocations": stack.throttles,
             "invocations": {
                 name: {

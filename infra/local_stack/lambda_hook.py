@@ -1,10 +1,15 @@
 """Route moto's Lambda invocations to the local `Runner` (worker processes), as Lambda would run them.
 
-Six private moto functions are replaced while a stack runs (`install`; `uninstall` restores them):
+Eleven private moto functions are replaced while a stack runs (`install`; `uninstall` restores them):
 
 - `moto.awslambda.models.LambdaFunction.invoke(self, body, request_headers, response_headers)`: every
-  Invoke API call (Step Functions tasks, clients). `InvocationType=Event` is queued (202, returns at
-  once); `RequestResponse` runs in a worker, and a throttled one answers 429 TooManyRequestsException;
+  Invoke API call of a client. `InvocationType=Event` is queued (202, returns at once);
+  `RequestResponse` runs in a worker, and a throttled one answers 429 TooManyRequestsException;
+- `lambda_eval_utils.boto_client_for(region, service, state_credentials)`: moto's Step Functions
+  interpreter builds a new boto3 client (~30 ms of CPU) and goes through HTTP and moto's Lambda API for
+  every Lambda task; it gets a client whose `invoke` calls the runner in process instead, answering as
+  the Invoke API does (`Payload`, `FunctionError`; a throttle or unknown function as the same
+  `ClientError`);
 - `moto.s3.notifications._invoke_awslambda(account_id, event, fn_arn, region)`: an S3 notification is an
   asynchronous invocation, so the upload returns before the function runs (moto runs it inside the PUT);
 - `StateTaskLambda._from_error`: moto names every Invoke API error of a task whose `Resource` is a
@@ -16,7 +21,14 @@ Six private moto functions are replaced while a stack runs (`install`; `uninstal
   state machine ARN)` is told (the EventBridge stand-in), so nobody has to poll ListExecutions;
 - `DynamoHandler.call_action`: moto evaluates a condition and applies the write without a lock, so two
   concurrent conditional writes (the admission slots) could both pass; DynamoDB applies each atomically,
-  so the local stack serialises DynamoDB requests.
+  so the local stack serialises DynamoDB requests;
+- `jsonpath_ng.ext.parse(path)` in moto's `json_path` and `jsonpath_ng.parse(string)` in its
+  `result_path`: the interpreter builds a new JSONPath parser (ply tables) for every path it evaluates;
+  a parsed path is immutable, so each is parsed once;
+- `ErrorLookupFactory.for_service(self, service_model)`: moto rebuilds a service's error table (every
+  error shape of S3's model) for every error response it renders (each `NoSuchKey`); one per service;
+- `DynamoDBBackend.transact_write_items(self, transact_items)`: moto deep-copies every table a
+  transaction touches, for a rollback; only the items it names are copied (`transactions.py`).
 
 The hook points are private, so `check_hook_points` verifies their signatures and `install` fails
 loudly when a moto upgrade moves them.
@@ -27,19 +39,23 @@ from __future__ import annotations
 import base64
 import functools
 import inspect
+import io
 import json
 import logging
 import threading
+import uuid
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote_plus, unquote_plus
 
+from local_stack import transactions
 from local_stack.runner import Runner, Throttled, UnknownFunction
 
 log = logging.getLogger(__name__)
 
 PINNED_MOTO_VERSION = "5.2.5"
 _PARSED_DEFINITIONS = 16
+_PARSED_PATHS = 4096
 
 
 class HookError(RuntimeError):
@@ -66,21 +82,31 @@ def as_aws_s3_event(event: Any) -> Any:
 def _targets() -> list[tuple[Any, str, list[str]]]:
     """(owner, attribute, leading parameter names) of each hook point."""
     from moto.awslambda.models import LambdaFunction
+    from moto.core.errors import ErrorLookupFactory
+    from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.responses import DynamoHandler
     from moto.s3 import notifications
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import (
         StateTaskLambda,
     )
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.asl.utils import json_path
     from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 
     return [
         (LambdaFunction, "invoke", ["self", "body", "request_headers", "response_headers"]),
+        (lambda_eval_utils, "boto_client_for", ["region", "service", "state_credentials"]),
         (notifications, "_invoke_awslambda", ["account_id", "event_body", "fn_arn", "region_name"]),
         (StateTaskLambda, "_from_error", ["self", "env", "ex"]),
         (AmazonStateLanguageParser, "parse", ["definition"]),
         (BaseExecutionWorkerCommunication, "terminated", ["self"]),
         (DynamoHandler, "call_action", ["self"]),
+        (json_path, "parse", ["path"]),
+        (result_path, "parse", ["string"]),
+        (ErrorLookupFactory, "for_service", ["self", "service_model"]),
+        (DynamoDBBackend, "transact_write_items", ["self", "transact_items"]),
     ]
 
 
@@ -110,6 +136,15 @@ def _too_many_requests(message: str) -> Exception:
 
 
 _originals: dict[tuple[Any, str], Any] = {}
+_ERROR_LOOKUPS: dict[str, Any] = {}
+
+
+def _cached(owner: Any, attribute: str) -> Any:
+    """`owner.attribute` (as moto has it) behind a bounded cache of its results."""
+    original = _originals.get((owner, attribute), getattr(owner, attribute))
+    return functools.lru_cache(maxsize=_PARSED_PATHS)(original)
+
+
 _DYNAMODB_LOCK = threading.Lock()
 
 
@@ -118,9 +153,11 @@ def install(runner: Runner, on_terminated: Callable[[str, str], None] | None = N
     machine ARN) of every execution that ended (idempotent; the latest call wins)."""
     targets = _targets()
     check_hook_points(targets)
-    function_class, notifications, task_class, parser_class, comm_class, dynamo_class = (
-        t[0] for t in targets
+    function_class, eval_utils, notifications, task_class, parser_class, comm_class, dynamo_class = (
+        t[0] for t in targets[:7]
     )
+    json_path, result_path, errors_class, dynamo_backend = (t[0] for t in targets[7:])
+    import moto.dynamodb.models as dynamo_models
 
     def invoke(self: Any, body: Any, request_headers: Any, response_headers: Any) -> bytes:
         event = json.loads(body) if body else {}
@@ -138,6 +175,14 @@ def install(runner: Runner, on_terminated: Callable[[str, str], None] | None = N
             response_headers["x-amz-function-error"] = "Unhandled"
         response_headers["x-amz-log-result"] = base64.b64encode(b"").decode()
         return payload.encode("utf-8")
+
+    original_client_for = _originals.get((eval_utils, "boto_client_for"), eval_utils.boto_client_for)
+    direct = DirectLambda(runner)
+
+    def client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        if service == "lambda":  # task credentials (an assumed role) are not emulated: IAM is not
+            return direct
+        return original_client_for(region=region, service=service, state_credentials=state_credentials)
 
     def invoke_from_s3(account_id: str, event_body: Any, fn_arn: str, region_name: str) -> None:
         try:
@@ -163,6 +208,16 @@ def install(runner: Runner, on_terminated: Callable[[str, str], None] | None = N
     original_parse = getattr(_originals.get((parser_class, "parse")), "__func__", parser_class.parse)
     parse = staticmethod(functools.lru_cache(maxsize=_PARSED_DEFINITIONS)(original_parse))
 
+    original_for_service = _originals.get((errors_class, "for_service"), errors_class.for_service)
+
+    def for_service(self: Any, service_model: Any) -> Any:
+        service_id = service_model.metadata.get("serviceId")
+        if service_id is None:
+            return original_for_service(self, service_model)
+        if service_id not in _ERROR_LOOKUPS:
+            _ERROR_LOOKUPS[service_id] = original_for_service(self, service_model)
+        return _ERROR_LOOKUPS[service_id]
+
     original_terminated = _originals.get((comm_class, "terminated"), comm_class.terminated)
 
     def terminated(self: Any) -> None:
@@ -175,15 +230,61 @@ def install(runner: Runner, on_terminated: Callable[[str, str], None] | None = N
 
     replacements: list[tuple[Any, str, Any]] = [
         (function_class, "invoke", invoke),
+        (eval_utils, "boto_client_for", client_for),
         (notifications, "_invoke_awslambda", invoke_from_s3),
         (task_class, "_from_error", from_error),
         (parser_class, "parse", parse),
         (comm_class, "terminated", terminated),
         (dynamo_class, "call_action", dynamo_action),
+        (json_path, "parse", _cached(json_path, "parse")),
+        (result_path, "parse", _cached(result_path, "parse")),
+        (errors_class, "for_service", for_service),
+        (
+            dynamo_backend,
+            "transact_write_items",
+            transactions.transact_write_items(
+                _originals.get((dynamo_backend, "transact_write_items"), dynamo_backend.transact_write_items)
+            ),
+        ),
+        (dynamo_models, "copy", transactions.CopyWithoutTables()),
     ]
     for owner, attribute, replacement in replacements:
         _originals.setdefault((owner, attribute), vars(owner).get(attribute, getattr(owner, attribute)))
         setattr(owner, attribute, replacement)
+
+
+class DirectLambda:
+    """The Invoke call of a Lambda client, answered by the runner in this process."""
+
+    def __init__(self, runner: Runner):
+        self._runner = runner
+
+    def invoke(self, FunctionName: str, Payload: bytes | None = None, **options: Any) -> dict[str, Any]:
+        from botocore.exceptions import ClientError
+
+        event = json.loads(Payload) if Payload else {}
+        try:
+            if options.get("InvocationType") == "Event":
+                self._runner.invoke_async(FunctionName, event)
+                return {"StatusCode": 202, "Payload": io.BytesIO(b"")}
+            payload, errored = self._runner.invoke(FunctionName, event)
+        except (Throttled, UnknownFunction) as exc:
+            code, status = (
+                ("TooManyRequestsException", 429)
+                if isinstance(exc, Throttled)
+                else ("ResourceNotFoundException", 404)
+            )
+            metadata = {"HTTPStatusCode": status, "RequestId": str(uuid.uuid4())}
+            error = {"Error": {"Code": code, "Message": str(exc)}, "ResponseMetadata": metadata}
+            raise ClientError(error, "Invoke") from exc  # type: ignore[arg-type]
+        response: dict[str, Any] = {
+            "StatusCode": 200,
+            "ExecutedVersion": "$LATEST",
+            "Payload": io.BytesIO(payload.encode("utf-8")),
+        }
+        if errored:
+            response["FunctionError"] = "Unhandled"
+        return response
 
 
 def _lambda_client_error(ex: Exception) -> Exception:

@@ -1,8 +1,9 @@
 """Lambda's execution model, locally: worker processes, reserved concurrency, throttling, async retries.
 
-Each function gets its own pool of worker processes (`local_stack.worker`), one per concurrent execution
-environment, started with that function's environment variables only and reused warm, so nothing is
-shared between functions or between invocations running at once. Concurrency is capped as Lambda caps it:
+Each function gets its own pool of worker processes, one per concurrent execution environment, forked
+from a worker template (`local_stack.environments`, `local_stack.worker`) with that function's
+environment variables only and reused warm, so nothing is shared between functions or between
+invocations running at once. Concurrency is capped as Lambda caps it:
 a function with `ReservedConcurrentExecutions` has that many slots of its own; the others share what is
 left of the account limit. Beyond the cap:
 
@@ -12,22 +13,19 @@ left of the account limit. Beyond the cap:
   function error is retried `MaximumRetryAttempts` times (after `retry_delays`), then the event goes to the
   function's dead-letter queue.
 
-`Timeout` is enforced: a worker that has not answered by then is killed and the invocation fails with
-`Sandbox.Timedout`; the next invocation starts a fresh (cold) worker.
+`Timeout` and `MemorySize` are enforced: a worker that has not answered by then, or whose resident
+memory went over, is killed and the invocation fails with `Sandbox.Timedout` or `Runtime.OutOfMemory`;
+the next invocation starts a fresh (cold) worker.
 """
 
 from __future__ import annotations
 
-import contextlib
 import heapq
 import itertools
 import json
 import logging
 import os
 import random
-import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -35,11 +33,12 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import IO, Any
 
+from local_stack.environments import HOST_VARIABLES, Template, Worker, failure_payload
 from local_stack.resources import FunctionSpec
-from local_stack.worker import FD_VARIABLE, error_payload
+from local_stack.worker import error_payload
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +90,10 @@ class InvocationRecord:
     cold_start: bool = False
     memory_size_mb: int = 0
     max_memory_mb: int = 0
+    init_seconds: float = 0.0
+    """For a cold start: from the spawn request to the handler imported (Lambda's Init Duration)."""
+    init_cpu_seconds: float = 0.0
+    """For a cold start: CPU the new environment spent until ready (fork, handler import, clients)."""
 
 
 @dataclass(order=True)
@@ -117,69 +120,6 @@ class _Slots:
     def __init__(self, limit: int):
         self.limit = limit
         self.in_use = 0
-
-
-class Worker:
-    """One execution environment: a `local_stack.worker` process for one function."""
-
-    def __init__(self, spec: FunctionSpec, environment: Mapping[str, str], log_file: IO[Any] | None):
-        ours, theirs = socket.socketpair()
-        env = {**environment, FD_VARIABLE: str(theirs.fileno())}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "local_stack.worker"],
-            env=env,
-            cwd=str(spec.code_uri),
-            stdin=subprocess.DEVNULL,
-            stdout=log_file if log_file is not None else None,
-            stderr=subprocess.STDOUT if log_file is not None else None,
-            pass_fds=(theirs.fileno(),),
-        )
-        theirs.close()
-        self._connection = Connection(ours.detach())
-        self._closed = threading.Lock()
-        self.init_seconds: float | None = None
-
-    def wait_ready(self, timeout: float) -> dict[str, Any] | None:
-        """The worker's ready message, or an error document; None if it did not answer in time."""
-        document = self._receive(timeout)
-        if document is not None:
-            self.init_seconds = document.get("init_seconds")
-        return document
-
-    def call(self, request: Mapping[str, Any], timeout: float) -> dict[str, Any] | None:
-        """Send one request; its reply, or None when the deadline passed or the process died."""
-        try:
-            self._connection.send_bytes(json.dumps(request).encode("utf-8"))
-        except OSError:
-            return None
-        return self._receive(timeout)
-
-    def _receive(self, timeout: float) -> dict[str, Any] | None:
-        try:
-            if not self._connection.poll(timeout):
-                return None
-            message: dict[str, Any] = json.loads(self._connection.recv_bytes())
-            return message
-        except (EOFError, OSError):
-            return None
-
-    def terminate(self) -> None:
-        """SIGKILL the process (as Lambda does at a timeout); a thread reading its reply gets EOF."""
-        if self.process.poll() is None:
-            self.process.kill()
-        try:
-            self.process.wait(timeout=_STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            log.warning("worker did not exit", extra={"pid": self.process.pid})
-
-    def kill(self) -> None:
-        """Terminate and close the connection, once. Only the thread using the worker (or, for an idle
-        worker, the pool) may call it: a descriptor closed under a reader could be reused by another file."""
-        if not self._closed.acquire(blocking=False):
-            return
-        self.terminate()
-        with contextlib.suppress(OSError):
-            self._connection.close()
 
 
 class FunctionPool:
@@ -239,7 +179,8 @@ class FunctionPool:
         if worker is None:
             worker, failure = self._start_worker()
             if worker is None:
-                self._runner.record(spec, request_id, started, failure, True, invocation_type, cold, 0)
+                failed_init = (time.monotonic() - started, 0.0)
+                self._runner.record(spec, request_id, started, failure, True, invocation_type, 0, failed_init)
                 return failure, True
         request = {
             "request_id": request_id,
@@ -247,46 +188,50 @@ class FunctionPool:
             "deadline_epoch": time.time() + spec.timeout,
             "function_arn": spec.arn,
         }
-        reply = worker.call(request, spec.timeout)
-        if reply is None:
-            died = worker.process.poll() is not None
-            worker.kill()
-            with self._runner.lock:
-                self._all.discard(worker)
-            if died:
-                payload = error_payload(
-                    "Runtime.ExitError", f"RequestId: {request_id} Error: Runtime exited without a response"
-                )
-            else:
-                payload = error_payload(
-                    "Sandbox.Timedout", f"{request_id} Task timed out after {spec.timeout:.2f} seconds"
-                )
-            errored = True
-        else:
+        reply = worker.call(request, spec.timeout, spec.memory_size)
+        if isinstance(reply, dict) and int(reply.get("max_memory_mb", 0)) > spec.memory_size:
+            reply = "memory"  # the peak between two looks went over: Lambda would have killed it
+        if isinstance(reply, dict):
             payload, errored = str(reply["payload"]), bool(reply["errored"])
             max_memory = int(reply.get("max_memory_mb", 0))
             with self._runner.lock:
                 self._idle.append(worker)
-        self._runner.record(spec, request_id, started, payload, errored, invocation_type, cold, max_memory)
+        else:
+            if reply == "memory":
+                max_memory = max(int(worker.rss_mb()), spec.memory_size)
+            self._discard(worker)
+            payload, errored = failure_payload(reply, request_id, spec.timeout), True
+        init = (worker.init_seconds, worker.init_cpu_seconds) if cold else None
+        self._runner.record(spec, request_id, started, payload, errored, invocation_type, max_memory, init)
         return payload, errored
+
+    def _discard(self, worker: Worker) -> None:
+        worker.kill()
+        with self._runner.lock:
+            self._all.discard(worker)
 
     def _start_worker(self) -> tuple[Worker | None, str]:
         if self._runner.stopped:
             return None, error_payload("Runtime.ExitError", "the local stack is stopping")
-        worker = Worker(self.spec, self._runner.environment_for(self.spec), self._runner.log_file)
+        timeout = self._runner.options.init_timeout_seconds
+        started = time.monotonic()
+        try:
+            worker = self._runner.spawn(self.spec)
+        except OSError as exc:
+            return None, error_payload("Runtime.InitError", f"no execution environment: {exc}")
         with self._runner.lock:
             self._all.add(worker)
-        ready = worker.wait_ready(self._runner.options.init_timeout_seconds)
-        if ready is not None and ready.get("ready"):
+        ready = worker.wait_ready(timeout, self.spec.memory_size)
+        if isinstance(ready, dict) and ready.get("ready"):
+            worker.init_seconds = time.monotonic() - started
             return worker, ""
-        worker.kill()
-        with self._runner.lock:
-            self._all.discard(worker)
-        error = (ready or {}).get("error") or {
-            "errorType": "Runtime.InitError",
-            "errorMessage": f"no ready message within {self._runner.options.init_timeout_seconds} s",
-        }
-        return None, error_payload(str(error["errorType"]), str(error["errorMessage"]))
+        self._discard(worker)
+        if isinstance(ready, dict):
+            error = ready["error"]
+            return None, error_payload(str(error["errorType"]), str(error["errorMessage"]))
+        if ready == "timeout":
+            return None, error_payload("Runtime.InitError", f"no ready message within {timeout} s")
+        return None, failure_payload(ready, "(init)", timeout)
 
     def close(self) -> None:
         """Kill the idle workers; terminate the busy ones (their callers see EOF and close them)."""
@@ -432,6 +377,31 @@ class Runner:
             self.pools[spec.name] = FunctionPool(spec, slots, self)
         for pool in self.pools.values():
             pool.dispatcher.start()
+        self._template_lock = threading.Lock()
+        self._templates: dict[Path, Template] = {}
+        for code_dir in {spec.code_uri for spec in specs}:
+            self._templates[code_dir] = self._template(code_dir)
+
+    def _template(self, code_dir: Path) -> Template:
+        handlers = [pool.spec.handler for pool in self.pools.values() if pool.spec.code_uri == code_dir]
+        return Template(code_dir, handlers, self.log_file)
+
+    def spawn(self, spec: FunctionSpec) -> Worker:
+        """A new execution environment of `spec`, forked from its code directory's template (restarted
+        once if it died)."""
+        timeout = self.options.init_timeout_seconds
+        with self._template_lock:
+            template = self._templates[spec.code_uri]
+        try:
+            return template.spawn(self.environment_for(spec), spec.code_uri, timeout)
+        except OSError:
+            log.warning("worker template failed, restarting it", extra={"code_uri": str(spec.code_uri)})
+            with self._template_lock:
+                if self._templates[spec.code_uri] is template and not self.stopped:
+                    template.close()
+                    self._templates[spec.code_uri] = self._template(spec.code_uri)
+                template = self._templates[spec.code_uri]
+            return template.spawn(self.environment_for(spec), spec.code_uri, timeout)
 
     def pool(self, name_or_arn: str) -> FunctionPool:
         name = name_or_arn.split(":")[6] if name_or_arn.startswith("arn:") else name_or_arn
@@ -486,7 +456,7 @@ class Runner:
 
     def environment_for(self, spec: FunctionSpec) -> dict[str, str]:
         """A worker's whole environment: nothing of this process but PATH/LANG, then Lambda's variables."""
-        env = {key: os.environ[key] for key in ("PATH", "LANG", "LC_ALL") if key in os.environ}
+        env = {key: os.environ[key] for key in HOST_VARIABLES if key in os.environ}
         env.update(self.base_environment)
         env.update(
             {
@@ -517,9 +487,10 @@ class Runner:
         payload: str,
         errored: bool,
         invocation_type: str,
-        cold: bool,
         max_memory: int,
+        init: tuple[float, float] | None,
     ) -> None:
+        """Keep one invocation's record; `init` is (seconds, CPU seconds) of its cold start, if any."""
         error_type = None
         if errored:
             error = json.loads(payload)
@@ -540,9 +511,11 @@ class Runner:
                 errored=errored,
                 error_type=error_type,
                 invocation_type=invocation_type,
-                cold_start=cold,
+                cold_start=init is not None,
                 memory_size_mb=spec.memory_size,
                 max_memory_mb=max_memory,
+                init_seconds=init[0] if init else 0.0,
+                init_cpu_seconds=init[1] if init else 0.0,
             )
         )
 
@@ -564,7 +537,12 @@ class Runner:
     def worker_pids(self) -> dict[str, list[int]]:
         """The process ids of each function's live workers (for CPU and memory figures)."""
         with self.lock:
-            return {name: [w.process.pid for w in pool._all] for name, pool in self.pools.items()}
+            return {name: [w.pid for w in pool._all] for name, pool in self.pools.items()}
+
+    def template_pids(self) -> list[int]:
+        """The process ids of the worker templates."""
+        with self._template_lock:
+            return [template.process.pid for template in self._templates.values()]
 
     def pending(self) -> int:
         """Asynchronous events accepted and not finished yet (queued or running)."""
@@ -590,3 +568,6 @@ class Runner:
             pool.dispatcher.join(_STOP_SECONDS)
             pool.close()
             pool.executor.shutdown(wait=False, cancel_futures=True)
+        with self._template_lock:
+            for template in self._templates.values():
+                template.close()

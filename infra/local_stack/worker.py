@@ -1,21 +1,32 @@
-"""One Lambda execution environment: a process that imports one handler and runs it, one event at a time.
+"""Lambda execution environments: a template process per code directory forks one per cold start.
 
-Started by `runner.Worker` as `python -m local_stack.worker` with the function's environment variables
-only (no variable of the parent leaks in) and one end of a socket pair in `LOCAL_STACK_WORKER_FD`.
-Protocol: one JSON document per `multiprocessing.connection` message. The worker first writes
-`{"ready": true, "init_seconds": s}` (or `{"ready": false, "error": {...}}` when the handler cannot
-be imported), then answers each request `{"request_id", "event", "deadline_epoch"}` with
-`{"payload": <JSON text>, "errored": bool, "max_memory_mb": n}`. The handler's own output (logs,
-EMF metrics) goes to the process's stdout/stderr, i.e. the stack's Lambda log, followed by a `REPORT`
-line as the Lambda runtime writes one.
+`python -m local_stack.worker CODE_DIR HANDLER...` is the template (`runner.Template` starts it with PATH
+and LANG only, no function's variables). It imports, once, every module the handlers import from
+outside their own package (boto3, Powertools, pydantic, the domain and adapter modules: found by reading
+the handler package's `import` statements, never by running it), then waits on a Unix socket. Each spawn
+request carries a function's whole environment and one end of a socket pair; the template forks, and
+the child replaces `os.environ` entirely, imports its handler (module-level clients and settings are
+built here, after the fork, from that function's variables) and serves invocations. The reply is the
+child's pid and a pidfd, so the runner can watch and kill a process that is not its own child. Nothing
+of one function reaches another: the template never imports a handler package nor runs handler code,
+and what a child does stays in its copy of the memory.
+
+Invocation protocol: one JSON document per `multiprocessing.connection` message. The environment first
+writes `{"ready": true, "init_seconds": s, "init_cpu_seconds": s}` (or `{"ready": false, "error": {...}}`
+when the handler cannot be imported), then answers each request `{"request_id", "event",
+"deadline_epoch"}` with `{"payload": <JSON text>, "errored": bool, "max_memory_mb": n}`. The handler's
+own output (logs, EMF metrics) goes to the process's stdout/stderr, i.e. the stack's Lambda log,
+followed by a `REPORT` line as the Lambda runtime writes one.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib
 import json
 import os
-import resource
+import signal
+import socket
 import sys
 import time
 import traceback
@@ -25,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 FD_VARIABLE = "LOCAL_STACK_WORKER_FD"
+_MAX_REQUEST_BYTES = 1 << 20
 
 
 @dataclass
@@ -51,15 +63,11 @@ def error_payload(error_type: str, message: str, stack: list[str] | None = None)
 
 
 def _max_memory_mb() -> int:
-    """Peak resident memory of this process (`VmHWM`; `ru_maxrss` would include the pre-exec parent)."""
-    try:
-        with Path("/proc/self/status").open(encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) // 1024
-    except OSError:
-        pass
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    """Peak resident memory of this process (`VmHWM`; `ru_maxrss` would count the template's too)."""
+    for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) // 1024
+    return 0
 
 
 def _load_handler() -> Any:
@@ -95,8 +103,8 @@ def _run(handler: Any, request: dict[str, Any]) -> tuple[str, bool]:
         return error_payload("Runtime.MarshalError", f"Unable to marshal response: {exc}"), True
 
 
-def main() -> int:
-    connection = Connection(int(os.environ.pop(FD_VARIABLE)))
+def serve(connection: Connection) -> int:
+    """Import the handler named by `_HANDLER`, say ready, then answer invocations until EOF."""
 
     def reply(message: dict[str, Any]) -> None:
         connection.send_bytes(json.dumps(message).encode("utf-8"))
@@ -108,7 +116,8 @@ def main() -> int:
         error = {"errorType": "Runtime.ImportModuleError", "errorMessage": f"{type(exc).__name__}: {exc}"}
         reply({"ready": False, "error": error})
         return 1
-    reply({"ready": True, "init_seconds": time.monotonic() - started})
+    seconds = time.monotonic() - started
+    reply({"ready": True, "init_seconds": seconds, "init_cpu_seconds": time.process_time()})
     memory_size = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
     while True:
         try:
@@ -128,5 +137,97 @@ def main() -> int:
         reply({"payload": payload, "errored": errored, "max_memory_mb": used})
 
 
+# -- the template ----------------------------------------------------------------------------------
+
+
+def outside_imports(code_dir: Path, handler_module: str) -> set[str]:
+    """Modules imported by the handler's package (`a.b` of `a.b.c`) from outside it, read from the
+    `import` statements of its files (nothing is executed)."""
+    package = handler_module.rpartition(".")[0]
+    folder = code_dir.joinpath(*package.split(".")) if package else code_dir
+    files = sorted(folder.glob("*.py")) if package else [code_dir / f"{handler_module}.py"]
+    found: set[str] = set()
+    for file in files:
+        try:
+            tree = ast.parse(file.read_text(encoding="utf-8"))
+        except (OSError, SyntaxError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                found.add(node.module)
+    inside = {package} if package else {handler_module}
+    return {
+        name
+        for name in found
+        if name != "__future__" and not any(name == own or name.startswith(f"{own}.") for own in inside)
+    }
+
+
+def preload(code_dir: Path, handler_modules: list[str]) -> list[str]:
+    """Import what the handlers import from outside their packages; the names that failed."""
+    failed = []
+    for name in sorted(set().union(*(outside_imports(code_dir, h) for h in handler_modules))):
+        try:
+            importlib.import_module(name)
+        except Exception:
+            failed.append(name)
+    return failed
+
+
+def _child(request: dict[str, Any], connection_fd: int) -> int:
+    """In the forked child: become the function's environment, then serve."""
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    os.environ.clear()
+    os.environ.update(request["env"])
+    time.tzset()
+    os.chdir(request["cwd"])
+    return serve(Connection(connection_fd))
+
+
+def template(control: socket.socket) -> int:
+    """Fork an execution environment per spawn request until the runner closes `control`."""
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the stack, which kills the environments
+    while True:
+        try:
+            message, fds, _, _ = socket.recv_fds(control, _MAX_REQUEST_BYTES, 1)
+        except OSError:
+            return 0
+        if not message:
+            return 0
+        request = json.loads(message)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            control.close()
+            code = 1
+            try:
+                code = _child(request, fds[0])
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        os.close(fds[0])
+        pidfd = os.pidfd_open(pid)
+        try:
+            socket.send_fds(control, [json.dumps({"pid": pid}).encode()], [pidfd])
+        finally:
+            os.close(pidfd)
+
+
+def main(argv: list[str]) -> int:
+    code_dir, handlers = Path(argv[0]), argv[1:]
+    control = socket.socket(fileno=int(os.environ.pop(FD_VARIABLE)))
+    failed = preload(code_dir, [h.rpartition(".")[0] for h in handlers])
+    if failed:
+        print(f"worker template: not preloaded (imported after the fork): {failed}", file=sys.stderr)
+    return template(control)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -37,6 +37,7 @@ FUNCTIONS = (
     _function("second", "whoami", environment={"ECHO_TAG": "second"}),
     _function("slow", "sleep", timeout=2, reserved_concurrency=1),
     _function("fail", "fail", max_retry_attempts=1, dead_letter_arn="arn:aws:sqs:us-east-1:1:dlq"),
+    _function("hungry", "allocate", memory_size=192),
 )
 
 
@@ -72,6 +73,18 @@ def test_two_functions_invoked_at_once_each_see_only_their_own_environment(runne
     second_pids = {r["pid"] for r in results if r["tag"] == "second"}
     assert first_pids.isdisjoint(second_pids)
     assert results[0]["memory"] == 512
+
+
+def test_cold_start_forks_from_the_template_and_reports_its_init_time(runner: Runner) -> None:
+    # GIVEN a runner whose functions share one code directory (one worker template)
+    # WHEN a function runs for the first time
+    result = json.loads(runner.invoke("first", {})[0])
+    cold = next(r for r in runner.records if r.function_name == "first" and r.cold_start)
+
+    # THEN its environment is a child of the template, and the cold start's wall and CPU time are kept
+    assert result["parent_pid"] in runner.template_pids()
+    assert 0 < cold.init_cpu_seconds < cold.init_seconds + 1
+    assert cold.init_seconds > 0
 
 
 def test_warm_worker_is_reused_and_keeps_only_its_own_module_state(runner: Runner) -> None:
@@ -127,6 +140,26 @@ def test_invocation_over_its_timeout_is_killed_as_sandbox_timedout(runner: Runne
     assert errored and json.loads(payload)["errorType"] == "Sandbox.Timedout"
     assert time.monotonic() - started < 10
     assert runner.invoke("slow", {"seconds": 0})[1] is False
+    assert runner.records[-1].cold_start is True
+
+
+@pytest.mark.parametrize("seconds", [1.0, 0.0], ids=["held", "released-at-once"])
+def test_invocation_over_its_memory_size_is_killed_and_the_next_one_starts_cold(
+    runner: Runner, seconds: float
+) -> None:
+    # GIVEN a function with MemorySize 192, warm
+    first = json.loads(runner.invoke("hungry", {})[0])
+
+    # WHEN an invocation allocates 400 MiB (held for a while, or freed before the answer)
+    payload, errored = runner.invoke("hungry", {"mb": 400, "seconds": seconds})
+
+    # THEN it fails as Lambda's OOM kill, and the next invocation succeeds in a new environment
+    error = json.loads(payload)
+    assert errored and error["errorType"] == "Runtime.OutOfMemory"
+    assert "Runtime exited with error: signal: killed" in error["errorMessage"]
+    assert runner.records[-1].max_memory_mb >= 192
+    again, errored_again = runner.invoke("hungry", {"mb": 1})
+    assert errored_again is False and json.loads(again)["pid"] != first["pid"]
     assert runner.records[-1].cold_start is True
 
 

@@ -1,0 +1,32 @@
+"""What the worker template imports before forking: the handlers' libraries, never a handler package."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from local_stack.worker import outside_imports
+
+FUNCTIONS = Path(__file__).resolve().parents[3] / "functions"
+
+
+def test_template_preloads_what_the_handlers_import_from_outside_their_package() -> None:
+    # GIVEN the pipeline's handler package (module-level clients and settings read at import)
+    # WHEN the template works out what to import before any fork
+    names = outside_imports(FUNCTIONS, "ocr_pipeline.handlers.preprocess")
+
+    # THEN the heavy libraries and the domain/adapter modules are in, nothing of the handlers package is
+    assert {"boto3", "aws_lambda_powertools", "pydantic", "ocr_pipeline.settings"} <= names
+    assert any(name.startswith("ocr_pipeline.adapters.") for name in names)
+    assert not [name for name in names if name.startswith("ocr_pipeline.handlers")]
+    assert "__future__" not in names
+
+
+def test_a_top_level_handler_module_is_never_preloaded(tmp_path: Path) -> None:
+    # GIVEN a handler module at the top of its code directory that reads a variable at import
+    (tmp_path / "app.py").write_text("import os\nimport json\nTAG = os.environ['TAG']\n", encoding="utf-8")
+
+    # WHEN the template works out what to import
+    names = outside_imports(tmp_path, "app")
+
+    # THEN only its libraries are preloaded, not the module itself
+    assert names == {"os", "json"}
