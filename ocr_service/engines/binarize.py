@@ -37,9 +37,7 @@ from numpy.typing import NDArray
 
 from ocr_service.engines.scale import (
     closing_background,
-    darkness,
     odd,
-    otsu_level,
     otsu_split,
     push_pull,
     quantile,
@@ -47,6 +45,17 @@ from ocr_service.engines.scale import (
     scaled_size,
     stroke_width,
 )
+from ocr_service.engines.threshold import (
+    FULL,
+    darkness8,
+    global_level,
+    gradient8,
+    hist_quantile,
+    histogram,
+    sample_rows,
+    threshold_map,
+)
+from ocr_service.engines.tiles import run_rows
 
 
 @dataclass(frozen=True)
@@ -82,6 +91,8 @@ class BinarizeParams:
     invert_region_strokes: float = 30.0
     invert_min_fill: float = 0.65
     invert_min_contrast: int = 40
+    tile_margin_px: int = 64
+    tile_margin_strokes: float = 32.0
 
 
 DEFAULT_PARAMS = BinarizeParams()
@@ -198,8 +209,7 @@ def bilevel_threshold(gray: NDArray[Any], params: BinarizeParams = DEFAULT_PARAM
     pixels: the rest are the edges of a scanner's or renderer's blur. A shadow, a grey block or
     paper texture adds levels of its own and fails.
     """
-    sample = np.ascontiguousarray(gray[::2]) if gray.shape[0] > 64 else gray
-    hist = cv2.calcHist([sample], [0], None, [256], [0, 256]).ravel().astype(np.float64)
+    hist = histogram(gray[::4] if gray.shape[0] > 256 else gray)
     split = otsu_split(hist)[0]
     low = int(np.argmax(hist[: split + 1]))
     high = split + 1 + int(np.argmax(hist[split + 1 :])) if split < 255 else 255
@@ -237,103 +247,10 @@ def _first_pass(gray: NDArray[Any], params: BinarizeParams) -> tuple[float, NDAr
     coarse = resize(first, scaled_size(first.shape, 0.125))
     background = closing_background(coarse, odd(min(coarse.shape) / 10))
     background = resize(background, (first.shape[1], first.shape[0]))
-    dark = darkness(first, background)
-    ink = _above(dark, otsu_level(dark))
+    dark = darkness8(first, background)
+    ink = cv2.threshold(dark, otsu_split(histogram(dark))[0], 255, cv2.THRESH_BINARY)[1]
     width = stroke_width(ink) * w / first.shape[1]
     return float(np.clip(width if width > 0 else 3.0, 1.0, max(h, w) / 20)), first
-
-
-def _threshold_map(dark: NDArray[Any], sw: float, params: BinarizeParams) -> NDArray[Any]:
-    """Per-pixel threshold on the working copy (sw in working pixels), hysteresis included."""
-    level = otsu_level(dark)
-    ink = dark[dark > level]
-    if ink.size:
-        level = max(level, params.ink_level_fraction * quantile(ink, params.ink_percentile / 100))
-    level = max(level, params.min_contrast / 2)
-    ones = np.ones((3, 3), np.uint8)
-    jump = cv2.subtract(cv2.dilate(dark, ones), cv2.erode(dark, ones))
-    edges = (jump > params.edge_fraction * level).astype(np.float32)
-    window = (odd(params.local_strokes * sw),) * 2
-    count = cv2.boxFilter(edges, -1, window, normalize=False)
-    edge_mean = cv2.boxFilter(cv2.multiply(dark, edges), -1, window, normalize=False)
-    edge_mean = edge_mean / np.maximum(count, 1.0)
-    peak = cv2.dilate(dark, cv2.getStructuringElement(cv2.MORPH_RECT, window))
-    edge_mean = cv2.max(edge_mean, params.ink_level_fraction * peak)
-    local = np.clip(edge_mean, params.floor_fraction * level, level)
-    threshold = np.full_like(dark, level)
-    cv2.copyTo(local, (count >= window[0]).astype(np.uint8), threshold)
-    mean, spread = _paper_stats(dark, threshold, sw, params)
-    strong_threshold = cv2.max(threshold, cv2.scaleAdd(spread, params.noise_sigmas, mean))
-    weak_threshold = cv2.max(
-        params.weak_fraction * strong_threshold, cv2.scaleAdd(spread, params.weak_noise_sigmas, mean)
-    )
-    rim = cv2.getStructuringElement(cv2.MORPH_RECT, (odd(params.rim_strokes * sw),) * 2)
-    weak_threshold = cv2.max(weak_threshold, params.rim_fraction * cv2.dilate(dark, rim))
-    strong = cv2.compare(dark, strong_threshold, cv2.CMP_GT)
-    weak = cv2.compare(dark, weak_threshold, cv2.CMP_GT)
-    out: NDArray[Any] = strong_threshold.copy()
-    kept = _reaching_ink(dark, strong, params.ghost_strokes * sw * sw)
-    # strong marks that never reach real ink's darkness (bleed-through, stains) become paper
-    out[cv2.subtract(strong, cv2.dilate(kept, np.ones((3, 3), np.uint8))) > 0] = 1.0
-    strong = kept
-    grown = _hysteresis(strong, weak, params.seed_strokes * sw * sw)
-    cv2.copyTo(cv2.min(weak_threshold, strong_threshold), grown, out)
-    return out
-
-
-def _reaching_ink(dark: NDArray[Any], strong: NDArray[Any], min_area: float) -> NDArray[Any]:
-    """uint8 mask (255) of the `strong` components that are real ink, not show-through.
-
-    The darkness of the strong pixels splits (Otsu) into lighter and darker ink; a component of at
-    least `min_area` pixels none of whose pixels is darker than the lighter class's mean is the ghost
-    of the other side of the sheet, a stain or a shadow line, not writing. A faint stroke of real
-    writing still holds pixels that dark (its fainter parts are grown back by the hysteresis); small
-    marks (dots, commas, the thin bits of blurred small print) are left alone.
-    """
-    values = dark[strong > 0].reshape(-1, 1)
-    if not values.size:
-        return strong
-    hist = cv2.calcHist([values], [0], None, [256], [0.0, 1.0 + 1e-6]).ravel().astype(np.float64)
-    lighter_mean = otsu_split(hist)[2] / 256.0
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(strong, connectivity=8)
-    reaching = np.bincount(labels[(dark > lighter_mean) & (strong > 0)], minlength=count)
-    keep = np.where((reaching > 0) | (stats[:, cv2.CC_STAT_AREA] < min_area), 255, 0).astype(np.uint8)
-    keep[0] = 0
-    out: NDArray[Any] = keep[labels]
-    return out
-
-
-def _hysteresis(strong: NDArray[Any], weak: NDArray[Any], min_seed: float) -> NDArray[Any]:
-    """uint8 mask (255) of the `weak` components that hold at least `min_seed` `strong` pixels.
-
-    A faint hairline or the soft end of a stroke joins the ink it continues; an isolated faint
-    blot (bleed-through, grain), or one seeded only by a speck of noise, does not.
-    """
-    count, labels = cv2.connectedComponents(weak, connectivity=8, ltype=cv2.CV_32S)
-    seeds = np.bincount(labels[strong > 0], minlength=count)
-    keep = np.where(seeds >= max(1.0, min_seed), 255, 0).astype(np.uint8)
-    keep[0] = 0
-    out: NDArray[Any] = keep[labels]
-    return out
-
-
-def _paper_stats(
-    dark: NDArray[Any], threshold: NDArray[Any], sw: float, params: BinarizeParams
-) -> tuple[NDArray[Any], NDArray[Any]]:
-    """Local paper darkness (mean, std) over `noise_strokes` x sw, computed on a coarse copy."""
-    paper = (dark <= threshold).astype(np.float32)
-    sigma = max(1.0, params.noise_strokes * sw)
-    factor = max(1, int(sigma / 2.0))
-    size = (max(8, dark.shape[1] // factor), max(8, dark.shape[0] // factor))
-    sigma_small = sigma * size[0] / dark.shape[1]
-    weighted = cv2.multiply(dark, paper)
-    planes = [paper, weighted, cv2.multiply(weighted, dark)]
-    support, first, second = (cv2.GaussianBlur(resize(p, size), (0, 0), sigma_small) for p in planes)
-    support = np.maximum(support, 1e-3)
-    mean = (first / support).astype(np.float32)
-    spread = np.sqrt(np.maximum(second / support - mean * mean, 0.0)).astype(np.float32)
-    full = (dark.shape[1], dark.shape[0])
-    return resize(mean, full), resize(spread, full)
 
 
 def _background(work: NDArray[Any], sw: float, params: BinarizeParams) -> NDArray[Any]:
@@ -346,8 +263,8 @@ def _background(work: NDArray[Any], sw: float, params: BinarizeParams) -> NDArra
     small = _shrink(work, factor) if min(work.shape) >= 64 * factor else work
     sw_small = sw * small.shape[1] / work.shape[1]
     first = closing_background(small, odd(params.background_strokes * sw_small))
-    dark = darkness(small, first)
-    candidates = _above(dark, params.candidate_fraction * otsu_level(dark))
+    dark = darkness8(small, first)
+    candidates = _above(dark, params.candidate_fraction * (otsu_split(histogram(dark))[0] + 0.5))
     candidates = cv2.dilate(candidates, np.ones((3, 3), np.uint8))
     weights = (candidates == 0).astype(np.float32)
     sigma = max(1.0, sw_small)
@@ -410,17 +327,27 @@ def binarize(image: NDArray[Any], params: BinarizeParams = DEFAULT_PARAMS) -> ND
     h, w = gray.shape
     sw_work = sw * work.shape[1] / w
     background = _background(work, sw_work, params)
-    dark_work = darkness(work, background)
-    ones = np.ones((3, 3), np.uint8)
-    jump = cv2.subtract(cv2.dilate(dark_work, ones), cv2.erode(dark_work, ones))
-    if quantile(jump, 0.999) < params.min_contrast:
+    dark_work = darkness8(work, background)
+    jump = gradient8(dark_work)
+    if hist_quantile(histogram(sample_rows(jump)), 0.999) < FULL * params.min_contrast:
         return np.full((h, w), 255, np.uint8)
-    threshold = _threshold_map(dark_work, sw_work, params)
-    # D > T  <=>  I < B (1 - T): compare the grey image with a grey-level gate
-    gate = cv2.multiply(background, 1.0 - threshold)
-    gate = np.clip(gate, 0, 255).astype(np.uint8)
-    out: NDArray[Any] = cv2.compare(gray, resize(gate, (w, h)), cv2.CMP_GE)
-    return despeckle(out, params.speck_strokes * sw * sw)
+    level = global_level(dark_work, params)
+    max_speck = params.speck_strokes * sw * sw
+
+    def decide(rows: slice, out_rows: slice) -> NDArray[Any]:
+        threshold = threshold_map(dark_work[rows], sw_work, params, level=level, jump=jump[rows])
+        # D > T  <=>  I < B (1 - T): compare the grey image with a grey-level gate
+        paper = background[rows]
+        gate = cv2.subtract(
+            paper, cv2.multiply(paper, threshold, scale=1.0 / FULL, dtype=cv2.CV_32F), dtype=cv2.CV_8U
+        )
+        page = gray[out_rows]
+        return despeckle(cv2.compare(page, resize(gate, (w, page.shape[0])), cv2.CMP_GE), max_speck)
+
+    out = np.empty((h, w), np.uint8)
+    margin = round(max(params.tile_margin_px, params.tile_margin_strokes * sw_work))
+    run_rows(dark_work.shape[0], out, margin, decide, min_band=4 * margin)
+    return out
 
 
 def despeckle(binary: NDArray[Any], max_area: float) -> NDArray[Any]:
@@ -433,11 +360,13 @@ def despeckle(binary: NDArray[Any], max_area: float) -> NDArray[Any]:
     """
     if max_area <= 1.0:
         return binary
-    ink = cv2.bitwise_not(binary)
-    neighbours = cv2.boxFilter(ink, cv2.CV_16U, (3, 3), normalize=False)
-    lone = np.count_nonzero((neighbours == 255) & (ink > 0))
+    ring = np.ones((3, 3), np.uint8)
+    ring[1, 1] = 0
+    # a lone ink pixel: ink (0) whose eight neighbours are all paper (their minimum is 255)
+    lone = cv2.countNonZero(cv2.compare(cv2.erode(binary, ring), binary, cv2.CMP_GT))
     if lone * 10_000 < binary.size:
         return binary
+    ink = cv2.bitwise_not(binary)
     _, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
     small = stats[:, cv2.CC_STAT_AREA] < max_area
     small[0] = False

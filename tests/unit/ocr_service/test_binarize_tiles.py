@@ -1,0 +1,60 @@
+"""The binarizer's banded, parallel pass: same result as one pass, bands that cover the page once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from bench.corpus import degrade, make_page
+from bench.metrics import f_measure
+from ocr_service.engines import tiles
+from ocr_service.engines.binarize import binarize
+
+
+def test_bands_cover_every_row_once_with_margins_inside_the_page() -> None:
+    # GIVEN 1000 rows cut in 3 bands with a 40-row margin
+    bands = tiles.bands(1000, 3, 40)
+    # THEN the interiors tile the rows exactly and the margins stay within the page
+    assert [(a, b) for a, b, _, _ in bands] == [(0, 333), (333, 667), (667, 1000)]
+    assert [(a0, b0) for _, _, a0, b0 in bands] == [(0, 373), (293, 707), (627, 1000)]
+
+
+def test_run_rows_maps_source_rows_onto_a_taller_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a job that writes each output row's own source row index (source 300 rows, output 600)
+    def job(rows: slice, out_rows: slice) -> NDArray[Any]:
+        r = np.arange(out_rows.start, out_rows.stop) * 300 // 600
+        assert rows.start <= r.min() and r.max() < rows.stop
+        return np.repeat((r % 251).astype(np.uint8)[:, None], 4, axis=1)
+
+    out = np.zeros((600, 4), np.uint8)
+    # WHEN run in bands of at least 50 source rows on 2 workers
+    monkeypatch.setattr(tiles, "workers", lambda: 2)
+    tiles.run_rows(300, out, 20, job, min_band=50)
+    # THEN every output row holds the value of its own source row, seams included
+    expected = (np.arange(600) * 300 // 600 % 251).astype(np.uint8)
+    assert np.array_equal(out[:, 0], expected)
+
+
+@pytest.fixture(scope="module")
+def a4_shadow() -> tuple[NDArray[Any], NDArray[Any]]:
+    page = degrade(make_page(3, width=2480, height=3508, font="serif", font_px=42), "shadow", 3)
+    return page.image, page.ink
+
+
+def test_banded_binarization_matches_a_single_pass(
+    a4_shadow: tuple[NDArray[Any], NDArray[Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN an A4 300 dpi page with a shadow
+    image, ink = a4_shadow
+    # WHEN binarized in one pass and in 2 parallel bands
+    monkeypatch.setattr(tiles, "workers", lambda: 1)
+    single = binarize(image)
+    monkeypatch.setattr(tiles, "workers", lambda: 2)
+    banded = binarize(image)
+    # THEN the outputs agree on all but a sliver of pixels and the ink F-measure holds
+    assert float(np.mean(single == banded)) > 0.9995
+    assert f_measure(banded == 0, ink) > 98.0
+    assert abs(f_measure(banded == 0, ink) - f_measure(single == 0, ink)) < 0.1
