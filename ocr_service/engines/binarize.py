@@ -35,6 +35,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from ocr_service.engines.flat import flat_paper_binarize
 from ocr_service.engines.scale import (
     closing_background,
     odd,
@@ -48,10 +49,12 @@ from ocr_service.engines.scale import (
 from ocr_service.engines.threshold import (
     FULL,
     darkness8,
+    edge_sharpness,
     global_level,
     gradient8,
     hist_quantile,
     histogram,
+    rim_fraction,
     sample_rows,
     threshold_map,
 )
@@ -81,6 +84,9 @@ class BinarizeParams:
     weak_noise_sigmas: float = 3.0
     seed_strokes: float = 10.0
     rim_fraction: float = 0.5
+    rim_soft_fraction: float = 0.4
+    edge_sharp: float = 0.97
+    edge_soft: float = 0.9
     rim_strokes: float = 2.0
     speck_strokes: float = 0.5
     ghost_strokes: float = 1.0
@@ -91,6 +97,14 @@ class BinarizeParams:
     invert_region_strokes: float = 30.0
     invert_min_fill: float = 0.65
     invert_min_contrast: int = 40
+    flat_tolerance: float = 0.04
+    flat_paper_share: float = 0.6
+    flat_halo_px: int = 3
+    flat_max_stray: float = 0.001
+    flat_max_half_stroke_px: int = 12
+    flat_peak_fraction: float = 0.5
+    flat_blur_gain: float = 0.5
+    flat_max_peak_fraction: float = 0.7
     tile_margin_px: int = 64
     tile_margin_strokes: float = 32.0
 
@@ -323,6 +337,9 @@ def binarize(image: NDArray[Any], params: BinarizeParams = DEFAULT_PARAMS) -> ND
     bilevel = bilevel_threshold(gray, params)
     if bilevel is not None:
         return cv2.threshold(gray, bilevel, 255, cv2.THRESH_BINARY)[1]
+    flat = flat_paper_binarize(gray, params)
+    if flat is not None:
+        return flat
     gray, sw, work = _working_copy(gray, params)
     h, w = gray.shape
     sw_work = sw * work.shape[1] / w
@@ -332,10 +349,11 @@ def binarize(image: NDArray[Any], params: BinarizeParams = DEFAULT_PARAMS) -> ND
     if hist_quantile(histogram(sample_rows(jump)), 0.999) < FULL * params.min_contrast:
         return np.full((h, w), 255, np.uint8)
     level = global_level(dark_work, params)
+    rim = rim_fraction(edge_sharpness(dark_work, jump, sw_work, level, params), params)
     max_speck = params.speck_strokes * sw * sw
 
     def decide(rows: slice, out_rows: slice) -> NDArray[Any]:
-        threshold = threshold_map(dark_work[rows], sw_work, params, level=level, jump=jump[rows])
+        threshold = threshold_map(dark_work[rows], sw_work, params, level=level, jump=jump[rows], rim=rim)
         # D > T  <=>  I < B (1 - T): compare the grey image with a grey-level gate
         paper = background[rows]
         gate = cv2.subtract(
