@@ -223,7 +223,7 @@ def bilevel_threshold(gray: NDArray[Any], params: BinarizeParams = DEFAULT_PARAM
     pixels: the rest are the edges of a scanner's or renderer's blur. A shadow, a grey block or
     paper texture adds levels of its own and fails.
     """
-    hist = histogram(gray[::4] if gray.shape[0] > 256 else gray)
+    hist = histogram(sample_rows(gray))
     split = otsu_split(hist)[0]
     low = int(np.argmax(hist[: split + 1]))
     high = split + 1 + int(np.argmax(hist[split + 1 :])) if split < 255 else 255
@@ -249,6 +249,18 @@ def _shrink(gray: NDArray[Any], factor: int) -> NDArray[Any]:
     return resize(gray, (max(8, w // factor), max(8, h // factor)))
 
 
+def _shrink_coarse(gray: NDArray[Any], factor: int) -> NDArray[Any]:
+    """`gray` reduced by a whole `factor`, its last partial block of rows/columns left out.
+
+    Whole blocks take OpenCV's fast area averaging; for coarse estimates (a background, a region
+    map) the rows/columns left out (fewer than `factor`) do not matter.
+    """
+    h, w = gray.shape
+    if factor <= 1 or min(h, w) < 8 * factor:
+        return _shrink(gray, factor)
+    return resize(gray[: h // factor * factor, : w // factor * factor], (w // factor, h // factor))
+
+
 def estimate_stroke_width(gray: NDArray[Any], params: BinarizeParams = DEFAULT_PARAMS) -> float:
     """Typical stroke width of the page's ink in pixels (full resolution), from a first pass."""
     return _first_pass(gray, params)[0]
@@ -258,11 +270,11 @@ def _first_pass(gray: NDArray[Any], params: BinarizeParams) -> tuple[float, NDAr
     """(stroke width in full-resolution pixels, the first-pass copy it was measured on)."""
     h, w = gray.shape
     first = _shrink(gray, max(1, max(h, w) // params.first_pass_long_side))
-    coarse = resize(first, scaled_size(first.shape, 0.125))
+    coarse = _shrink_coarse(first, 8)
     background = closing_background(coarse, odd(min(coarse.shape) / 10))
     background = resize(background, (first.shape[1], first.shape[0]))
     dark = darkness8(first, background)
-    ink = cv2.threshold(dark, otsu_split(histogram(dark))[0], 255, cv2.THRESH_BINARY)[1]
+    ink = cv2.threshold(dark, otsu_split(histogram(sample_rows(dark)))[0], 255, cv2.THRESH_BINARY)[1]
     width = stroke_width(ink) * w / first.shape[1]
     return float(np.clip(width if width > 0 else 3.0, 1.0, max(h, w) / 20)), first
 
