@@ -271,10 +271,14 @@ def _first_pass(gray: NDArray[Any], params: BinarizeParams) -> tuple[float, NDAr
     h, w = gray.shape
     first = _shrink(gray, max(1, max(h, w) // params.first_pass_long_side))
     coarse = _shrink_coarse(first, 8)
-    background = closing_background(coarse, odd(min(coarse.shape) / 10))
+    background = closing_background(coarse, odd(min(coarse.shape) / 10)).astype(np.uint8)
     background = resize(background, (first.shape[1], first.shape[0]))
-    dark = darkness8(first, background)
-    ink = cv2.threshold(dark, otsu_split(histogram(sample_rows(dark)))[0], 255, cv2.THRESH_BINARY)[1]
+    # Otsu on the darkness of a sample of rows; then ink = D > t  <=>  I <= B (1 - t) on the page
+    level = otsu_split(histogram(darkness8(sample_rows(first), sample_rows(background).astype(np.float32))))[
+        0
+    ]
+    gate = cv2.convertScaleAbs(background, alpha=1.0 - (level + 0.5) / FULL, beta=-0.5)
+    ink = cv2.compare(first, gate, cv2.CMP_LE)
     width = stroke_width(ink) * w / first.shape[1]
     return float(np.clip(width if width > 0 else 3.0, 1.0, max(h, w) / 20)), first
 
