@@ -12,6 +12,7 @@ from bench.corpus import degrade, make_page
 from bench.metrics import f_measure
 from ocr_service.engines import tiles
 from ocr_service.engines.binarize import binarize
+from ocr_service.engines.scale import stroke_width
 
 
 def test_bands_cover_every_row_once_with_margins_inside_the_page() -> None:
@@ -58,3 +59,18 @@ def test_banded_binarization_matches_a_single_pass(
     assert float(np.mean(single == banded)) > 0.9995
     assert f_measure(banded == 0, ink) > 98.0
     assert abs(f_measure(banded == 0, ink) - f_measure(single == 0, ink)) < 0.1
+
+
+def test_stroke_width_in_bands_equals_one_pass(
+    a4_shadow: tuple[NDArray[Any], NDArray[Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the ink mask of an A4 page (3508 rows: several bands)
+    ink = a4_shadow[1].astype(np.uint8) * 255
+    # WHEN its stroke width is measured in one pass and in 2 parallel bands
+    monkeypatch.setattr(tiles, "workers", lambda: 1)
+    single = stroke_width(ink)
+    monkeypatch.setattr(tiles, "workers", lambda: 2)
+    banded = stroke_width(ink)
+    # THEN both give the same width (the band margins exceed every stroke's half-width)
+    assert banded == pytest.approx(single)
+    assert 3.0 < single < 8.0
