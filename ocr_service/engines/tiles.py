@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -19,6 +20,8 @@ from numpy.typing import NDArray
 
 MAX_WORKERS = 4
 _pool: ThreadPoolExecutor | None = None
+_pool_pid = 0
+_inside = threading.local()
 
 Job = Callable[[slice, slice], NDArray[Any]]
 """job(rows of the source, rows of the output) -> the output for those rows."""
@@ -34,9 +37,11 @@ def workers() -> int:
 
 
 def _executor() -> ThreadPoolExecutor:
-    global _pool
-    if _pool is None:
+    """The process's pool (a new one after a fork: the parent's threads do not exist in the child)."""
+    global _pool, _pool_pid
+    if _pool is None or _pool_pid != os.getpid():
         _pool = ThreadPoolExecutor(max_workers=workers(), thread_name_prefix="tiles")
+        _pool_pid = os.getpid()
     return _pool
 
 
@@ -50,11 +55,13 @@ def run_rows(source_rows: int, out: NDArray[Any], margin: int, job: Job, *, min_
     """Fill `out` (H rows) band by band: `job` sees source rows with `margin` on both sides.
 
     Source row r maps to output row r x H / `source_rows`. Bands are run in parallel, one per core,
-    and only when each is at least `min_band` source rows tall (else `job` runs once on everything).
+    and only when each is at least `min_band` source rows tall (else `job` runs once on everything);
+    a `run_rows` called from inside a band runs in that band's thread.
     """
     height = out.shape[0]
     count = min(workers(), source_rows // max(1, min_band))
-    if count < 2:
+    # a band's own job never waits on the pool it runs on (no nested bands, no deadlock)
+    if count < 2 or getattr(_inside, "band", False):
         out[:] = job(slice(0, source_rows), slice(0, height))
         return
     scale = height / source_rows
@@ -64,7 +71,11 @@ def run_rows(source_rows: int, out: NDArray[Any], margin: int, job: Job, *, min_
 
     def one(band: tuple[int, int, int, int]) -> None:
         a, b, a0, b0 = band
-        tile = job(slice(a0, b0), slice(to_out(a0), to_out(b0)))
+        _inside.band = True
+        try:
+            tile = job(slice(a0, b0), slice(to_out(a0), to_out(b0)))
+        finally:
+            _inside.band = False
         start = to_out(a) - to_out(a0)
         out[to_out(a) : to_out(b)] = tile[start : start + to_out(b) - to_out(a)]
 

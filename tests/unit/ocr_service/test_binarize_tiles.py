@@ -74,3 +74,24 @@ def test_stroke_width_in_bands_equals_one_pass(
     # THEN both give the same width (the band margins exceed every stroke's half-width)
     assert banded == pytest.approx(single)
     assert 3.0 < single < 8.0
+
+
+def test_run_rows_inside_a_band_runs_inline_instead_of_waiting_on_the_pool(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a 2-worker pool and a job that itself runs bands (as a nested call would)
+    monkeypatch.setattr(tiles, "workers", lambda: 2)
+
+    def inner(rows: slice, out_rows: slice) -> NDArray[Any]:
+        return np.full((out_rows.stop - out_rows.start, 2), 7, np.uint8)
+
+    def outer(rows: slice, out_rows: slice) -> NDArray[Any]:
+        part = np.zeros((out_rows.stop - out_rows.start, 2), np.uint8)
+        tiles.run_rows(part.shape[0], part, 4, inner, min_band=10)
+        return part
+
+    out = np.zeros((400, 2), np.uint8)
+    # WHEN run (on both workers at once) THEN it completes, every row filled by the inner job
+    future = tiles._executor().submit(tiles.run_rows, 400, out, 8, outer, min_band=50)
+    future.result(timeout=30)
+    assert int(out.min()) == 7
