@@ -105,6 +105,7 @@ class BinarizeParams:
     flat_peak_fraction: float = 0.5
     flat_blur_gain: float = 0.5
     flat_max_peak_fraction: float = 0.7
+    flat_min_sharpness: float = 0.75
     tile_margin_px: int = 64
     tile_margin_strokes: float = 32.0
 

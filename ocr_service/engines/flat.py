@@ -30,21 +30,27 @@ def _square(radius: int) -> Image:
     return np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
 
 
-def peak_fraction(below: Image, peak: Image, contrast: int, params: BinarizeParams) -> float:
-    """The share of the local peak a pixel needs to be ink: half on sharp edges, more on blurred ones.
+def sharpness(below: Image, peak: Image, contrast: int) -> float:
+    """Median, over edge pixels (a 3x3 jump of 40 % of the contrast), of the jump over the 5x5 peak.
 
-    Sharpness is the median, over edge pixels (a 3x3 jump of 40 % of the contrast), of the jump over
-    the 5x5 peak: about 1 for a clean render, 0.8 for a scan blurred by sigma 0.7 px, 0.65 at 1.2 px.
-    On a sharp edge a pixel's darkness is its ink coverage and half the peak is the coverage
-    midpoint; blur lowers thin strokes' peaks towards their halo, so the cut rises by
-    `flat_blur_gain` x (1 - sharpness), up to `flat_max_peak_fraction`.
+    About 1 for a clean render, 0.8 for a scan blurred by sigma 0.7 px, 0.65 at 1.2 px or for text
+    upsampled from half its resolution.
     """
     jump = cv2.morphologyEx(below, cv2.MORPH_GRADIENT, _square(1))
     edges = cv2.threshold(jump, 0.4 * contrast, 255, cv2.THRESH_BINARY)[1]
     ratio = cv2.divide(jump, peak, scale=255.0)
     hist = histogram(sample_rows(ratio), sample_rows(edges))
-    sharpness = hist_quantile(hist, 0.5) / 255.0 if hist.sum() > 0 else 1.0
-    fraction = params.flat_peak_fraction + params.flat_blur_gain * (1.0 - min(sharpness, 1.0))
+    return min(1.0, hist_quantile(hist, 0.5) / 255.0) if hist.sum() > 0 else 1.0
+
+
+def peak_fraction(edge_sharpness: float, params: BinarizeParams) -> float:
+    """The share of the local peak a pixel needs to be ink: half on sharp edges, more on blurred ones.
+
+    On a sharp edge a pixel's darkness is its ink coverage and half the peak is the coverage
+    midpoint; blur lowers thin strokes' peaks towards their halo, so the cut rises by
+    `flat_blur_gain` x (1 - sharpness), up to `flat_max_peak_fraction`.
+    """
+    fraction = params.flat_peak_fraction + params.flat_blur_gain * (1.0 - edge_sharpness)
     return min(fraction, params.flat_max_peak_fraction)
 
 
@@ -55,8 +61,10 @@ def flat_paper_binarize(gray: Image, params: BinarizeParams) -> Image | None:
     `min_contrast` above the darkest 0.5 %, and holds `flat_paper_share` of the pixels within
     `flat_tolerance` of the contrast; every pixel off that level lies within `flat_halo_px` of a
     mark (darker than paper by a quarter of the contrast), but for `flat_max_stray` of the page;
-    and no mark is thicker than 2 x `flat_max_half_stroke_px` (a dark block or a thick stroke is
-    left to the full binarizer). Shadows, stains, texture, noise and bleed-through all put
+    no mark is thicker than 2 x `flat_max_half_stroke_px` (a dark block or a thick stroke is
+    left to the full binarizer); and the edges are at least `flat_min_sharpness` sharp (softer
+    pages, blurred or upsampled from a low resolution, read better after the full binarizer: the
+    local-peak cut thins their strokes). Shadows, stains, texture, noise and bleed-through all put
     off-paper levels far from any mark and fail.
     """
     hist = histogram(sample_rows(gray))
@@ -79,7 +87,10 @@ def flat_paper_binarize(gray: Image, params: BinarizeParams) -> Image | None:
     if cv2.countNonZero(cv2.erode(marks, _square(params.flat_max_half_stroke_px))):
         return None
     peak = cv2.dilate(below, _square(2))
-    fraction = peak_fraction(below, peak, contrast, params)
+    edge_sharpness = sharpness(below, peak, contrast)
+    if edge_sharpness < params.flat_min_sharpness:
+        return None
+    fraction = peak_fraction(edge_sharpness, params)
     ink = cv2.compare(below, cv2.convertScaleAbs(peak, alpha=fraction), cv2.CMP_GE)
     out: Image = cv2.bitwise_not(cv2.bitwise_and(ink, marks))
     return out

@@ -11,7 +11,7 @@ import pytest
 from bench.corpus import make_page
 from bench.metrics import f_measure
 from ocr_service.engines.binarize import DEFAULT_PARAMS, binarize
-from ocr_service.engines.flat import flat_paper_binarize
+from ocr_service.engines.flat import flat_paper_binarize, peak_fraction
 from ocr_service.engines.threshold import darkness8, edge_sharpness, global_level, gradient8, rim_fraction
 
 
@@ -55,17 +55,22 @@ def test_scanned_black_and_white_page_comes_back_unchanged(font: str, px: int) -
     assert float(np.mean(out == original)) >= 0.99
 
 
-def test_blurred_page_on_flat_paper_keeps_more_of_its_strokes_than_the_full_binarizer() -> None:
-    # GIVEN a clean page blurred (sigma 1.2 px) on flat paper
+def test_flat_paper_path_cuts_blurred_scans_higher_and_leaves_soft_pages_to_the_full_binarizer() -> None:
+    # GIVEN a clean page on flat paper, blurred by sigma 0.7 px (a scan) and by 1.2 px (soft)
     page = make_page(12, width=1000, height=700, font="sans", font_px=18)
     clean = (245.0 * (1 - page.coverage) + 20.0 * page.coverage).astype(np.uint8)
-    image = cv2.GaussianBlur(clean, (0, 0), 1.2)
-    # WHEN binarized, and binarized with the flat-paper path disabled
-    flat = f_measure(binarize(image) == 0, page.ink)
-    full = f_measure(binarize(image, replace(DEFAULT_PARAMS, flat_paper_share=1.1)) == 0, page.ink)
-    # THEN the local-peak cut keeps the strokes' shape better
-    assert flat > full + 3.0
-    assert flat > 75.0
+    scan, soft = cv2.GaussianBlur(clean, (0, 0), 0.7), cv2.GaussianBlur(clean, (0, 0), 1.2)
+    # WHEN the flat-paper path runs on both
+    out = flat_paper_binarize(scan, DEFAULT_PARAMS)
+    full = binarize(scan, replace(DEFAULT_PARAMS, flat_paper_share=1.1))
+    # THEN the scan is cut against its local peak, its strokes' shape kept better than by the full way
+    assert out is not None
+    assert f_measure(out == 0, page.ink) > max(95.0, f_measure(full == 0, page.ink))
+    # AND the soft page is declined (the local-peak cut would thin its strokes)
+    assert flat_paper_binarize(soft, DEFAULT_PARAMS) is None
+    # AND the cut rises with blur: half the peak on sharp edges, more on soft ones
+    assert peak_fraction(1.0, DEFAULT_PARAMS) == pytest.approx(0.5)
+    assert 0.55 < peak_fraction(0.8, DEFAULT_PARAMS) < 0.65
 
 
 @pytest.mark.parametrize("kind", ["grain", "shadow", "dark block"])
