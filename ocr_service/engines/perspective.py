@@ -2,10 +2,12 @@
 
 A photo of a page shows the sheet (the brightest large region) against a darker desk or hand, in
 perspective. The sheet is found on a small copy: Otsu splits bright from dark, a closing fills the
-text, and the largest outer contour, simplified, must be a convex quadrilateral that is clearly
-brighter than what surrounds it and covers 20-95 % of the frame. Its corners are then mapped onto a
-rectangle whose sides are the quadrilateral's longer opposite sides, at full resolution. A scan (the
-page fills the frame), a page on white or anything without such a quadrilateral is returned as it is.
+text, and the largest outer contour, simplified, must be a convex quadrilateral that covers 20-95 %
+of the frame with every corner inside it, is clearly brighter than what surrounds it, and has no
+writing around it (a shadow across a page, or its lit half, fails these tests). Its corners are
+then mapped onto a rectangle whose sides are the quadrilateral's longer opposite sides, at full
+resolution. A scan (the page fills the frame), a page on white or anything without such a
+quadrilateral is returned as it is.
 """
 
 from __future__ import annotations
@@ -25,6 +27,10 @@ MIN_AREA, MAX_AREA = 0.2, 0.95
 """The sheet's share of the frame: smaller is not a page photo, larger is a scan (nothing to do)."""
 MIN_CONTRAST = 40.0
 """Grey levels between the sheet's median and its surroundings' median."""
+BORDER_MARGIN = 0.01
+"""Every corner at least this share of the frame inside its edges (a photo shows the whole sheet)."""
+MAX_EDGE_RATIO = 0.25
+"""The surroundings' share of strong edges at most this fraction of the sheet's (no text outside)."""
 APPROX_FRACTION = 0.02
 """Polygon simplification tolerance, as a share of the contour's perimeter."""
 
@@ -65,12 +71,25 @@ def find_page(image: Image) -> NDArray[np.float32] | None:
     quad = cv2.approxPolyDP(contour, APPROX_FRACTION * cv2.arcLength(contour, True), True)
     if len(quad) != 4 or not cv2.isContourConvex(quad):
         return None
+    points = quad.reshape(4, 2)
+    margin = BORDER_MARGIN * max(small.shape)
+    sh, sw = small.shape
+    if (
+        (points < margin).any()
+        or (points[:, 0] > sw - 1 - margin).any()
+        or (points[:, 1] > sh - 1 - margin).any()
+    ):
+        return None  # a corner on the frame's edge: a shadow or a lit part of a page, not a sheet
     inside = np.zeros_like(small)
     cv2.fillConvexPoly(inside, quad, 255)
     sheet, around = small[inside > 0], small[inside == 0]
     if around.size == 0 or float(np.median(sheet)) - float(np.median(around)) < MIN_CONTRAST:
         return None
-    return _ordered(quad.reshape(4, 2).astype(np.float32) / scale)
+    # the surroundings carry no writing: their share of strong edges is well below the sheet's
+    edges = cv2.morphologyEx(blurred, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)) > MIN_CONTRAST
+    if edges[inside == 0].mean() > MAX_EDGE_RATIO * max(float(edges[inside > 0].mean()), 1e-4):
+        return None
+    return _ordered(points.astype(np.float32) / scale)
 
 
 def correct_perspective(image: Image) -> tuple[Image, NDArray[np.float32] | None]:

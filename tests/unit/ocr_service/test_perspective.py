@@ -52,3 +52,13 @@ def test_dark_page_without_a_sheet_is_left_unchanged() -> None:
     image[250:330, 350:450] = 230
     # WHEN perspective correction runs THEN it is a no-op
     assert correct_perspective(image)[1] is None
+
+
+def test_shadow_across_a_scanned_page_is_not_taken_for_a_sheet() -> None:
+    # GIVEN a scanned page whose left part lies in a deep shadow (its lit part is a bright 4-gon)
+    page = make_page(24, width=1000, height=700, font="sans", font_px=24)
+    image = page.image.astype(np.float32)
+    image[:, :450] *= 0.35
+    shadowed = image.astype(np.uint8)
+    # WHEN perspective correction runs THEN it is a no-op (the text would otherwise be cut away)
+    assert correct_perspective(shadowed)[1] is None
