@@ -4,7 +4,9 @@ Method (see the README's binarization section for the measurements behind each s
 
 1. grayscale (luma). A page that is already black and white (its darkest and lightest levels are its
    two dominant ones and hold most pixels, see `bilevel_threshold`) is thresholded halfway between
-   them and returned: a clean scan comes back unchanged.
+   them and returned: a clean scan comes back unchanged. A page of flat paper and soft-edged marks
+   (a black-and-white scan blurred by optics, a clean render) is cut against each pixel's local
+   peak instead (`flat.flat_paper_binarize`).
 2. light-on-dark regions (blocks whose local mean lies nearer the local minimum than the maximum) are
    inverted so all text is dark on light.
 3. stroke width `sw`: a first pass (coarse closing background, relative darkness, Otsu) gives an ink
@@ -21,9 +23,13 @@ Method (see the README's binarization section for the measurements behind each s
      `floor_fraction` x Otsu), so faint and hairline ink next to real edges survives;
    * noise: T never below the local paper darkness mean + `noise_sigmas` standard deviations
      (measured over `noise_strokes` x `sw`), so grain on dark or noisy paper is not ink;
+   * hysteresis: weak pixels above the rim fraction of the nearby peak (half on sharp edges, 40 %
+     on soft ones, from the measured edge sharpness) that connect to strong ink are kept;
    the comparison is done at full resolution as I < B (1 - T) against the upsampled grey-level gate.
+   The threshold map is in `threshold.py`, on 8-bit darkness; it and the comparison run in
+   overlapping row bands on a thread pool (`tiles.py`).
 
-All arithmetic is done by OpenCV calls on uint8/float32 buffers; there are no per-pixel Python loops.
+All arithmetic is done by OpenCV calls on uint8/uint16/float32 buffers; no per-pixel Python loops.
 """
 
 from __future__ import annotations
