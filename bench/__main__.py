@@ -25,7 +25,7 @@ from typing import Any
 from bench import auto_mode, binarization, cost, ocr_accuracy, polling, report, service_throughput, throughput
 from bench import burst as burst_bench
 from bench.common import RESULTS_DIR, machine, real_scan, write_json
-from bench.corpus import Sample, corpus
+from bench.corpus import Sample, corpus, photo_pages
 
 NAMES = ("binarization", "ocr_accuracy", "auto_mode", "polling", "throughput", "burst", "cost", "service")
 NEEDS = {"auto_mode": ("ocr_accuracy",), "cost": ("throughput",)}
@@ -41,11 +41,11 @@ log = logging.getLogger("bench")
 
 
 def samples(quick: bool) -> list[Sample]:
-    """The OCR corpus: generated pages (a 4-image subset in quick mode) plus the real scan."""
+    """The OCR corpus: generated pages (a 4-image subset in quick mode), phone photos, the real scan."""
     pages = list(corpus(quick=quick))
     if quick:
         pages = [s for s in pages if s.name.startswith("p0-") and s.degradation in QUICK_DEGRADATIONS]
-    return [*pages, real_scan()]
+    return [*pages, *photo_pages(quick=quick), real_scan()]
 
 
 def _selected(only: Sequence[str] | None) -> list[str]:

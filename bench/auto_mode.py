@@ -119,14 +119,18 @@ def tune(results: Sequence[ImageResult], start: Thresholds | None = None) -> Thr
     Among points with the same CER, the one that binarizes the most images wins: the costs are
     lopsided (an image that needed binarizing and was not loses 5-40 CER points, one binarized in vain
     loses well under 1), so a region of statistics the training images say nothing about is binarized.
-    Then the distance to `start` breaks ties, so a rule the data says nothing about keeps its value.
+    For the same reason the low-contrast and low-separability bounds then go as high as the training
+    images allow: between the last page that needed binarizing and the first that did not, the gap
+    is binarized, not left to whichever grid point is nearest `start`. Then the distance to `start`
+    breaks ties, so a rule the data says nothing about keeps its value.
     """
     start = start or Thresholds()
 
-    def key(t: Thresholds) -> tuple[float, int, float]:
+    def key(t: Thresholds) -> tuple[float, int, float, float]:
         binarized = sum(decide(r.stats, t) for r in results)
         distance = sum(abs(getattr(t, f.name) - getattr(start, f.name)) for f in fields(Thresholds))
-        return round(mean_cer(results, t), 9), -binarized, round(distance, 9)
+        margin = t.low_contrast + t.low_separability
+        return round(mean_cer(results, t), 9), -binarized, -round(margin, 9), round(distance, 9)
 
     return min(candidates(), key=key)
 

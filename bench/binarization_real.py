@@ -195,7 +195,7 @@ def run_real(folder: Path | None = None, *, quick: bool = False) -> dict[str, An
 
 
 LOYO_GRID: dict[str, tuple[float, ...]] = {
-    "rim_fraction": (0.45, 0.5, 0.55),
+    "rim_soft_fraction": (0.35, 0.4, 0.45),
     "weak_fraction": (0.4, 0.5, 0.6),
     "noise_sigmas": (3.0, 4.0, 5.0),
 }

@@ -345,3 +345,47 @@ def binary_pages(quick: bool = False, *, width: int = 1000, height: int = 700) -
             yield Sample(
                 name=f"b{index}-{font}{font_px}-{name}", degradation=name, page=replace(page, image=rgb)
             )
+
+
+PHOTO_SPECS: tuple[tuple[str, int], ...] = (("sans", 24), ("serif", 28), ("mono", 22))
+"""(font, px) of the phone-photo pages."""
+
+
+def photograph(page: Page, rng: np.random.Generator) -> tuple[Page, NDArray[Any]]:
+    """`page` as a phone photo: the sheet in perspective on a darker desk, light falling off.
+
+    The frame is 30 % larger than the sheet; each corner of the sheet moves by up to 8 % of the
+    frame (a known homography, returned as the 3x3 matrix from page to photo). The ink mask is
+    warped with it; the text stays the ground truth.
+    """
+    h, w = page.ink.shape
+    fw, fh = round(w * 1.3), round(h * 1.3)
+    jitter = 0.08 * np.array([fw, fh], np.float32)
+    margin = np.array([(fw - w) / 2, (fh - h) / 2], np.float32)
+    corners = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.float32)
+    signs = np.array([[1, 1], [-1, 1], [-1, -1], [1, -1]], np.float32)
+    moved = corners + margin + signs * rng.uniform(0.0, 1.0, (4, 2)).astype(np.float32) * jitter
+    matrix = cv2.getPerspectiveTransform(corners, moved)
+    yy, xx = np.mgrid[0:fh, 0:fw].astype(np.float32)
+    desk = 95.0 + 25.0 * xx / fw - 15.0 * yy / fh
+    frame = np.repeat(desk[:, :, None], 3, axis=2) * np.array([1.0, 0.9, 0.75], np.float32)
+    sheet = cv2.warpPerspective(page.image, matrix, (fw, fh), flags=cv2.INTER_LINEAR)
+    inside = cv2.warpPerspective(np.full((h, w), 255, np.uint8), matrix, (fw, fh)) > 127
+    light = (1.0 - 0.18 * (xx / fw) * (yy / fh))[:, :, None]
+    image = np.where(inside[:, :, None], sheet.astype(np.float32) * light, frame)
+    image = cv2.GaussianBlur(image, (0, 0), 0.6)
+    ink = cv2.warpPerspective(page.ink.astype(np.uint8), matrix, (fw, fh), flags=cv2.INTER_NEAREST) > 0
+    photo = Page(
+        image=np.clip(image, 0, 255).astype(np.uint8), ink=ink, text=page.text, coverage=page.coverage
+    )
+    return photo, matrix
+
+
+def photo_pages(quick: bool = False, *, width: int = 1000, height: int = 700) -> Iterator[Sample]:
+    """Phone photos of clean pages (`photograph`), per `PHOTO_SPECS`; quick=True: the first only."""
+    specs = PHOTO_SPECS[:1] if quick else PHOTO_SPECS
+    for index, (font, font_px) in enumerate(specs):
+        seed = 3000 + index
+        page = make_page(seed, width=width, height=height, font=font, font_px=font_px)
+        photo, _ = photograph(page, np.random.default_rng(seed))
+        yield Sample(name=f"f{index}-{font}{font_px}-photo", degradation="photo", page=photo)

@@ -2,7 +2,9 @@
 
 Recognition preprocessing order (as documented by Aspose for RecognizeImage): Rotate, then
 contrast -> binarization -> skew -> upsampling; with both binarization and upsampling requested,
-upsampling moves before binarization (measured better for small text; same output size).
+upsampling moves before binarization (measured better for small text; same output size), and
+`makeSkewCorrect` / DeskewImage first flatten a photographed sheet's perspective (`engines.perspective`;
+a scan is left as it is) before anything else touches the pixels.
 `regions` (if any) refer to the image after `Rotate` and are recognized one by one in ascending
 `order`.
 """
@@ -20,6 +22,7 @@ from PIL import Image
 
 from ocr_service.engines.binarize import binarize, to_gray
 from ocr_service.engines.geometry import correct_contrast, deskew, rotate, upscale
+from ocr_service.engines.perspective import correct_perspective
 from ocr_service.engines.recognize import LANGUAGES, THRESHOLD_SAUVOLA, RecognitionError, TesseractRecognizer
 from ocr_service.requests_model import (
     BadRequestError,
@@ -61,8 +64,12 @@ def _preprocess(image: NDArray[Any], settings: RecognizeSettings, limits: Limits
     """Apply the requested preprocessing in the documented order, except that upsampling comes
     before binarization when both are requested: binarizing the upsampled page keeps the sub-pixel
     shape of small glyphs that a binary image upsampled afterwards has lost (Tesseract CER on
-    10-13 px text: 10.1 % against 13.3 %, see ocr_service/README.md). The output size is the same."""
+    10-13 px text: 10.1 % against 13.3 %, see ocr_service/README.md). The output size is the same.
+    With skew correction, a photographed sheet is first warped flat (a scan is left as it is)."""
     upsample_first = settings.make_upsampling and settings.make_binarization
+    if settings.make_skew_correct:
+        # geometry first: a photo's desk would otherwise be flattened or binarized with the sheet
+        image = correct_perspective(image)[0]
     if settings.make_contrast_correction:
         image = correct_contrast(image)
     if upsample_first:
@@ -139,7 +146,7 @@ def prepare(operation: str, body: dict[str, Any], limits: Limits, engine: Tesser
     if operation == "BinarizeImage":
         return _image_job(data, binarize)
     if operation == "DeskewImage":
-        return _image_job(data, lambda image: deskew(image)[0])
+        return _image_job(data, lambda image: deskew(correct_perspective(image)[0])[0])
     if operation == "UpscaleImage":
         return _image_job(data, lambda image: upscale(image, max_pixels=limits.max_pixels))
     settings = parse_recognize_settings(body)

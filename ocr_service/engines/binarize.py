@@ -4,7 +4,9 @@ Method (see the README's binarization section for the measurements behind each s
 
 1. grayscale (luma). A page that is already black and white (its darkest and lightest levels are its
    two dominant ones and hold most pixels, see `bilevel_threshold`) is thresholded halfway between
-   them and returned: a clean scan comes back unchanged.
+   them and returned: a clean scan comes back unchanged. A page of flat paper and soft-edged marks
+   (a black-and-white scan blurred by optics, a clean render) is cut against each pixel's local
+   peak instead (`flat.flat_paper_binarize`).
 2. light-on-dark regions (blocks whose local mean lies nearer the local minimum than the maximum) are
    inverted so all text is dark on light.
 3. stroke width `sw`: a first pass (coarse closing background, relative darkness, Otsu) gives an ink
@@ -21,9 +23,13 @@ Method (see the README's binarization section for the measurements behind each s
      `floor_fraction` x Otsu), so faint and hairline ink next to real edges survives;
    * noise: T never below the local paper darkness mean + `noise_sigmas` standard deviations
      (measured over `noise_strokes` x `sw`), so grain on dark or noisy paper is not ink;
+   * hysteresis: weak pixels above the rim fraction of the nearby peak (half on sharp edges, 40 %
+     on soft ones, from the measured edge sharpness) that connect to strong ink are kept;
    the comparison is done at full resolution as I < B (1 - T) against the upsampled grey-level gate.
+   The threshold map is in `threshold.py`, on 8-bit darkness; it and the comparison run in
+   overlapping row bands on a thread pool (`tiles.py`).
 
-All arithmetic is done by OpenCV calls on uint8/float32 buffers; there are no per-pixel Python loops.
+All arithmetic is done by OpenCV calls on uint8/uint16/float32 buffers; no per-pixel Python loops.
 """
 
 from __future__ import annotations
@@ -35,11 +41,10 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from ocr_service.engines.flat import flat_paper_binarize
 from ocr_service.engines.scale import (
     closing_background,
-    darkness,
     odd,
-    otsu_level,
     otsu_split,
     push_pull,
     quantile,
@@ -47,6 +52,19 @@ from ocr_service.engines.scale import (
     scaled_size,
     stroke_width,
 )
+from ocr_service.engines.threshold import (
+    FULL,
+    darkness8,
+    edge_sharpness,
+    global_level,
+    gradient8,
+    hist_quantile,
+    histogram,
+    rim_fraction,
+    sample_rows,
+    threshold_map,
+)
+from ocr_service.engines.tiles import run_rows
 
 
 @dataclass(frozen=True)
@@ -72,6 +90,9 @@ class BinarizeParams:
     weak_noise_sigmas: float = 3.0
     seed_strokes: float = 10.0
     rim_fraction: float = 0.5
+    rim_soft_fraction: float = 0.4
+    edge_sharp: float = 0.97
+    edge_soft: float = 0.9
     rim_strokes: float = 2.0
     speck_strokes: float = 0.5
     ghost_strokes: float = 1.0
@@ -82,6 +103,17 @@ class BinarizeParams:
     invert_region_strokes: float = 30.0
     invert_min_fill: float = 0.65
     invert_min_contrast: int = 40
+    flat_tolerance: float = 0.04
+    flat_paper_share: float = 0.6
+    flat_halo_px: int = 3
+    flat_max_stray: float = 0.001
+    flat_max_half_stroke_px: int = 12
+    flat_peak_fraction: float = 0.5
+    flat_blur_gain: float = 0.5
+    flat_max_peak_fraction: float = 0.7
+    flat_min_sharpness: float = 0.75
+    tile_margin_px: int = 64
+    tile_margin_strokes: float = 32.0
 
 
 DEFAULT_PARAMS = BinarizeParams()
@@ -198,8 +230,7 @@ def bilevel_threshold(gray: NDArray[Any], params: BinarizeParams = DEFAULT_PARAM
     pixels: the rest are the edges of a scanner's or renderer's blur. A shadow, a grey block or
     paper texture adds levels of its own and fails.
     """
-    sample = np.ascontiguousarray(gray[::2]) if gray.shape[0] > 64 else gray
-    hist = cv2.calcHist([sample], [0], None, [256], [0, 256]).ravel().astype(np.float64)
+    hist = histogram(sample_rows(gray))
     split = otsu_split(hist)[0]
     low = int(np.argmax(hist[: split + 1]))
     high = split + 1 + int(np.argmax(hist[split + 1 :])) if split < 255 else 255
@@ -225,6 +256,18 @@ def _shrink(gray: NDArray[Any], factor: int) -> NDArray[Any]:
     return resize(gray, (max(8, w // factor), max(8, h // factor)))
 
 
+def _shrink_coarse(gray: NDArray[Any], factor: int) -> NDArray[Any]:
+    """`gray` reduced by a whole `factor`, its last partial block of rows/columns left out.
+
+    Whole blocks take OpenCV's fast area averaging; for coarse estimates (a background, a region
+    map) the rows/columns left out (fewer than `factor`) do not matter.
+    """
+    h, w = gray.shape
+    if factor <= 1 or min(h, w) < 8 * factor:
+        return _shrink(gray, factor)
+    return resize(gray[: h // factor * factor, : w // factor * factor], (w // factor, h // factor))
+
+
 def estimate_stroke_width(gray: NDArray[Any], params: BinarizeParams = DEFAULT_PARAMS) -> float:
     """Typical stroke width of the page's ink in pixels (full resolution), from a first pass."""
     return _first_pass(gray, params)[0]
@@ -234,106 +277,17 @@ def _first_pass(gray: NDArray[Any], params: BinarizeParams) -> tuple[float, NDAr
     """(stroke width in full-resolution pixels, the first-pass copy it was measured on)."""
     h, w = gray.shape
     first = _shrink(gray, max(1, max(h, w) // params.first_pass_long_side))
-    coarse = resize(first, scaled_size(first.shape, 0.125))
-    background = closing_background(coarse, odd(min(coarse.shape) / 10))
+    coarse = _shrink_coarse(first, 8)
+    background = closing_background(coarse, odd(min(coarse.shape) / 10)).astype(np.uint8)
     background = resize(background, (first.shape[1], first.shape[0]))
-    dark = darkness(first, background)
-    ink = _above(dark, otsu_level(dark))
+    # Otsu on the darkness of a sample of rows; then ink = D > t  <=>  I <= B (1 - t) on the page
+    level = otsu_split(histogram(darkness8(sample_rows(first), sample_rows(background).astype(np.float32))))[
+        0
+    ]
+    gate = cv2.convertScaleAbs(background, alpha=1.0 - (level + 0.5) / FULL, beta=-0.5)
+    ink = cv2.compare(first, gate, cv2.CMP_LE)
     width = stroke_width(ink) * w / first.shape[1]
     return float(np.clip(width if width > 0 else 3.0, 1.0, max(h, w) / 20)), first
-
-
-def _threshold_map(dark: NDArray[Any], sw: float, params: BinarizeParams) -> NDArray[Any]:
-    """Per-pixel threshold on the working copy (sw in working pixels), hysteresis included."""
-    level = otsu_level(dark)
-    ink = dark[dark > level]
-    if ink.size:
-        level = max(level, params.ink_level_fraction * quantile(ink, params.ink_percentile / 100))
-    level = max(level, params.min_contrast / 2)
-    ones = np.ones((3, 3), np.uint8)
-    jump = cv2.subtract(cv2.dilate(dark, ones), cv2.erode(dark, ones))
-    edges = (jump > params.edge_fraction * level).astype(np.float32)
-    window = (odd(params.local_strokes * sw),) * 2
-    count = cv2.boxFilter(edges, -1, window, normalize=False)
-    edge_mean = cv2.boxFilter(cv2.multiply(dark, edges), -1, window, normalize=False)
-    edge_mean = edge_mean / np.maximum(count, 1.0)
-    peak = cv2.dilate(dark, cv2.getStructuringElement(cv2.MORPH_RECT, window))
-    edge_mean = cv2.max(edge_mean, params.ink_level_fraction * peak)
-    local = np.clip(edge_mean, params.floor_fraction * level, level)
-    threshold = np.full_like(dark, level)
-    cv2.copyTo(local, (count >= window[0]).astype(np.uint8), threshold)
-    mean, spread = _paper_stats(dark, threshold, sw, params)
-    strong_threshold = cv2.max(threshold, cv2.scaleAdd(spread, params.noise_sigmas, mean))
-    weak_threshold = cv2.max(
-        params.weak_fraction * strong_threshold, cv2.scaleAdd(spread, params.weak_noise_sigmas, mean)
-    )
-    rim = cv2.getStructuringElement(cv2.MORPH_RECT, (odd(params.rim_strokes * sw),) * 2)
-    weak_threshold = cv2.max(weak_threshold, params.rim_fraction * cv2.dilate(dark, rim))
-    strong = cv2.compare(dark, strong_threshold, cv2.CMP_GT)
-    weak = cv2.compare(dark, weak_threshold, cv2.CMP_GT)
-    out: NDArray[Any] = strong_threshold.copy()
-    kept = _reaching_ink(dark, strong, params.ghost_strokes * sw * sw)
-    # strong marks that never reach real ink's darkness (bleed-through, stains) become paper
-    out[cv2.subtract(strong, cv2.dilate(kept, np.ones((3, 3), np.uint8))) > 0] = 1.0
-    strong = kept
-    grown = _hysteresis(strong, weak, params.seed_strokes * sw * sw)
-    cv2.copyTo(cv2.min(weak_threshold, strong_threshold), grown, out)
-    return out
-
-
-def _reaching_ink(dark: NDArray[Any], strong: NDArray[Any], min_area: float) -> NDArray[Any]:
-    """uint8 mask (255) of the `strong` components that are real ink, not show-through.
-
-    The darkness of the strong pixels splits (Otsu) into lighter and darker ink; a component of at
-    least `min_area` pixels none of whose pixels is darker than the lighter class's mean is the ghost
-    of the other side of the sheet, a stain or a shadow line, not writing. A faint stroke of real
-    writing still holds pixels that dark (its fainter parts are grown back by the hysteresis); small
-    marks (dots, commas, the thin bits of blurred small print) are left alone.
-    """
-    values = dark[strong > 0].reshape(-1, 1)
-    if not values.size:
-        return strong
-    hist = cv2.calcHist([values], [0], None, [256], [0.0, 1.0 + 1e-6]).ravel().astype(np.float64)
-    lighter_mean = otsu_split(hist)[2] / 256.0
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(strong, connectivity=8)
-    reaching = np.bincount(labels[(dark > lighter_mean) & (strong > 0)], minlength=count)
-    keep = np.where((reaching > 0) | (stats[:, cv2.CC_STAT_AREA] < min_area), 255, 0).astype(np.uint8)
-    keep[0] = 0
-    out: NDArray[Any] = keep[labels]
-    return out
-
-
-def _hysteresis(strong: NDArray[Any], weak: NDArray[Any], min_seed: float) -> NDArray[Any]:
-    """uint8 mask (255) of the `weak` components that hold at least `min_seed` `strong` pixels.
-
-    A faint hairline or the soft end of a stroke joins the ink it continues; an isolated faint
-    blot (bleed-through, grain), or one seeded only by a speck of noise, does not.
-    """
-    count, labels = cv2.connectedComponents(weak, connectivity=8, ltype=cv2.CV_32S)
-    seeds = np.bincount(labels[strong > 0], minlength=count)
-    keep = np.where(seeds >= max(1.0, min_seed), 255, 0).astype(np.uint8)
-    keep[0] = 0
-    out: NDArray[Any] = keep[labels]
-    return out
-
-
-def _paper_stats(
-    dark: NDArray[Any], threshold: NDArray[Any], sw: float, params: BinarizeParams
-) -> tuple[NDArray[Any], NDArray[Any]]:
-    """Local paper darkness (mean, std) over `noise_strokes` x sw, computed on a coarse copy."""
-    paper = (dark <= threshold).astype(np.float32)
-    sigma = max(1.0, params.noise_strokes * sw)
-    factor = max(1, int(sigma / 2.0))
-    size = (max(8, dark.shape[1] // factor), max(8, dark.shape[0] // factor))
-    sigma_small = sigma * size[0] / dark.shape[1]
-    weighted = cv2.multiply(dark, paper)
-    planes = [paper, weighted, cv2.multiply(weighted, dark)]
-    support, first, second = (cv2.GaussianBlur(resize(p, size), (0, 0), sigma_small) for p in planes)
-    support = np.maximum(support, 1e-3)
-    mean = (first / support).astype(np.float32)
-    spread = np.sqrt(np.maximum(second / support - mean * mean, 0.0)).astype(np.float32)
-    full = (dark.shape[1], dark.shape[0])
-    return resize(mean, full), resize(spread, full)
 
 
 def _background(work: NDArray[Any], sw: float, params: BinarizeParams) -> NDArray[Any]:
@@ -346,8 +300,8 @@ def _background(work: NDArray[Any], sw: float, params: BinarizeParams) -> NDArra
     small = _shrink(work, factor) if min(work.shape) >= 64 * factor else work
     sw_small = sw * small.shape[1] / work.shape[1]
     first = closing_background(small, odd(params.background_strokes * sw_small))
-    dark = darkness(small, first)
-    candidates = _above(dark, params.candidate_fraction * otsu_level(dark))
+    dark = darkness8(small, first)
+    candidates = _above(dark, params.candidate_fraction * (otsu_split(histogram(dark))[0] + 0.5))
     candidates = cv2.dilate(candidates, np.ones((3, 3), np.uint8))
     weights = (candidates == 0).astype(np.float32)
     sigma = max(1.0, sw_small)
@@ -406,21 +360,35 @@ def binarize(image: NDArray[Any], params: BinarizeParams = DEFAULT_PARAMS) -> ND
     bilevel = bilevel_threshold(gray, params)
     if bilevel is not None:
         return cv2.threshold(gray, bilevel, 255, cv2.THRESH_BINARY)[1]
+    flat = flat_paper_binarize(gray, params)
+    if flat is not None:
+        return flat
     gray, sw, work = _working_copy(gray, params)
     h, w = gray.shape
     sw_work = sw * work.shape[1] / w
     background = _background(work, sw_work, params)
-    dark_work = darkness(work, background)
-    ones = np.ones((3, 3), np.uint8)
-    jump = cv2.subtract(cv2.dilate(dark_work, ones), cv2.erode(dark_work, ones))
-    if quantile(jump, 0.999) < params.min_contrast:
+    dark_work = darkness8(work, background)
+    jump = gradient8(dark_work)
+    if hist_quantile(histogram(sample_rows(jump)), 0.999) < FULL * params.min_contrast:
         return np.full((h, w), 255, np.uint8)
-    threshold = _threshold_map(dark_work, sw_work, params)
-    # D > T  <=>  I < B (1 - T): compare the grey image with a grey-level gate
-    gate = cv2.multiply(background, 1.0 - threshold)
-    gate = np.clip(gate, 0, 255).astype(np.uint8)
-    out: NDArray[Any] = cv2.compare(gray, resize(gate, (w, h)), cv2.CMP_GE)
-    return despeckle(out, params.speck_strokes * sw * sw)
+    level = global_level(dark_work, params)
+    rim = rim_fraction(edge_sharpness(dark_work, jump, sw_work, level, params), params)
+    max_speck = params.speck_strokes * sw * sw
+
+    def decide(rows: slice, out_rows: slice) -> NDArray[Any]:
+        threshold = threshold_map(dark_work[rows], sw_work, params, level=level, jump=jump[rows], rim=rim)
+        # D > T  <=>  I < B (1 - T): compare the grey image with a grey-level gate
+        paper = background[rows]
+        gate = cv2.subtract(
+            paper, cv2.multiply(paper, threshold, scale=1.0 / FULL, dtype=cv2.CV_32F), dtype=cv2.CV_8U
+        )
+        page = gray[out_rows]
+        return despeckle(cv2.compare(page, resize(gate, (w, page.shape[0])), cv2.CMP_GE), max_speck)
+
+    out = np.empty((h, w), np.uint8)
+    margin = round(max(params.tile_margin_px, params.tile_margin_strokes * sw_work))
+    run_rows(dark_work.shape[0], out, margin, decide, min_band=4 * margin)
+    return out
 
 
 def despeckle(binary: NDArray[Any], max_area: float) -> NDArray[Any]:
@@ -433,11 +401,13 @@ def despeckle(binary: NDArray[Any], max_area: float) -> NDArray[Any]:
     """
     if max_area <= 1.0:
         return binary
-    ink = cv2.bitwise_not(binary)
-    neighbours = cv2.boxFilter(ink, cv2.CV_16U, (3, 3), normalize=False)
-    lone = np.count_nonzero((neighbours == 255) & (ink > 0))
+    ring = np.ones((3, 3), np.uint8)
+    ring[1, 1] = 0
+    # a lone ink pixel: ink (0) whose eight neighbours are all paper (their minimum is 255)
+    lone = cv2.countNonZero(cv2.compare(cv2.erode(binary, ring), binary, cv2.CMP_GT))
     if lone * 10_000 < binary.size:
         return binary
+    ink = cv2.bitwise_not(binary)
     _, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
     small = stats[:, cv2.CC_STAT_AREA] < max_area
     small[0] = False

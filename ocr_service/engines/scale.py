@@ -12,7 +12,11 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from ocr_service.engines.tiles import run_rows
+
 Image = NDArray[Any]
+RIDGE_MARGIN = 64
+"""Rows of overlap between the bands the distance transform runs on (half-widths up to that)."""
 
 
 def odd(n: float) -> int:
@@ -101,14 +105,22 @@ def stroke_width(ink: Image) -> float:
 
     The ridge (local maxima of the distance to paper) runs along the middle of every stroke, so its
     distances are half-widths, whatever the strokes' length or direction. 0.0 for a mask without ink.
+    Large masks are cut into overlapping row bands run in parallel (`tiles.run_rows`).
     """
     if not cv2.countNonZero(ink):
         return 0.0
+    ridges = np.empty(ink.shape, np.float32)
+    run_rows(ink.shape[0], ridges, RIDGE_MARGIN, lambda rows, _: _ridge(ink[rows]), min_band=4 * RIDGE_MARGIN)
+    values = ridges[ridges > 0]
+    return 2.0 * float(np.median(values)) if values.size else 0.0
+
+
+def _ridge(ink: Image) -> Image:
+    """float32 distance to paper on the ridge of `ink`'s strokes, 0 elsewhere."""
     dist = cv2.distanceTransform(ink, cv2.DIST_L2, 3)
     ridge = cv2.compare(dist, cv2.dilate(dist, np.ones((3, 3), np.uint8)), cv2.CMP_GE)
-    ridge = cv2.bitwise_and(ridge, ink)
-    values = np.asarray(dist, dtype=np.float32)[ridge > 0]
-    return 2.0 * float(np.median(values)) if values.size else 0.0
+    out: Image = cv2.bitwise_and(dist, dist, mask=cv2.bitwise_and(ridge, ink))
+    return out
 
 
 def push_pull(values: Image, weights: Image, min_side: int = 4) -> Image:

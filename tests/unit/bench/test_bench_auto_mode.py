@@ -85,3 +85,14 @@ def test_tune_binarizes_where_both_paths_tie() -> None:
     # far more than an unneeded one), while the blurred page stays raw
     assert [decide(r.stats, tuned) for r in results] == [True, True, False]
     assert decide({**CLEAN, "contrast": 0.52}, tuned) is True
+
+
+def test_tune_raises_the_low_contrast_bound_up_to_the_first_page_that_must_stay_raw() -> None:
+    # GIVEN faint pages (contrast 0.35-0.44) that binarizing does not hurt, a blurred page at 0.59
+    # that binarizing does hurt, and nothing in between
+    results = [_result(f"f{i}", "faded_ink", 0.0, 0.0, contrast=c) for i, c in enumerate((0.35, 0.4, 0.44))]
+    results.append(_result("b", "blur", 0.0, 0.1, contrast=0.59))
+    # WHEN the thresholds are tuned
+    tuned = tune(results, Thresholds(low_contrast=0.35))
+    # THEN the bound sits just below the blurred page, so an unseen page at 0.54 would be binarized
+    assert tuned.low_contrast == 0.55

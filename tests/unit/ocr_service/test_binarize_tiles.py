@@ -1,0 +1,97 @@
+"""The binarizer's banded, parallel pass: same result as one pass, bands that cover the page once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from bench.corpus import degrade, make_page
+from bench.metrics import f_measure
+from ocr_service.engines import tiles
+from ocr_service.engines.binarize import binarize
+from ocr_service.engines.scale import stroke_width
+
+
+def test_bands_cover_every_row_once_with_margins_inside_the_page() -> None:
+    # GIVEN 1000 rows cut in 3 bands with a 40-row margin
+    bands = tiles.bands(1000, 3, 40)
+    # THEN the interiors tile the rows exactly and the margins stay within the page
+    assert [(a, b) for a, b, _, _ in bands] == [(0, 333), (333, 667), (667, 1000)]
+    assert [(a0, b0) for _, _, a0, b0 in bands] == [(0, 373), (293, 707), (627, 1000)]
+
+
+def test_run_rows_maps_source_rows_onto_a_taller_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a job that writes each output row's own source row index (source 300 rows, output 600)
+    def job(rows: slice, out_rows: slice) -> NDArray[Any]:
+        r = np.arange(out_rows.start, out_rows.stop) * 300 // 600
+        assert rows.start <= r.min() and r.max() < rows.stop
+        return np.repeat((r % 251).astype(np.uint8)[:, None], 4, axis=1)
+
+    out = np.zeros((600, 4), np.uint8)
+    # WHEN run in bands of at least 50 source rows on 2 workers
+    monkeypatch.setattr(tiles, "workers", lambda: 2)
+    tiles.run_rows(300, out, 20, job, min_band=50)
+    # THEN every output row holds the value of its own source row, seams included
+    expected = (np.arange(600) * 300 // 600 % 251).astype(np.uint8)
+    assert np.array_equal(out[:, 0], expected)
+
+
+@pytest.fixture(scope="module")
+def a4_shadow() -> tuple[NDArray[Any], NDArray[Any]]:
+    page = degrade(make_page(3, width=2480, height=3508, font="serif", font_px=42), "shadow", 3)
+    return page.image, page.ink
+
+
+def test_banded_binarization_matches_a_single_pass(
+    a4_shadow: tuple[NDArray[Any], NDArray[Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN an A4 300 dpi page with a shadow
+    image, ink = a4_shadow
+    # WHEN binarized in one pass and in 2 parallel bands
+    monkeypatch.setattr(tiles, "workers", lambda: 1)
+    single = binarize(image)
+    monkeypatch.setattr(tiles, "workers", lambda: 2)
+    banded = binarize(image)
+    # THEN the outputs agree on all but a sliver of pixels and the ink F-measure holds
+    assert float(np.mean(single == banded)) > 0.9995
+    assert f_measure(banded == 0, ink) > 98.0
+    assert abs(f_measure(banded == 0, ink) - f_measure(single == 0, ink)) < 0.1
+
+
+def test_stroke_width_in_bands_equals_one_pass(
+    a4_shadow: tuple[NDArray[Any], NDArray[Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the ink mask of an A4 page (3508 rows: several bands)
+    ink = a4_shadow[1].astype(np.uint8) * 255
+    # WHEN its stroke width is measured in one pass and in 2 parallel bands
+    monkeypatch.setattr(tiles, "workers", lambda: 1)
+    single = stroke_width(ink)
+    monkeypatch.setattr(tiles, "workers", lambda: 2)
+    banded = stroke_width(ink)
+    # THEN both give the same width (the band margins exceed every stroke's half-width)
+    assert banded == pytest.approx(single)
+    assert 3.0 < single < 8.0
+
+
+def test_run_rows_inside_a_band_runs_inline_instead_of_waiting_on_the_pool(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a 2-worker pool and a job that itself runs bands (as a nested call would)
+    monkeypatch.setattr(tiles, "workers", lambda: 2)
+
+    def inner(rows: slice, out_rows: slice) -> NDArray[Any]:
+        return np.full((out_rows.stop - out_rows.start, 2), 7, np.uint8)
+
+    def outer(rows: slice, out_rows: slice) -> NDArray[Any]:
+        part = np.zeros((out_rows.stop - out_rows.start, 2), np.uint8)
+        tiles.run_rows(part.shape[0], part, 4, inner, min_band=10)
+        return part
+
+    out = np.zeros((400, 2), np.uint8)
+    # WHEN run (on both workers at once) THEN it completes, every row filled by the inner job
+    future = tiles._executor().submit(tiles.run_rows, 400, out, 8, outer, min_band=50)
+    future.result(timeout=30)
+    assert int(out.min()) == 7
