@@ -129,6 +129,7 @@ def build(
         invoke = invoke_configs.get(name, {})
         reserved = props.get("ReservedConcurrentExecutions")
         dead_letter = (props.get("DeadLetterConfig") or {}).get("TargetArn")
+        on_failure = _on_failure_destination(logical_id, invoke)
         functions.append(
             FunctionSpec(
                 logical_id=logical_id,
@@ -147,6 +148,7 @@ def build(
                 max_retry_attempts=int(invoke.get("MaximumRetryAttempts", 2)),
                 max_event_age_seconds=int(invoke.get("MaximumEventAgeInSeconds", 21600)),
                 dead_letter_arn=str(dead_letter) if dead_letter else None,
+                on_failure_arn=on_failure,
             )
         )
     machines = [
@@ -198,3 +200,18 @@ def as_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+
+
+def _on_failure_destination(logical_id: str, invoke_config: Mapping[str, Any]) -> str | None:
+    """The SQS queue of `DestinationConfig.OnFailure`; other destinations are refused by name."""
+    destinations = invoke_config.get("DestinationConfig") or {}
+    if "OnSuccess" in destinations:
+        raise TemplateError(f"{logical_id}: DestinationConfig.OnSuccess is not emulated by the local stack")
+    target = (destinations.get("OnFailure") or {}).get("Destination")
+    if target is None:
+        return None
+    if ":sqs:" not in str(target):
+        raise TemplateError(
+            f"{logical_id}: DestinationConfig.OnFailure {target} is not an SQS queue (not emulated)"
+        )
+    return str(target)

@@ -34,6 +34,8 @@ class FunctionSpec:
     max_retry_attempts: int = 2
     max_event_age_seconds: int = 21600
     dead_letter_arn: str | None = None
+    on_failure_arn: str | None = None
+    """`EventInvokeConfig` `DestinationConfig.OnFailure` (an SQS queue): the invocation record goes there."""
 
 
 @dataclass(frozen=True)

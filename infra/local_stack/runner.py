@@ -50,6 +50,8 @@ _STOP_SECONDS = 10.0
 
 DeadLetter = Callable[[str, Any, str, str, str], None]
 """(target ARN, event, request id, error type, error message) → send the failed event to a DLQ."""
+Destination = Callable[[str, dict[str, Any]], None]
+"""(target ARN, invocation record) → send the record of a failed event to an on-failure destination."""
 
 
 class Throttled(RuntimeError):
@@ -318,18 +320,47 @@ class FunctionPool:
         item.ok = False
         item.error = f"{error_type}: {message}"
         fields = {"function": self.spec.name, "request_id": item.request_id, "attempts": item.attempts}
-        target = self.spec.dead_letter_arn
+        dead_letter, on_failure = self.spec.dead_letter_arn, self.spec.on_failure_arn
         if self._runner.stopped:
             log.warning("asynchronous invocation abandoned at stop", extra=fields)
-        elif target and self._runner.dead_letter is not None:
+        elif not (dead_letter or on_failure):
+            log.error("asynchronous invocation failed, event dropped: %s", item.error, extra=fields)
+        if dead_letter and not self._runner.stopped and self._runner.dead_letter is not None:
             try:
-                self._runner.dead_letter(target, item.event, item.request_id, error_type, message)
-                log.error("asynchronous invocation failed, event sent to %s", target, extra=fields)
+                self._runner.dead_letter(dead_letter, item.event, item.request_id, error_type, message)
+                log.error("asynchronous invocation failed, event sent to %s", dead_letter, extra=fields)
             except Exception:
                 log.exception("asynchronous invocation failed and the dead-letter queue refused it")
-        else:
-            log.error("asynchronous invocation failed, event dropped: %s", item.error, extra=fields)
+        if on_failure and not self._runner.stopped and self._runner.on_failure is not None:
+            try:
+                self._runner.on_failure(on_failure, self._invocation_record(item, error_type, message))
+                log.error("asynchronous invocation failed, record sent to %s", on_failure, extra=fields)
+            except Exception:
+                log.exception("asynchronous invocation failed and its on-failure destination refused it")
         self._runner.finished(item)
+
+    def _invocation_record(self, item: AsyncInvocation, error_type: str, message: str) -> dict[str, Any]:
+        """What Lambda sends to an on-failure destination: the request, why it was given up, the error."""
+        expired = error_type == "EventAgeExceeded"
+        record: dict[str, Any] = {
+            "version": "1.0",
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+            "requestContext": {
+                "requestId": item.request_id,
+                "functionArn": f"{self.spec.arn}:$LATEST",
+                "condition": "EventAgeExceeded" if expired else "RetriesExhausted",
+                "approximateInvokeCount": item.attempts,
+            },
+            "requestPayload": item.event,
+        }
+        if not expired:
+            record["responseContext"] = {
+                "statusCode": 200,
+                "executedVersion": "$LATEST",
+                "functionError": "Unhandled",
+            }
+            record["responsePayload"] = {"errorType": error_type, "errorMessage": message}
+        return record
 
 
 class Runner:
@@ -337,7 +368,8 @@ class Runner:
 
     `base_environment` is laid under each function's variables (endpoint, dummy credentials, region);
     `log_file` receives the workers' output (handler logs, `REPORT` lines); `dead_letter` sends an event
-    whose asynchronous invocation failed for good to its function's DLQ.
+    whose asynchronous invocation failed for good to its function's DLQ, `on_failure` its invocation record
+    to the function's on-failure destination.
     """
 
     def __init__(
@@ -348,11 +380,13 @@ class Runner:
         options: RunnerOptions | None = None,
         log_file: IO[Any] | None = None,
         dead_letter: DeadLetter | None = None,
+        on_failure: Destination | None = None,
     ):
         self.options = options or RunnerOptions()
         self.base_environment = dict(base_environment or {})
         self.log_file = log_file
         self.dead_letter = dead_letter
+        self.on_failure = on_failure
         self.lock = threading.Condition()
         self.stopped = False
         self.listeners: list[Callable[[AsyncInvocation], None]] = []

@@ -107,6 +107,7 @@ class LocalStack:
             options=lambda_options,
             log_file=self._log_file,
             dead_letter=lambda *args: _send_to_dead_letter_queue(dead_letter_sqs, *args),
+            on_failure=lambda target, record: _send_to_queue(dead_letter_sqs, target, json.dumps(record)),
         )
         self._uploaded: list[str] = []
         machines = {m.arn: m.definition for m in spec.state_machines}
@@ -418,16 +419,23 @@ def _send_to_dead_letter_queue(
     sqs: Any, target_arn: str, event: Any, request_id: str, error_type: str, message: str
 ) -> None:
     """Lambda's DLQ message: the event as body, the request id and error as message attributes."""
-    if ":sqs:" not in target_arn:
-        raise StackError(f"dead-letter target {target_arn} is not an SQS queue (not emulated)")
-    url = sqs.get_queue_url(QueueName=target_arn.rsplit(":", 1)[1])["QueueUrl"]
     attributes = {
         "RequestID": request_id,
         "ErrorCode": error_type,
         "ErrorMessage": message[:256] or error_type,
     }
+    _send_to_queue(sqs, target_arn, json.dumps(event), attributes)
+
+
+def _send_to_queue(sqs: Any, target_arn: str, body: str, attributes: Mapping[str, str] | None = None) -> None:
+    """One message to the SQS queue named by `target_arn` (a DLQ or an on-failure destination)."""
+    if ":sqs:" not in target_arn:
+        raise StackError(f"target {target_arn} is not an SQS queue (not emulated)")
+    url = sqs.get_queue_url(QueueName=target_arn.rsplit(":", 1)[1])["QueueUrl"]
     sqs.send_message(
         QueueUrl=url,
-        MessageBody=json.dumps(event),
-        MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
+        MessageBody=body,
+        MessageAttributes={
+            k: {"DataType": "String", "StringValue": v} for k, v in (attributes or {}).items()
+        },
     )

@@ -143,7 +143,8 @@ def test_throttled_task_is_retried_by_the_state_machine_retry(stack: LocalStack)
 
 
 def test_async_invoke_that_keeps_failing_lands_in_the_dead_letter_queue(stack: LocalStack) -> None:
-    # GIVEN the failing function (MaximumRetryAttempts 1, DeadLetterQueue the fixture's queue)
+    # GIVEN the failing function (MaximumRetryAttempts 1, DeadLetterQueue the fixture's queue, an
+    # on-failure destination)
     name = stack.spec.function("FailFunction").name
 
     # WHEN it is invoked asynchronously
@@ -153,11 +154,18 @@ def test_async_invoke_that_keeps_failing_lands_in_the_dead_letter_queue(stack: L
 
     # THEN the event is in the queue, with Lambda's error attributes
     sqs = stack.clients["sqs"]
-    url = sqs.get_queue_url(QueueName=stack.spec.queues[0].name)["QueueUrl"]
+    url = sqs.get_queue_url(QueueName=stack.spec.resource("Queue").name)["QueueUrl"]
     messages = sqs.receive_message(QueueUrl=url, MessageAttributeNames=["All"], WaitTimeSeconds=1)
     (message,) = messages["Messages"]
     assert json.loads(message["Body"]) == {"n": 7}
     assert message["MessageAttributes"]["ErrorCode"]["StringValue"] == "FixtureError"
+    # AND the on-failure destination holds Lambda's invocation record of it
+    url = sqs.get_queue_url(QueueName=stack.spec.resource("FailureDestination").name)["QueueUrl"]
+    (record,) = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)["Messages"]
+    body = json.loads(record["Body"])
+    assert body["requestPayload"] == {"n": 7}
+    assert body["requestContext"]["condition"] == "RetriesExhausted"
+    assert body["requestContext"]["functionArn"].startswith(stack.spec.function("FailFunction").arn)
 
 
 def test_dynamodb_table_of_the_template_serves_the_state_machine_integration(stack: LocalStack) -> None:

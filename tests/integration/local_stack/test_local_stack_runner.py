@@ -36,7 +36,13 @@ FUNCTIONS = (
     _function("first", "whoami", environment={"ECHO_TAG": "first"}, memory_size=512),
     _function("second", "whoami", environment={"ECHO_TAG": "second"}),
     _function("slow", "sleep", timeout=2, reserved_concurrency=1),
-    _function("fail", "fail", max_retry_attempts=1, dead_letter_arn="arn:aws:sqs:us-east-1:1:dlq"),
+    _function(
+        "fail",
+        "fail",
+        max_retry_attempts=1,
+        dead_letter_arn="arn:aws:sqs:us-east-1:1:dlq",
+        on_failure_arn="arn:aws:sqs:us-east-1:1:destination",
+    ),
     _function("hungry", "allocate", memory_size=192),
 )
 
@@ -47,9 +53,21 @@ def dead_letters() -> list[tuple[str, Any, str, str, str]]:
 
 
 @pytest.fixture(scope="module")
-def runner(dead_letters: list[tuple[str, Any, str, str, str]]) -> Iterator[Runner]:
+def destinations() -> list[tuple[str, dict[str, Any]]]:
+    return []
+
+
+@pytest.fixture(scope="module")
+def runner(
+    dead_letters: list[tuple[str, Any, str, str, str]], destinations: list[tuple[str, dict[str, Any]]]
+) -> Iterator[Runner]:
     options = RunnerOptions(retry_delays=(0.2, 0.2), duplicate_delivery_rate=1.0, seed=1)
-    running = Runner(FUNCTIONS, options=options, dead_letter=lambda *args: dead_letters.append(args))
+    running = Runner(
+        FUNCTIONS,
+        options=options,
+        dead_letter=lambda *args: dead_letters.append(args),
+        on_failure=lambda target, record: destinations.append((target, record)),
+    )
     yield running
     running.close()
 
@@ -163,10 +181,12 @@ def test_invocation_over_its_memory_size_is_killed_and_the_next_one_starts_cold(
     assert runner.records[-1].cold_start is True
 
 
-def test_async_function_error_is_retried_then_sent_to_the_dead_letter_queue(
-    runner: Runner, dead_letters: list[tuple[str, Any, str, str, str]]
+def test_async_function_error_is_retried_then_sent_to_the_dead_letter_queue_and_destination(
+    runner: Runner,
+    dead_letters: list[tuple[str, Any, str, str, str]],
+    destinations: list[tuple[str, dict[str, Any]]],
 ) -> None:
-    # GIVEN a function that always fails, MaximumRetryAttempts 1 and a DLQ
+    # GIVEN a function that always fails, MaximumRetryAttempts 1, a DLQ and an on-failure destination
     # WHEN it is invoked asynchronously
     (item,) = runner.invoke_async("fail", {"n": 1})
     _wait([item])
@@ -176,6 +196,14 @@ def test_async_function_error_is_retried_then_sent_to_the_dead_letter_queue(
     target, event, request_id, error_type, _ = dead_letters[-1]
     assert (target, event, request_id) == (FUNCTIONS[3].dead_letter_arn, {"n": 1}, item.request_id)
     assert error_type == "FixtureError"
+    # AND the destination got Lambda's invocation record: request, condition, attempts, error
+    target, record = destinations[-1]
+    assert target == FUNCTIONS[3].on_failure_arn
+    assert record["requestPayload"] == {"n": 1}
+    assert record["requestContext"]["requestId"] == item.request_id
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestContext"]["approximateInvokeCount"] == 2
+    assert record["responsePayload"]["errorType"] == "FixtureError"
 
 
 def test_duplicate_delivery_rate_accepts_an_event_twice(runner: Runner) -> None:

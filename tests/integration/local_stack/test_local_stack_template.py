@@ -249,3 +249,30 @@ def test_plan_project_template_api_functions_get_the_overridden_base_url() -> No
     # THEN every function that reads the OCR URL gets the override
     urls = {f.environment["OCR_API_BASE_URL"] for f in spec.functions if "OCR_API_BASE_URL" in f.environment}
     assert urls == {"http://127.0.0.1:9"}
+
+
+@pytest.mark.parametrize(
+    ("destinations", "message"),
+    [
+        ("OnSuccess: {Type: SQS, Destination: arn:aws:sqs:us-east-1:1:q}", "OnSuccess is not emulated"),
+        ("OnFailure: {Type: SNS, Destination: arn:aws:sns:us-east-1:1:t}", "is not an SQS queue"),
+    ],
+)
+def test_plan_destination_the_local_stack_does_not_deliver_is_refused(
+    tmp_path: Path, destinations: str, message: str
+) -> None:
+    # GIVEN a function whose asynchronous invocations report to a destination other than an SQS queue
+    # on failure
+    (tmp_path / "src").mkdir()
+    path = tmp_path / "template.yaml"
+    path.write_text(
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  F:\n    Type: AWS::Serverless::Function\n"
+        "    Properties:\n      CodeUri: src\n      Handler: app.handler\n      Runtime: python3.11\n"
+        f"      EventInvokeConfig:\n        DestinationConfig:\n          {destinations}\n"
+    )
+
+    # WHEN / THEN planning refuses it, naming the function and the destination
+    with pytest.raises(
+        TemplateError, match=f"F: DestinationConfig.{message}" if "OnSuccess" in message else message
+    ):
+        plan(path, environment=ENV)
