@@ -362,7 +362,8 @@ def binarize(image: NDArray[Any], params: BinarizeParams = DEFAULT_PARAMS) -> ND
     """Binarize a page image: returns (H, W) uint8 with ink 0 and paper 255, same size as the input.
 
     Text in light-on-dark regions comes out dark on white like the rest; an already black-and-white
-    page comes back as it is; around a photographed sheet everything is paper. Raises ValueError on an empty image or an unsupported shape.
+    page comes back as it is; around a photographed sheet everything is paper. Raises ValueError on
+    an empty image or an unsupported shape.
     """
     if image.size == 0:
         raise ValueError("empty image")
