@@ -28,6 +28,9 @@ Method (see the README's binarization section for the measurements behind each s
    the comparison is done at full resolution as I < B (1 - T) against the upsampled grey-level gate.
    The threshold map is in `threshold.py`, on 8-bit darkness; it and the comparison run in
    overlapping row bands on a thread pool (`tiles.py`).
+7. a phone photo of a sheet (`perspective.find_page`, looked for on the first-pass copy; a no-op on
+   scans) keeps only the sheet's text: the desk around it and the dark rim along the sheet's edge
+   come out as paper, the geometry unchanged (warping is `DeskewImage`'s job).
 
 All arithmetic is done by OpenCV calls on uint8/uint16/float32 buffers; no per-pixel Python loops.
 """
@@ -42,6 +45,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ocr_service.engines.flat import flat_paper_binarize
+from ocr_service.engines.perspective import clear_outside_sheet, find_page
 from ocr_service.engines.scale import (
     closing_background,
     odd,
@@ -51,6 +55,9 @@ from ocr_service.engines.scale import (
     resize,
     scaled_size,
     stroke_width,
+)
+from ocr_service.engines.scale import (
+    to_gray as to_gray,  # re-exported: the callers take the luma from here
 )
 from ocr_service.engines.threshold import (
     FULL,
@@ -112,22 +119,12 @@ class BinarizeParams:
     flat_blur_gain: float = 0.5
     flat_max_peak_fraction: float = 0.7
     flat_min_sharpness: float = 0.75
+    sheet_only: bool = True
     tile_margin_px: int = 64
     tile_margin_strokes: float = 32.0
 
 
 DEFAULT_PARAMS = BinarizeParams()
-
-
-def to_gray(image: NDArray[Any]) -> NDArray[Any]:
-    """Luma of an RGB (H, W, 3), RGBA (H, W, 4) or gray (H, W) uint8 image, as (H, W) uint8."""
-    if image.ndim == 2:
-        return image
-    if image.ndim == 3 and image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_RGBA2GRAY)
-    if image.ndim == 3 and image.shape[2] == 3:
-        return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    raise ValueError(f"unsupported image shape {image.shape}")
 
 
 def _above(image: NDArray[Any], level: float) -> NDArray[Any]:
@@ -312,8 +309,11 @@ def _background(work: NDArray[Any], sw: float, params: BinarizeParams) -> NDArra
     return background
 
 
-def _working_copy(gray: NDArray[Any], params: BinarizeParams) -> tuple[NDArray[Any], float, NDArray[Any]]:
-    """(page with inverted blocks repaired, stroke width in page pixels, copy at the working scale).
+def _working_copy(
+    gray: NDArray[Any], params: BinarizeParams
+) -> tuple[NDArray[Any], float, NDArray[Any], NDArray[Any]]:
+    """(page with inverted blocks repaired, stroke width in page pixels, copy at the working scale,
+    the first-pass copy).
 
     The first pass is reused as the working copy when both scales agree.
     """
@@ -324,7 +324,17 @@ def _working_copy(gray: NDArray[Any], params: BinarizeParams) -> tuple[NDArray[A
     factor = max(1, round(sw / params.work_stroke_px))
     first_factor = max(1, round(gray.shape[1] / first.shape[1]))
     work = first if factor == first_factor else _shrink(gray, factor)
-    return gray, sw, work
+    return gray, sw, work, first
+
+
+def _sheet(first: NDArray[Any], shape: tuple[int, ...]) -> NDArray[np.float32] | None:
+    """Corners (page pixels) of a photographed sheet, looked for on the first-pass copy, or None."""
+    corners = find_page(first)
+    if corners is None:
+        return None
+    scale = np.array([shape[1] / first.shape[1], shape[0] / first.shape[0]], np.float32)
+    out: NDArray[np.float32] = corners * scale
+    return out
 
 
 def flatten(image: NDArray[Any], params: BinarizeParams = DEFAULT_PARAMS) -> NDArray[Any]:
@@ -337,7 +347,7 @@ def flatten(image: NDArray[Any], params: BinarizeParams = DEFAULT_PARAMS) -> NDA
     if image.size == 0:
         raise ValueError("empty image")
     gray = to_gray(image)
-    gray, sw, work = _working_copy(gray, params)
+    gray, sw, work, _ = _working_copy(gray, params)
     h, w = gray.shape
     background = resize(_background(work, sw * work.shape[1] / w, params), (w, h))
     flat = cv2.divide(gray.astype(np.float32), background, scale=255.0)
@@ -352,7 +362,8 @@ def binarize(image: NDArray[Any], params: BinarizeParams = DEFAULT_PARAMS) -> ND
     """Binarize a page image: returns (H, W) uint8 with ink 0 and paper 255, same size as the input.
 
     Text in light-on-dark regions comes out dark on white like the rest; an already black-and-white
-    page comes back as it is. Raises ValueError on an empty image or an unsupported shape.
+    page comes back as it is; around a photographed sheet everything is paper. Raises ValueError on
+    an empty image or an unsupported shape.
     """
     if image.size == 0:
         raise ValueError("empty image")
@@ -363,7 +374,8 @@ def binarize(image: NDArray[Any], params: BinarizeParams = DEFAULT_PARAMS) -> ND
     flat = flat_paper_binarize(gray, params)
     if flat is not None:
         return flat
-    gray, sw, work = _working_copy(gray, params)
+    gray, sw, work, first = _working_copy(gray, params)
+    sheet = _sheet(first, gray.shape) if params.sheet_only else None
     h, w = gray.shape
     sw_work = sw * work.shape[1] / w
     background = _background(work, sw_work, params)
@@ -388,7 +400,7 @@ def binarize(image: NDArray[Any], params: BinarizeParams = DEFAULT_PARAMS) -> ND
     out = np.empty((h, w), np.uint8)
     margin = round(max(params.tile_margin_px, params.tile_margin_strokes * sw_work))
     run_rows(dark_work.shape[0], out, margin, decide, min_band=4 * margin)
-    return out
+    return out if sheet is None else clear_outside_sheet(out, sheet)
 
 
 def despeckle(binary: NDArray[Any], max_area: float) -> NDArray[Any]:

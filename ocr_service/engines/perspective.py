@@ -18,8 +18,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from ocr_service.engines.binarize import to_gray
-from ocr_service.engines.scale import resize
+from ocr_service.engines.scale import resize, to_gray
 
 Image = NDArray[Any]
 WORK_LONG_SIDE = 800
@@ -33,6 +32,9 @@ MAX_EDGE_RATIO = 0.25
 """The surroundings' share of strong edges at most this fraction of the sheet's (no text outside)."""
 APPROX_FRACTION = 0.02
 """Polygon simplification tolerance, as a share of the contour's perimeter."""
+EDGE_BAND = 0.01
+"""Half-width of the band along a found sheet's edge, as a share of the frame's long side: ink
+reaching into it is the desk's rim, not text (the corners are found to within this, see the tests)."""
 
 
 def _ordered(corners: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -106,3 +108,30 @@ def correct_perspective(image: Image) -> tuple[Image, NDArray[np.float32] | None
         image, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )
     return out, corners
+
+
+def clear_outside_sheet(binary: Image, corners: NDArray[np.float32]) -> Image:
+    """`binary` (ink 0, paper 255) with the photographed sheet's surroundings made paper.
+
+    Everything outside the quadrilateral `corners` (from `find_page`) is set to 255, and so is every
+    ink blob that reaches the sheet's edge (within `EDGE_BAND` of the frame): the dark rim a desk
+    leaves along the sheet's border. Text keeps a margin from the edge and stays; the geometry is
+    unchanged. Returns a new array.
+    """
+    h, w = binary.shape
+    quad = np.round(corners).astype(np.int32).reshape(-1, 1, 2)
+    outside = np.full((h, w), 255, np.uint8)
+    cv2.fillPoly(outside, [quad], 0)
+    out = cv2.bitwise_or(binary, outside)
+    band = np.zeros((h, w), np.uint8)
+    thickness = max(3, round(2 * EDGE_BAND * max(h, w)))
+    cv2.polylines(band, [quad], isClosed=True, color=255, thickness=thickness)
+    ink = cv2.bitwise_not(out)
+    _, labels = cv2.connectedComponents(ink, connectivity=8)
+    touching = np.unique(labels[(band > 0) & (ink > 0)])
+    touching = touching[touching > 0]
+    if touching.size:
+        rim = np.zeros(int(labels.max()) + 1, bool)
+        rim[touching] = True
+        out[rim[labels]] = 255
+    return out

@@ -19,6 +19,19 @@ RIDGE_MARGIN = 64
 """Rows of overlap between the bands the distance transform runs on (half-widths up to that)."""
 
 
+def to_gray(image: Image) -> Image:
+    """Luma of an RGB (H, W, 3), RGBA (H, W, 4) or gray (H, W) uint8 image, as (H, W) uint8."""
+    if image.ndim == 2:
+        return image
+    if image.ndim == 3 and image.shape[2] == 4:
+        out: Image = cv2.cvtColor(image, cv2.COLOR_RGBA2GRAY)
+        return out
+    if image.ndim == 3 and image.shape[2] == 3:
+        out = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+        return out
+    raise ValueError(f"unsupported image shape {image.shape}")
+
+
 def odd(n: float) -> int:
     """The odd integer >= 3 nearest to `n` (window sizes)."""
     return max(3, round(n) | 1)
