@@ -27,6 +27,9 @@ DUMMY_CREDENTIALS = {
 # never reaches the hooked `_invoke_lambda`.
 MOTO_CONFIG: dict[str, Any] = {"stepfunctions": {"execute_state_machine": True}}
 _HTTP_TIMEOUT = (5, 30)
+S3_MEMORY_BYTES = {"MOTO_S3_DEFAULT_KEY_BUFFER_SIZE": str(256 * 1024)}
+"""moto keeps an object body in memory up to this size, then in a temporary file: a drop of N images
+costs disk, not resident memory, in N (moto's default keeps every body under 5 MiB in memory)."""
 _START_SECONDS = 15.0
 
 
@@ -109,15 +112,15 @@ class MotoServer:
         self.previous_environment.clear()
 
     def export(self, region: str) -> None:
-        """Set `environment(region)` process-wide until `stop()`.
+        """Set `environment(region)` (and moto's S3 memory bound, unless set) process-wide until `stop()`.
 
         They must stay put while the server runs: moto's Step Functions threads build boto3 clients from
         them at any time, and botocore reads a variable with a check-then-get that a concurrent removal
         turns into a `KeyError`.
         """
-        for key, value in self.environment(region).items():
+        for key, value in {**S3_MEMORY_BYTES, **self.environment(region)}.items():
             self.previous_environment.setdefault(key, os.environ.get(key))
-            os.environ[key] = value
+            os.environ[key] = os.environ.get(key, value) if key in S3_MEMORY_BYTES else value
 
 
 def start_moto(port: int = 0, config: Mapping[str, Any] | None = None) -> MotoServer:

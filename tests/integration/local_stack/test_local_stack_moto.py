@@ -237,3 +237,25 @@ def test_second_stack_in_same_process_is_refused(stack: LocalStack) -> None:
 
     with pytest.raises(StackError):
         LocalStack.start(template=FIXTURE, ocr=StubService())
+
+
+def test_object_bodies_over_the_memory_bound_are_kept_on_disk(stack: LocalStack) -> None:
+    # GIVEN the stack's bucket and a body larger than the local stack's S3 memory bound (256 KiB)
+    from moto.s3.models import s3_backends
+
+    body = os.urandom(1024 * 1024)
+
+    # WHEN it is put (outside the notification prefix) and read back
+    stack.s3.put_object(Bucket=stack.bucket, Key="other/large.bin", Body=body)
+    read = stack.s3.get_object(Bucket=stack.bucket, Key="other/large.bin")["Body"].read()
+
+    # THEN it reads back whole, and moto holds it in a temporary file rather than in memory
+    # (a SpooledTemporaryFile that has rolled over to disk)
+    assert read == body
+    stored = next(
+        backend.buckets[stack.bucket].keys["other/large.bin"]
+        for region_backends in s3_backends.values()
+        for backend in region_backends.values()
+        if stack.bucket in backend.buckets
+    )
+    assert stored._value_buffer._rolled
