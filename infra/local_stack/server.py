@@ -118,9 +118,10 @@ class MotoServer:
         them at any time, and botocore reads a variable with a check-then-get that a concurrent removal
         turns into a `KeyError`.
         """
-        for key, value in {**S3_MEMORY_BYTES, **self.environment(region)}.items():
+        memory_bound = {key: os.environ.get(key, value) for key, value in S3_MEMORY_BYTES.items()}
+        for key, value in {**memory_bound, **self.environment(region)}.items():
             self.previous_environment.setdefault(key, os.environ.get(key))
-            os.environ[key] = os.environ.get(key, value) if key in S3_MEMORY_BYTES else value
+            os.environ[key] = value
 
 
 def start_moto(port: int = 0, config: Mapping[str, Any] | None = None) -> MotoServer:
