@@ -95,6 +95,12 @@ def test_resolver_refuses_an_intrinsic_it_does_not_evaluate() -> None:
         Resolver({}).resolve({"Fn::Select": [0, ["a"]]})
 
 
+def test_resolver_sub_naming_an_unknown_variable_raises_template_error() -> None:
+    # GIVEN / WHEN / THEN a Sub placeholder naming nothing is refused, naming it
+    with pytest.raises(TemplateError, match="Nope"):
+        Resolver({"P": "p"}).resolve({"Fn::Sub": "${P}-${Nope}"})
+
+
 def test_plan_list_parameter_is_refused_by_name(tmp_path: Path) -> None:
     # GIVEN a template with a parameter type the local stack does not resolve
     path = tmp_path / "template.yaml"
