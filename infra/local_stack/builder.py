@@ -1,9 +1,10 @@
 """The stack's specs from the resources of the translated template.
 
 The SAM transform (`local_stack.template.translate`) has already turned functions, their events, Globals,
-dead-letter queues and event invoke configs into plain CloudFormation; this module predicts each
-resource's name and ARNs as CloudFormation generates them, resolves every intrinsic against them, and
-reads the resources the local stack creates. A property the local stack would silently ignore is refused.
+dead-letter queues and event invoke configs into plain CloudFormation; `for_moto` prepares it for moto's
+CloudFormation (names as CloudFormation generates them, without the random suffix; local code and
+definitions), and `build` reads the resources it created, their intrinsics resolved. A property the local
+stack would silently ignore is refused.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from local_stack.cfn import Resolver, TemplateError
+from local_stack.cfn import TemplateError
 from local_stack.event_rules import EVENT_RULE, read_rules
 from local_stack.resources import BUCKET, QUEUE, SECRET, TABLE, FunctionSpec, Resource, StateMachineSpec
 
@@ -41,7 +42,6 @@ _NOT_EMULATED = {  # (property, sub-property or ""): refused rather than silentl
     TABLE: (("TimeToLiveSpecification", ""), ("StreamSpecification", "")),
     SECRET: (("GenerateSecretString", ""),),
 }
-_SERVICE = {"stepfunctions": "states"}
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_.:-]+)\}")
 
 
@@ -52,80 +52,58 @@ class Environment:
     region: str = "us-east-1"
     account_id: str = "123456789012"
     stack_name: str = "ocr-local"
-    partition: str = "aws"
-    queue_endpoint: str = "http://127.0.0.1:5000"
 
 
-def identities(
-    resources: Mapping[str, Any], env: Environment, resolver: Resolver
-) -> tuple[dict[str, str], dict[str, Any]]:
-    """(physical name by logical id, `Ref` value by logical id and `Fn::GetAtt` values by `"Id.Attribute"`)
-    of every resource, named as CloudFormation names them; an explicit name may depend on parameters only
-    (`resolver`)."""
-    names: dict[str, str] = {}
-    values: dict[str, Any] = {}
-    for logical_id, body in resources.items():
-        kind = str(body.get("Type", ""))
-        key, limit = _NAME_PROPERTY.get(kind, ("Name", 128))
-        explicit = (body.get("Properties") or {}).get(key)
-        try:
-            name = (
-                f"{env.stack_name}-{logical_id}"[:limit]
-                if explicit is None
-                else str(resolver.resolve(explicit))
-            )
-        except TemplateError as exc:
-            raise TemplateError(f"{logical_id}.{key} must depend on parameters only: {exc}") from exc
-        service = kind.split("::")[1].lower() if kind.count("::") == 2 else "unknown"
-        arn = f"arn:{env.partition}:{_SERVICE.get(service, service)}:{env.region}:{env.account_id}:"
-        ref: Any = name
-        attributes: dict[str, Any] = {"Arn": arn + name}
-        if kind == BUCKET:
-            ref = name = name.lower()
-            attributes = {"Arn": f"arn:{env.partition}:s3:::{name}"}
-        elif kind == FUNCTION:
-            attributes = {"Arn": f"{arn}function:{name}"}
-        elif kind == STATE_MACHINE:
-            ref = f"{arn}stateMachine:{name}"
-            attributes = {"Arn": ref, "Name": name}
-        elif kind == SECRET:
-            ref = f"{arn}secret:{name}"
-        elif kind == QUEUE:
-            ref = f"{env.queue_endpoint}/{env.account_id}/{name}"
-            attributes = {"Arn": arn + name, "QueueName": name, "QueueUrl": ref}
-        elif kind == TABLE:
-            attributes = {"Arn": f"{arn}table/{name}"}
-        names[logical_id], values[logical_id] = name, ref
-        values.update({f"{logical_id}.{attribute}": value for attribute, value in attributes.items()})
-    return names, values
-
-
-def build(
-    active: Mapping[str, Any],
-    resolver: Resolver,
-    names: Mapping[str, str],
-    code_uris: Mapping[str, Path],
+def for_moto(
+    translated: Mapping[str, Any],
+    parameters: Mapping[str, str],
     definition_files: Mapping[str, Path],
     env: Environment,
 ) -> dict[str, Any]:
-    """`StackSpec` fields from the active (condition-true) resources: functions, state machines, rules,
-    schedules and the other created resources. `code_uris` and `definition_files` are the local paths the
-    SAM transform replaced by S3 locations."""
-    by_type: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-    for logical_id, body in active.items():
-        if body.get("Type") in SUPPORTED:
-            properties = resolver.resolve(body.get("Properties") or {})
-            by_type.setdefault(body["Type"], []).append((logical_id, properties))
-            for head, tail in _NOT_EMULATED.get(body["Type"], ()):
+    """The template moto's CloudFormation creates: `parameters` as the defaults of String parameters
+    (already checked), each unnamed resource named `<stack>-<logical id>`, a placeholder for each local code
+    package (the handlers run from the source tree), each local definition file's text inline."""
+    resources = json.loads(json.dumps(translated.get("Resources") or {}))
+    for logical_id, body in resources.items():
+        props = body.setdefault("Properties", {})
+        key, limit = _NAME_PROPERTY.get(body.get("Type"), ("", 0))
+        if key and key not in props:
+            name = f"{env.stack_name}-{logical_id}"[:limit]
+            props[key] = name.lower() if body["Type"] == BUCKET else name
+        if body.get("Type") == FUNCTION:
+            props["Code"] = {"ZipFile": "handlers run from the project's source tree"}
+        if logical_id in definition_files:
+            props.pop("DefinitionS3Location", None)
+            props["DefinitionString"] = definition_files[logical_id].read_text(encoding="utf-8")
+    declared = {name: {"Type": "String", "Default": value} for name, value in parameters.items()}
+    return {**translated, "Parameters": declared, "Resources": resources}
+
+
+def build(
+    created: Mapping[str, Mapping[str, Any]],
+    types: Mapping[str, str],
+    code_uris: Mapping[str, Path],
+    env: Environment,
+) -> dict[str, Any]:
+    """`StackSpec` fields from the resolved properties of the resources moto created (by logical id;
+    `types` gives each one's type): functions, state machines, rules, schedules and the other created
+    resources. `code_uris` are the local code folders the SAM transform replaced."""
+    by_type: dict[str, list[tuple[str, Mapping[str, Any]]]] = {}
+    for logical_id, properties in created.items():
+        kind = types[logical_id]
+        if kind in SUPPORTED:
+            by_type.setdefault(kind, []).append((logical_id, properties))
+            for head, tail in _NOT_EMULATED.get(kind, ()):
                 if tail in (properties.get(head) or {}) if tail else head in properties:
                     where = f"{head}.{tail}" if tail else head
                     raise TemplateError(f"{logical_id}: {where} is not emulated by the local stack")
     invoke_configs = {str(p.get("FunctionName")): p for _, p in by_type.get(INVOKE_CONFIG, [])}
+    arn = f"arn:aws:{{}}:{env.region}:{env.account_id}:{{}}:{{}}".format
     functions = []
     for logical_id, props in by_type.get(FUNCTION, []):
         if logical_id not in code_uris:
             raise TemplateError(f"{logical_id}: the local stack needs a local CodeUri")
-        name = names[logical_id]
+        name = str(props["FunctionName"])
         invoke = invoke_configs.get(name, {})
         reserved = props.get("ReservedConcurrentExecutions")
         dead_letter = (props.get("DeadLetterConfig") or {}).get("TargetArn")
@@ -134,7 +112,7 @@ def build(
             FunctionSpec(
                 logical_id=logical_id,
                 name=name,
-                arn=resolver.value(f"{logical_id}.Arn"),
+                arn=arn("lambda", "function", name),
                 code_uri=code_uris[logical_id],
                 handler=str(props["Handler"]),
                 runtime=str(props.get("Runtime", "python3.11")),
@@ -154,39 +132,38 @@ def build(
     machines = [
         StateMachineSpec(
             logical_id=logical_id,
-            name=names[logical_id],
-            arn=resolver.value(logical_id),
-            definition=_definition(logical_id, props, definition_files.get(logical_id)),
+            name=str(props["StateMachineName"]),
+            arn=arn("states", "stateMachine", props["StateMachineName"]),
+            definition=definition(logical_id, props),
             type=str(props.get("StateMachineType", "STANDARD")),
         )
         for logical_id, props in by_type.get(STATE_MACHINE, [])
     ]
-    arns = [f.arn for f in functions]
-    rules, schedules = read_rules(by_type.get(EVENT_RULE, []), arns, env.region, env.account_id)
+    rules, schedules = read_rules(
+        by_type.get(EVENT_RULE, []), [f.arn for f in functions], env.region, env.account_id
+    )
     return {
         "functions": tuple(functions),
         "state_machines": tuple(machines),
         "rules": rules,
         "schedules": schedules,
         "resources": tuple(
-            Resource(logical_id, kind, names[logical_id], props)
+            Resource(logical_id, kind, str(props[_NAME_PROPERTY[kind][0]]), props)
             for kind in (QUEUE, SECRET, TABLE, BUCKET)
             for logical_id, props in by_type.get(kind, [])
         ),
     }
 
 
-def _definition(logical_id: str, props: Mapping[str, Any], local_file: Path | None) -> str:
+def definition(logical_id: str, props: Mapping[str, Any]) -> str:
     """The definition as JSON text, `DefinitionSubstitutions` replaced in its text as CloudFormation does
     (a placeholder may stand for a number); unknown placeholders stay and fail the JSON check."""
-    if local_file is not None:
-        text = local_file.read_text(encoding="utf-8")
-    elif "DefinitionString" in props:
-        text = str(props["DefinitionString"])
-    else:
+    if "DefinitionString" not in props:
         raise TemplateError(f"{logical_id}: no local definition (DefinitionUri file or Definition)")
     substitutions = {str(k): str(v) for k, v in (props.get("DefinitionSubstitutions") or {}).items()}
-    text = _PLACEHOLDER.sub(lambda m: substitutions.get(m.group(1), m.group(0)), text)
+    text = _PLACEHOLDER.sub(
+        lambda m: substitutions.get(m.group(1), m.group(0)), str(props["DefinitionString"])
+    )
     try:
         return json.dumps(json.loads(text))
     except json.JSONDecodeError as exc:

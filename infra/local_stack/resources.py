@@ -51,8 +51,8 @@ class StateMachineSpec:
 
 @dataclass(frozen=True)
 class Resource:
-    """A bucket, queue, secret or table: its physical name and resolved properties (`provision` turns
-    them into the service's API calls)."""
+    """A bucket, queue, secret or table: its physical name and its properties as moto's CloudFormation
+    resolved them."""
 
     logical_id: str
     type: str

@@ -36,7 +36,6 @@ from local_stack.executions import (
     list_executions,
     poll_states,
 )
-from local_stack.provision import provision
 from local_stack.resources import Resource, StackSpec, key_prefix, notifications
 from local_stack.runner import InvocationRecord, Runner, RunnerOptions
 from local_stack.server import MotoServer, check_port_free, start_moto
@@ -167,7 +166,7 @@ class LocalStack:
             try:
                 moto = start_moto(moto_port)
                 moto.export(region)
-                environment = Environment(region=region, queue_endpoint=moto.endpoint)
+                environment = Environment(region=region)
                 overrides = _overrides(template, service, param_overrides or {})
                 spec = plan(template, overrides, environment, check_constraints=check_parameters)
                 stack = cls(
@@ -180,7 +179,6 @@ class LocalStack:
                     lambda_log=lambda_log,
                 )
                 lambda_hook.install(stack.runner, stack.status_events.terminated)
-                provision(spec, stack.clients)
                 stack.status_events.start()
                 stack.scheduler.start()
             except BaseException:

@@ -1,10 +1,10 @@
-"""Read `template.yaml` into the typed `StackSpec` the local stack provisions.
+"""Create `template.yaml`'s resources in moto and read them into the typed `StackSpec` the stack runs.
 
-Pure: no AWS calls. The template is read with cfn-lint's loader and translated offline by the SAM
-translator (Globals, function events, dead-letter queues, event invoke configs: SAM's own semantics);
-parameters take their defaults unless overridden and are checked against their constraints; every
-intrinsic is resolved against identities predicted from names, so the template that deploys drives the
-local run. Resource types the local stack does not create are listed in `StackSpec.ignored`.
+The template is read with cfn-lint's loader and translated offline by the SAM translator (Globals,
+function events, dead-letter queues, event invoke configs: SAM's own semantics); parameters take their
+defaults unless overridden and are checked against their constraints; moto's CloudFormation creates the
+resources and resolves their intrinsics (`local_stack.provision`), so the template that deploys drives the
+local run. Resource types the local stack does not run are listed in `StackSpec.ignored`.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from samtranslator.model.exceptions import InvalidDocumentException  # type: ign
 from samtranslator.parser.parser import Parser  # type: ignore[import-untyped]
 from samtranslator.translator.translator import Translator  # type: ignore[import-untyped]
 
-from local_stack.builder import SUPPORTED, Environment, build, identities
-from local_stack.cfn import Resolver, TemplateError, load_yaml
+from local_stack.builder import SUPPORTED, Environment, build, for_moto
+from local_stack.cfn import TemplateError, load_yaml
+from local_stack.provision import apply_ignored, create_stack
 from local_stack.resources import StackSpec
 
 __all__ = ["Environment", "ParameterError", "TemplateError", "plan"]
@@ -45,7 +46,8 @@ def plan(
     *,
     check_constraints: bool = True,
 ) -> StackSpec:
-    """Resolve `template_path` with parameter `overrides` into the resources to create.
+    """Create the resources of `template_path` with parameter `overrides` in this process's moto (a
+    running `local_stack.server` or `moto.mock_aws`) and return what the local stack runs.
 
     Raises `ParameterError` on an unknown override or (with `check_constraints`) a value breaking its
     `AllowedValues`, `AllowedPattern`, `MinValue`/`MaxValue` or `Number` type, as CloudFormation does at
@@ -55,25 +57,18 @@ def plan(
     template = load_yaml(template_path.read_text(encoding="utf-8"))
     parameters = _parameters(template.get("Parameters") or {}, dict(overrides or {}), check_constraints)
     translated, code_uris, definition_files = translate(template, template_path.parent, parameters, env)
-    resources: dict[str, Any] = translated.get("Resources") or {}
-    conditions = template.get("Conditions") or {}
-    base = Resolver({**_pseudo(env), **parameters}, conditions)
-    names, identity = identities(resources, env, base)
-    resolver = Resolver({**base.values, **identity}, conditions)
-    active = {
-        lid: body
-        for lid, body in resources.items()
-        if "Condition" not in body or resolver.condition(body["Condition"])
-    }
-    ignored = {
-        lid: body.get("Type", "?") for lid, body in active.items() if body.get("Type") not in SUPPORTED
-    }
+    document = for_moto(translated, parameters, definition_files, env)
+    created, active = create_stack(document, env.stack_name, env.account_id, env.region, frozenset(SUPPORTED))
+    types = {lid: str(body.get("Type", "?")) for lid, body in document["Resources"].items()}
+    ignored = {lid: kind for lid, kind in types.items() if active[lid] and kind not in SUPPORTED}
     if ignored:
         kinds = Counter(ignored.values())
         summary = ", ".join(f"{kind} x{count}" for kind, count in sorted(kinds.items()))
         log.info("resources not emulated, skipped: %s", summary, extra={"ignored": ignored})
-    built = build(active, resolver, names, code_uris, definition_files, env)
-    return StackSpec(parameters=parameters, ignored=ignored, **built)
+    built = build(created, types, code_uris, env)
+    spec = StackSpec(parameters=parameters, ignored=ignored, **built)
+    apply_ignored(spec, env.region)
+    return spec
 
 
 def translate(
@@ -113,16 +108,6 @@ def translate(
     finally:
         translator.metrics.publish()  # to its dummy publisher; unpublished metrics warn at exit
     return translated, code_uris, definition_files
-
-
-def _pseudo(env: Environment) -> dict[str, Any]:
-    """The pseudo parameters a template may use locally (any other one cannot be resolved)."""
-    return {
-        "AWS::Region": env.region,
-        "AWS::AccountId": env.account_id,
-        "AWS::Partition": env.partition,
-        "AWS::StackName": env.stack_name,
-    }
 
 
 def check_parameter(name: str, spec: Mapping[str, Any], value: str) -> None:

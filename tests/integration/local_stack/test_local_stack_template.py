@@ -1,20 +1,45 @@
-"""The template reader: intrinsics, parameters, Globals, events → notifications; fixture and real template."""
+"""The template read and created through moto's CloudFormation: intrinsics, parameters, Globals, events →
+notifications; fixture and real template."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from moto import mock_aws
 
 from local_stack.builder import Environment
-from local_stack.cfn import Resolver, TemplateError, load_yaml
+from local_stack.cfn import TemplateError, load_yaml
 from local_stack.resources import key_prefix, notifications
 from local_stack.template import ParameterError, plan
 
 FIXTURE = Path(__file__).parent / "fixtures" / "template.yaml"
 PROJECT_TEMPLATE = Path(__file__).resolve().parents[3] / "template.yaml"
-ENV = Environment(region="eu-west-1", account_id="111122223333", stack_name="t", queue_endpoint="http://q")
+ENV = Environment(region="eu-west-1", stack_name="t")
+
+
+@pytest.fixture(autouse=True)
+def _moto(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """`plan` creates the resources in this process's moto."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        yield
+
+
+def _function_environment(tmp_path: Path, variables: str, resources: str = "") -> dict[str, str]:
+    """The resolved variables of a one-function template (a queue and a parameter P to refer to)."""
+    (tmp_path / "src").mkdir(exist_ok=True)
+    path = tmp_path / "template.yaml"
+    path.write_text(
+        "Transform: AWS::Serverless-2016-10-31\nParameters:\n  P: {Type: String, Default: p}\n"
+        "Resources:\n  Queue:\n    Type: AWS::SQS::Queue\n  F:\n    Type: AWS::Serverless::Function\n"
+        "    Properties:\n      CodeUri: src\n      Handler: app.handler\n      Runtime: python3.11\n"
+        f"      Environment:\n        Variables:\n          {variables}\n{resources}"
+    )
+    return plan(path, environment=ENV).function("F").environment
 
 
 def test_load_yaml_short_tags_become_long_form() -> None:
@@ -33,24 +58,40 @@ def test_load_yaml_short_tags_become_long_form() -> None:
     }
 
 
-def test_resolver_sub_with_attribute_and_literal_keeps_escaped_placeholder() -> None:
-    # GIVEN a resolver that knows a parameter and an attribute
-    resolver = Resolver({"P": "p", "F.Arn": "arn:f"})
-
-    # WHEN a Sub mixes them with an escaped ${!literal}
-    value = resolver.resolve({"Fn::Sub": "${P}/${F.Arn}/${!literal}"})
+def test_plan_sub_with_attribute_and_literal_keeps_escaped_placeholder(tmp_path: Path) -> None:
+    # GIVEN / WHEN a variable whose Sub mixes a parameter, an attribute and an escaped ${!literal}
+    env = _function_environment(tmp_path, "V: !Sub '${P}/${Queue.Arn}/${!literal}'")
 
     # THEN the references are replaced and the literal is unescaped
-    assert value == "p/arn:f/${literal}"
+    assert env["V"] == "p/arn:aws:sqs:eu-west-1:123456789012:t-Queue/${literal}"
 
 
-def test_resolver_unknown_ref_raises_template_error() -> None:
-    # GIVEN a resolver without the name
-    resolver = Resolver({})
-
-    # WHEN / THEN resolving it fails with a named error
+@pytest.mark.parametrize("variable", ["V: !Ref Missing", "V: !Sub '${P}-${Missing}'"])
+def test_plan_reference_to_an_unknown_name_raises_template_error(tmp_path: Path, variable: str) -> None:
+    # GIVEN / WHEN / THEN a Ref or Sub naming nothing is refused, naming it
     with pytest.raises(TemplateError, match="Missing"):
-        resolver.resolve({"Ref": "Missing"})
+        _function_environment(tmp_path, variable)
+
+
+def test_plan_refuses_an_intrinsic_moto_leaves_unevaluated(tmp_path: Path) -> None:
+    # GIVEN / WHEN / THEN an intrinsic moto's CloudFormation would pass through as data is refused by name
+    with pytest.raises(TemplateError, match="F: Fn::Cidr is not supported"):
+        _function_environment(tmp_path, "V: !Cidr ['10.0.0.0/16', 2, 8]")
+
+
+def test_plan_select_and_split_are_evaluated(tmp_path: Path) -> None:
+    # GIVEN / WHEN a variable selecting from a split parameter
+    env = _function_environment(tmp_path, "V: !Select [1, !Split ['/', !Sub '${P}/q']]")
+
+    # THEN moto's CloudFormation evaluated both
+    assert env["V"] == "q"
+
+
+def test_plan_reference_to_a_resource_moto_does_not_create_is_refused(tmp_path: Path) -> None:
+    # GIVEN / WHEN / THEN a variable naming a resource type moto's CloudFormation does not create (it would
+    # drop the variable) is refused, naming both
+    with pytest.raises(TemplateError, match=r"F refers to Alarm \(AWS::CloudWatch::Alarm\)"):
+        _function_environment(tmp_path, "V: !Ref Alarm", "  Alarm:\n    Type: AWS::CloudWatch::Alarm\n")
 
 
 def test_plan_fixture_merges_globals_under_function_environment() -> None:
@@ -70,10 +111,10 @@ def test_plan_fixture_resolves_refs_getatt_join_if() -> None:
     env = plan(FIXTURE, environment=ENV).function("StartFunction").environment
 
     # THEN every intrinsic has its value and AWS::NoValue removed the optional variable
-    assert env["STATE_MACHINE_ARN"] == "arn:aws:states:eu-west-1:111122223333:stateMachine:t-Workflow"
-    assert env["QUEUE_URL"] == "http://q/111122223333/t-Queue"
-    assert env["QUEUE_ARN"] == "arn:aws:sqs:eu-west-1:111122223333:t-Queue"
-    assert env["SECRET_ARN"] == "arn:aws:secretsmanager:eu-west-1:111122223333:secret:t-Credentials"
+    assert env["STATE_MACHINE_ARN"] == "arn:aws:states:eu-west-1:123456789012:stateMachine:t-Workflow"
+    assert env["QUEUE_URL"].endswith("/123456789012/t-Queue")
+    assert env["QUEUE_ARN"] == "arn:aws:sqs:eu-west-1:123456789012:t-Queue"
+    assert env["SECRET_ARN"].startswith("arn:aws:secretsmanager:eu-west-1:123456789012:secret:t-Credentials-")
     assert (env["JOINED"], env["MODE_WORD"]) == ("drop-large", "quick")
     assert "OPTIONAL" not in env
 
@@ -87,18 +128,6 @@ def test_plan_override_changes_conditions_and_conditional_resources() -> None:
     env = spec.function("StartFunction").environment
     assert (env["MODE_WORD"], env["OPTIONAL"]) == ("careful", "present")
     assert "t-SlowOnlyQueue" in [q.name for q in spec.queues]
-
-
-def test_resolver_refuses_an_intrinsic_it_does_not_evaluate() -> None:
-    # GIVEN / WHEN / THEN an intrinsic the template does not use is refused by name
-    with pytest.raises(TemplateError, match="Fn::Select"):
-        Resolver({}).resolve({"Fn::Select": [0, ["a"]]})
-
-
-def test_resolver_sub_naming_an_unknown_variable_raises_template_error() -> None:
-    # GIVEN / WHEN / THEN a Sub placeholder naming nothing is refused, naming it
-    with pytest.raises(TemplateError, match="Nope"):
-        Resolver({"P": "p"}).resolve({"Fn::Sub": "${P}-${Nope}"})
 
 
 def test_plan_list_parameter_is_refused_by_name(tmp_path: Path) -> None:
@@ -167,10 +196,10 @@ def test_plan_s3_event_becomes_bucket_notification_with_filter() -> None:
     bucket = plan(FIXTURE, environment=ENV).resource("Bucket")
 
     # THEN the bucket carries the function's S3 event as a filtered Lambda notification
-    assert bucket.name == "drop-111122223333-eu-west-1"
+    assert bucket.name == "drop-123456789012-eu-west-1"
     assert notifications(bucket) == [
         {
-            "LambdaFunctionArn": "arn:aws:lambda:eu-west-1:111122223333:function:t-StartFunction",
+            "LambdaFunctionArn": "arn:aws:lambda:eu-west-1:123456789012:function:t-StartFunction",
             "Events": ["s3:ObjectCreated:*"],
             "Filter": {
                 "Key": {

@@ -79,7 +79,7 @@ def test_secret_json_is_serialised_by_cloudformation_not_substituted() -> None:
 
 
 @pytest.mark.parametrize("client_secret", ['quote"inside', "back\\slash", 'both\\"\n'])
-def test_secret_with_json_metacharacters_round_trips(client_secret: str) -> None:
+def test_secret_with_json_metacharacters_round_trips(client_secret: str, moto_aws: None) -> None:
     # GIVEN a client secret containing JSON metacharacters
     spec = plan(TEMPLATE, {"OcrClientId": "id-1", "OcrClientSecret": client_secret})
 
@@ -93,7 +93,7 @@ def test_secret_with_json_metacharacters_round_trips(client_secret: str) -> None
     }
 
 
-def test_stack_without_a_client_secret_stores_empty_credentials() -> None:
+def test_stack_without_a_client_secret_stores_empty_credentials(moto_aws: None) -> None:
     # GIVEN / WHEN the template is resolved with its defaults
     (secret,) = plan(TEMPLATE).secrets
 

@@ -12,6 +12,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+from moto import mock_aws
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -119,7 +120,8 @@ def test_every_function_is_built_by_its_own_makefile_target() -> None:
     assert set(_build_targets()) == targets
 
 
-SPEC = plan(TEMPLATE, {"OcrClientId": "id", "OcrClientSecret": "secret"})
+with mock_aws():
+    SPEC = plan(TEMPLATE, {"OcrClientId": "id", "OcrClientSecret": "secret"})
 
 
 @pytest.mark.parametrize("function", SPEC.functions, ids=lambda f: f.logical_id)
