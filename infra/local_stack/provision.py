@@ -122,8 +122,9 @@ def create_stack(
             stack = cloudformation_backends[account_id][region].create_stack(
                 name=name, template=json.dumps(document), parameters={}
             )
-        except Exception as exc:  # moto's parser raises what it meets (KeyError for an unknown name)
-            raise TemplateError(f"the template cannot be created: {type(exc).__name__} {exc}") from exc
+        except Exception as exc:  # moto's parser raises what it meets: a KeyError is a name it cannot resolve
+            cause = f"cannot resolve {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__} {exc}"
+            raise TemplateError(f"the template cannot be created: {cause}") from exc
         resources, written = stack.resource_map, document["Resources"]
         active = {
             lid: "Condition" not in body or bool(resources.lazy_condition_map[body["Condition"]])
