@@ -104,7 +104,16 @@ for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_t
     cached.cache_clear()  # lists CloudFormationModel's subclasses once: the two above are now
 if parsing.get_model_map()[_StateMachine.cloudformation_type()] is not _StateMachine:
     raise ImportError("moto's CloudFormation does not take the local state machine model")
-logging.getLogger(parsing.__name__).setLevel(logging.ERROR)  # "No Moto CloudFormation support": listed
+
+
+class _WithoutUnsupportedTypes(logging.Filter):
+    """moto logs "No Moto CloudFormation support for <type>" at each look-up; `ignored` lists them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("No Moto CloudFormation support")
+
+
+parsing.logger.addFilter(_WithoutUnsupportedTypes())
 _EVALUATED = frozenset({"Ref", "Fn::GetAtt", "Fn::Sub", "Fn::Join", "Fn::If", "Fn::Select", "Fn::Split"})
 _EVALUATED |= {"Fn::Base64", "Fn::ToJsonString"}
 _SUB_NAME = re.compile(r"\$\{([^!}.][^}.]*)")

@@ -4,6 +4,7 @@ notifications; fixture and real template."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -311,3 +312,17 @@ def test_plan_destination_the_local_stack_does_not_deliver_is_refused(
         TemplateError, match=f"F: DestinationConfig.{message}" if "OnSuccess" in message else message
     ):
         plan(path, environment=ENV)
+
+
+def test_plan_project_template_logs_no_warning_for_types_moto_does_not_create(
+    caplog: pytest.LogCaptureFixture, recwarn: pytest.WarningsRecorder
+) -> None:
+    # GIVEN the project's template, whose alarms and policies moto's CloudFormation does not create
+    # WHEN it is planned
+    with caplog.at_level("WARNING"):
+        spec = plan(PROJECT_TEMPLATE, environment=ENV)
+
+    # THEN they are listed as ignored, with no warning logged or raised for them
+    assert "AWS::CloudWatch::Alarm" in spec.ignored.values()
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not [w for w in recwarn if "moto" in str(w.message)]
