@@ -306,7 +306,7 @@ def throughput_md(r: dict[str, Any]) -> list[str]:
             ["path", "images", "seconds", "images/min"],
             [
                 [
-                    "engine direct (binarize + Tesseract, 2 threads)",
+                    "engine direct (binarize, perspective + deskew, Tesseract; 2 threads)",
                     str(r["direct"]["images"]),
                     f"{r['direct']['seconds']:.1f}",
                     f"{r['direct']['images_per_minute']:.0f}",

@@ -1,7 +1,8 @@
 """Throughput: images per minute through the whole local stack vs the engine called directly, and a burst.
 
 Both sides process the same corpus images the way the default pipeline does (`BinarizationMode=endpoint`:
-the project's binarizer, then Tesseract on the binary image). The direct side calls the engines in this
+the project's binarizer, then RecognizeImage of the binary image with the pipeline's `makeSkewCorrect`, i.e.
+perspective and skew correction before Tesseract). The direct side calls the same engines in this
 process with as many threads as the service has workers. The stack side uploads N objects at once
 (cycling through the images), waits until no execution runs, then checks that every object has a text
 output or a failure record. Peak memory is the high-water RSS of this process and of the service child.
@@ -21,7 +22,9 @@ from bench import breakdown
 from bench.common import BenchError, Pixels, peak_rss_mb, png_bytes, rss_mb
 from local_stack import LocalStack
 from local_stack.executions import list_executions
-from ocr_service.engines.binarize import binarize
+from ocr_service.engines.binarize import binarize, to_gray
+from ocr_service.engines.geometry import deskew
+from ocr_service.engines.perspective import correct_perspective
 from ocr_service.engines.recognize import TesseractRecognizer
 
 WORKERS = 2
@@ -35,11 +38,13 @@ S3_REQUESTS_PER_IMAGE = {"endpoint": {"GET": 1, "PUT": 3}, "off": {"GET": 1, "PU
 
 
 def direct(images: Sequence[Pixels], workers: int = WORKERS) -> dict[str, Any]:
-    """Binarize + recognize every image in-process with `workers` threads; images per minute."""
+    """Binarize, correct geometry and recognize every image in-process with `workers` threads (the
+    service's work for the default pipeline, without its HTTP and codecs); images per minute."""
     engine = TesseractRecognizer()
 
     def one(image: Pixels) -> int:
-        return len(engine.recognize(binarize(image)).text)
+        flat = correct_perspective(binarize(image))[0]
+        return len(engine.recognize(to_gray(deskew(flat)[0])).text)
 
     one(images[0])
     cpu_before = breakdown.self_cpu_seconds()

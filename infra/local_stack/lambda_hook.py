@@ -1,6 +1,6 @@
 """Route moto's Lambda invocations to the local `Runner` (worker processes), as Lambda would run them.
 
-Eleven private moto functions are replaced while a stack runs (`install`; `uninstall` restores them):
+Twelve private moto functions are replaced while a stack runs (`install`; `uninstall` restores them):
 
 - `moto.awslambda.models.LambdaFunction.invoke(self, body, request_headers, response_headers)`: every
   Invoke API call of a client. `InvocationType=Event` is queued (202, returns at once);
@@ -28,7 +28,10 @@ Eleven private moto functions are replaced while a stack runs (`install`; `unins
 - `ErrorLookupFactory.for_service(self, service_model)`: moto rebuilds a service's error table (every
   error shape of S3's model) for every error response it renders (each `NoSuchKey`); one per service;
 - `DynamoDBBackend.transact_write_items(self, transact_items)`: moto deep-copies every table a
-  transaction touches, for a rollback; only the items it names are copied (`transactions.py`).
+  transaction touches, for a rollback; only the items it names are copied (`transactions.py`);
+- `moto.backends.list_of_moto_modules()`: moto's server lists its package folder (a stat call per
+  service, ~0.3 ms of CPU) for every request, holding its dispatcher's lock; the folder does not change
+  while the stack runs, so it is listed once.
 
 The hook points are private, so `check_hook_points` verifies their signatures and `install` fails
 loudly when a moto upgrade moves them.
@@ -81,6 +84,7 @@ def as_aws_s3_event(event: Any) -> Any:
 
 def _targets() -> list[tuple[Any, str, list[str]]]:
     """(owner, attribute, leading parameter names) of each hook point."""
+    from moto import backends
     from moto.awslambda.models import LambdaFunction
     from moto.core.errors import ErrorLookupFactory
     from moto.dynamodb.models import DynamoDBBackend
@@ -107,6 +111,7 @@ def _targets() -> list[tuple[Any, str, list[str]]]:
         (result_path, "parse", ["string"]),
         (ErrorLookupFactory, "for_service", ["self", "service_model"]),
         (DynamoDBBackend, "transact_write_items", ["self", "transact_items"]),
+        (backends, "list_of_moto_modules", []),
     ]
 
 
@@ -145,6 +150,12 @@ def _cached(owner: Any, attribute: str) -> Any:
     return functools.lru_cache(maxsize=_PARSED_PATHS)(original)
 
 
+def _listed_once(backends: Any) -> Callable[[], tuple[str, ...]]:
+    """moto's `list_of_moto_modules`, listed on first use and then kept."""
+    original = _originals.get((backends, "list_of_moto_modules"), backends.list_of_moto_modules)
+    return functools.cache(lambda: tuple(original()))
+
+
 _DYNAMODB_LOCK = threading.Lock()
 
 
@@ -156,7 +167,7 @@ def install(runner: Runner, on_terminated: Callable[[str, str], None] | None = N
     function_class, eval_utils, notifications, task_class, parser_class, comm_class, dynamo_class = (
         t[0] for t in targets[:7]
     )
-    json_path, result_path, errors_class, dynamo_backend = (t[0] for t in targets[7:])
+    json_path, result_path, errors_class, dynamo_backend, backends = (t[0] for t in targets[7:])
     import moto.dynamodb.models as dynamo_models
 
     def invoke(self: Any, body: Any, request_headers: Any, response_headers: Any) -> bytes:
@@ -247,6 +258,7 @@ def install(runner: Runner, on_terminated: Callable[[str, str], None] | None = N
             ),
         ),
         (dynamo_models, "copy", transactions.CopyWithoutTables()),
+        (backends, "list_of_moto_modules", _listed_once(backends)),
     ]
     for owner, attribute, replacement in replacements:
         _originals.setdefault((owner, attribute), vars(owner).get(attribute, getattr(owner, attribute)))
