@@ -119,6 +119,11 @@ class BinarizeParams:
     flat_blur_gain: float = 0.5
     flat_max_peak_fraction: float = 0.7
     flat_min_sharpness: float = 0.75
+    deblur_iterations: int = 20
+    deblur_sigma_gain: float = 1.0
+    deblur_min_sharpness: float = 0.3
+    deblur_cut: float = 0.5
+    upsampled_peak: float = 40.0
     sheet_only: bool = True
     tile_margin_px: int = 64
     tile_margin_strokes: float = 32.0

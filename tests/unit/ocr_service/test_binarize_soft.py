@@ -1,0 +1,78 @@
+"""Soft pages: a blurred page is deconvolved before the cut, one upsampled from low resolution is not."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from bench.corpus import font_path, make_page
+from bench.metrics import f_measure
+from ocr_service.engines.binarize import DEFAULT_PARAMS, binarize
+from ocr_service.engines.flat import blur_sigma, flat_paper_binarize, upsampled
+
+Mask = np.ndarray  # type: ignore[type-arg]
+
+
+def _rn_pairs() -> tuple[Mask, Mask]:
+    """(grey page, true ink) of "rn" pairs at irregular spacing, sans 24 px, ink 20 on paper 245."""
+    face = ImageFont.truetype(str(font_path("sans")), 24)
+    canvas = Image.new("L", (900, 400), 0)
+    draw = ImageDraw.Draw(canvas)
+    rng = np.random.default_rng(5)
+    for line in range(8):
+        x = 40
+        while x < 800:
+            draw.text((x, 30 + line * 40), "rn", font=face, fill=255)
+            x += int(rng.integers(45, 70))
+    coverage = np.asarray(canvas, np.float32) / 255.0
+    return np.round(245.0 - 225.0 * coverage).astype(np.uint8), coverage >= 0.5
+
+
+def _components(ink: Mask) -> int:
+    return int(cv2.connectedComponents(ink.astype(np.uint8), connectivity=8)[0]) - 1
+
+
+@pytest.mark.parametrize("sigma", [1.0, 1.2])
+def test_blurred_rn_pairs_keep_the_gap_between_r_and_n(sigma: float) -> None:
+    # GIVEN "rn" pairs blurred by optics until r and n nearly touch
+    gray, truth = _rn_pairs()
+    blurred = cv2.GaussianBlur(gray, (0, 0), sigma)
+    # WHEN binarized
+    out = binarize(blurred) == 0
+    # THEN every r and every n is a mark of its own (the gap survives) and the strokes keep their width
+    assert _components(out) == _components(truth)
+    assert 0.85 < out.sum() / truth.sum() < 1.2
+    # AND without the deconvolution the pairs merge into one mark each ("m")
+    plain = binarize(blurred, replace(DEFAULT_PARAMS, deblur_iterations=0)) == 0
+    assert _components(plain) <= 0.6 * _components(truth)
+
+
+def test_page_upsampled_from_a_low_resolution_is_not_deblurred() -> None:
+    # GIVEN one page scanned at 45 % of its resolution and interpolated back up, and blurred instead
+    page = make_page(14, width=1000, height=700, font="sans", font_px=24)
+    gray = page.image[:, :, 0]
+    small = cv2.resize(gray, (450, 315), interpolation=cv2.INTER_AREA)
+    low = cv2.resize(small, (1000, 700), interpolation=cv2.INTER_LINEAR)
+    blurred = cv2.GaussianBlur(gray, (0, 0), 1.2)
+    # WHEN the soft flat-paper path looks at both
+    # THEN the upsampled page is recognised as such and left to the full binarizer
+    assert upsampled(low, DEFAULT_PARAMS)
+    assert flat_paper_binarize(low, DEFAULT_PARAMS) is None
+    # AND the blurred one is not: it is deconvolved and cut, close to the true ink
+    assert not upsampled(blurred, DEFAULT_PARAMS)
+    out = flat_paper_binarize(blurred, DEFAULT_PARAMS)
+    assert out is not None
+    assert f_measure(out == 0, page.ink) > 90.0
+
+
+@pytest.mark.parametrize("sigma", [0.8, 1.2, 1.6])
+def test_blur_sigma_inverts_the_sharpness_of_a_blurred_step(sigma: float) -> None:
+    # GIVEN the share of a step's height a Gaussian blur of sigma leaves within two pixels
+    sharpness = math.erf(1.0 / (math.sqrt(2.0) * sigma))
+    # WHEN the blur is read back THEN it is that sigma
+    assert blur_sigma(sharpness) == pytest.approx(sigma, rel=1e-3)
