@@ -44,7 +44,8 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from ocr_service.engines.flat import flat_paper_binarize
+from ocr_service.engines.flat import blur_sigma, deblur, flat_paper_binarize, upsampled
+from ocr_service.engines.flat import sharpness as flat_sharpness
 from ocr_service.engines.perspective import clear_outside_sheet, find_page
 from ocr_service.engines.scale import (
     closing_background,
@@ -124,6 +125,10 @@ class BinarizeParams:
     deblur_min_sharpness: float = 0.3
     deblur_cut: float = 0.5
     upsampled_peak: float = 40.0
+    photo_deblur: bool = True
+    photo_max_sharpness: float = 0.9
+    photo_deblur_sigma_gain: float = 0.8
+    photo_deblur_iterations: int = 20
     sheet_only: bool = True
     tile_margin_px: int = 64
     tile_margin_strokes: float = 32.0
@@ -342,6 +347,35 @@ def _sheet(first: NDArray[Any], shape: tuple[int, ...]) -> NDArray[np.float32] |
     return out
 
 
+def _deblurred_photo(
+    gray: NDArray[Any], background: NDArray[Any], params: BinarizeParams
+) -> NDArray[Any] | None:
+    """A photographed page deconvolved from its optics' blur, or None when it is sharp enough.
+
+    A phone camera's lens and demosaicing, and the perspective's resampling, soften every edge:
+    thin strokes spread and close ones merge ("rn" read as "m"). The page's darkness below its
+    paper background (`background`, at the working scale) is deconvolved (`flat.deblur`, sigma
+    read from the edge sharpness at full resolution, times `photo_deblur_sigma_gain`) and put
+    back under the same background. The sharpness measure reads a photo's blur about a quarter
+    too wide (the resampling's softening is not Gaussian; on 16 generated photos outside the
+    bench, 0.8 x the estimate read best: CER 0.11 % against 0.21 % at 1.0 and 0.27 % without).
+    Sharp pages (from `photo_max_sharpness`), very soft ones (below `deblur_min_sharpness`) and
+    pages upsampled from a lower resolution are left as they are.
+    """
+    h, w = gray.shape
+    paper = cv2.convertScaleAbs(resize(background, (w, h)))
+    below = cv2.subtract(paper, gray)
+    contrast = int(hist_quantile(histogram(sample_rows(below)), 0.995))
+    if contrast < FULL * params.min_contrast:
+        return None
+    edge = flat_sharpness(below, cv2.dilate(below, np.ones((5, 5), np.uint8)), contrast)
+    if not params.deblur_min_sharpness <= edge < params.photo_max_sharpness or upsampled(gray, params):
+        return None
+    sigma = params.photo_deblur_sigma_gain * blur_sigma(edge)
+    out: NDArray[Any] = cv2.subtract(paper, deblur(below, sigma, params.photo_deblur_iterations))
+    return out
+
+
 def flatten(image: NDArray[Any], params: BinarizeParams = DEFAULT_PARAMS) -> NDArray[Any]:
     """Contrast correction: the grey page divided by its paper background, stretched to full range.
 
@@ -384,6 +418,11 @@ def binarize(image: NDArray[Any], params: BinarizeParams = DEFAULT_PARAMS) -> ND
     h, w = gray.shape
     sw_work = sw * work.shape[1] / w
     background = _background(work, sw_work, params)
+    if sheet is not None and params.photo_deblur:
+        sharp = _deblurred_photo(gray, background, params)
+        if sharp is not None:
+            gray = sharp
+            work = _shrink(gray, max(1, round(w / work.shape[1])))
     dark_work = darkness8(work, background)
     jump = gradient8(dark_work)
     if hist_quantile(histogram(sample_rows(jump)), 0.999) < FULL * params.min_contrast:
