@@ -119,16 +119,13 @@ class BinarizeParams:
     flat_peak_fraction: float = 0.5
     flat_blur_gain: float = 0.5
     flat_max_peak_fraction: float = 0.7
-    flat_min_sharpness: float = 0.75
+    flat_min_sharpness: float = 0.95
     deblur_iterations: int = 20
-    deblur_sigma_gain: float = 1.0
     deblur_min_sharpness: float = 0.3
-    deblur_cut: float = 0.5
+    deblur_cut: float = 0.45
     upsampled_peak: float = 40.0
     photo_deblur: bool = True
     photo_max_sharpness: float = 0.9
-    photo_deblur_sigma_gain: float = 0.8
-    photo_deblur_iterations: int = 20
     sheet_only: bool = True
     tile_margin_px: int = 64
     tile_margin_strokes: float = 32.0
@@ -355,12 +352,9 @@ def _deblurred_photo(
     A phone camera's lens and demosaicing, and the perspective's resampling, soften every edge:
     thin strokes spread and close ones merge ("rn" read as "m"). The page's darkness below its
     paper background (`background`, at the working scale) is deconvolved (`flat.deblur`, sigma
-    read from the edge sharpness at full resolution, times `photo_deblur_sigma_gain`) and put
-    back under the same background. The sharpness measure reads a photo's blur about a quarter
-    too wide (the resampling's softening is not Gaussian; on 16 generated photos outside the
-    bench, 0.8 x the estimate read best: CER 0.11 % against 0.21 % at 1.0 and 0.27 % without).
-    Sharp pages (from `photo_max_sharpness`), very soft ones (below `deblur_min_sharpness`) and
-    pages upsampled from a lower resolution are left as they are.
+    read from the edge sharpness at full resolution by `flat.blur_sigma`) and put back under the
+    same background. Sharp pages (from `photo_max_sharpness`), very soft ones (below
+    `deblur_min_sharpness`) and pages upsampled from a lower resolution are left as they are.
     """
     h, w = gray.shape
     paper = cv2.convertScaleAbs(resize(background, (w, h)))
@@ -371,8 +365,7 @@ def _deblurred_photo(
     edge = flat_sharpness(below, cv2.dilate(below, np.ones((5, 5), np.uint8)), contrast)
     if not params.deblur_min_sharpness <= edge < params.photo_max_sharpness or upsampled(gray, params):
         return None
-    sigma = params.photo_deblur_sigma_gain * blur_sigma(edge)
-    out: NDArray[Any] = cv2.subtract(paper, deblur(below, sigma, params.photo_deblur_iterations))
+    out: NDArray[Any] = cv2.subtract(paper, deblur(below, blur_sigma(edge), params.deblur_iterations))
     return out
 
 
