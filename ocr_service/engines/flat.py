@@ -19,6 +19,7 @@ documents, eat into the thin strokes the blur has lightened. Two cuts, by the ed
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import cv2
@@ -26,11 +27,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ocr_service.engines.threshold import hist_quantile, histogram, sample_rows
+from ocr_service.engines.tiles import run_rows
 
 if TYPE_CHECKING:
     from ocr_service.engines.binarize import BinarizeParams
 
 Image = NDArray[Any]
+DEBLUR_MARGIN_SIGMAS = 24.0
+"""Rows of overlap between the deconvolution's bands, in sigmas of the blur."""
 
 
 def _square(radius: int) -> Image:
@@ -153,8 +157,23 @@ def deblur(below: Image, sigma: float, iterations: int) -> Image:
     Richardson-Lucy iterations, D <- D * G * (observed / (G * D)) with G the Gaussian: they keep
     the darkness non-negative and its sum (the ink) unchanged, narrow a blurred stroke back to its
     width and deepen the light gap between two close strokes that blur had filled ("rn" read as
-    "m"). A unit offset keeps the ratio defined on the paper.
+    "m"). A unit offset keeps the ratio defined on the paper. Run in overlapping row bands on the
+    thread pool (`tiles.run_rows`); a band's margin is `DEBLUR_MARGIN_SIGMAS` sigmas, far beyond
+    the reach of the iterations' correction.
     """
+    out = np.empty(below.shape, np.uint8)
+    margin = max(16, math.ceil(DEBLUR_MARGIN_SIGMAS * sigma))
+    run_rows(
+        below.shape[0],
+        out,
+        margin,
+        lambda rows, _: _richardson_lucy(below[rows], sigma, iterations),
+        min_band=4 * margin,
+    )
+    return out
+
+
+def _richardson_lucy(below: Image, sigma: float, iterations: int) -> Image:
     observed = below.astype(np.float32) + 1.0
     estimate: Image = observed.copy()
     for _ in range(iterations):

@@ -12,7 +12,14 @@ from PIL import Image, ImageDraw, ImageFont
 from bench.corpus import font_path, make_page, photograph
 from bench.metrics import f_measure
 from ocr_service.engines.binarize import DEFAULT_PARAMS, binarize
-from ocr_service.engines.flat import blur_sigma, flat_paper_binarize, sharpness, upsampled
+from ocr_service.engines.flat import (
+    _richardson_lucy,
+    blur_sigma,
+    deblur,
+    flat_paper_binarize,
+    sharpness,
+    upsampled,
+)
 
 Mask = np.ndarray  # type: ignore[type-arg]
 
@@ -92,3 +99,11 @@ def test_photographed_page_is_deconvolved_to_its_strokes_width() -> None:
     # THEN the deconvolved strokes are nearer their true width, and the ink F-measure is higher
     assert sharp.sum() / photo.ink.sum() < 1.15 < soft.sum() / photo.ink.sum()
     assert f_measure(sharp, photo.ink) > f_measure(soft, photo.ink) + 2.0
+
+
+def test_deconvolution_in_row_bands_equals_one_pass() -> None:
+    # GIVEN a tall blurred page (several bands' worth of rows)
+    page = make_page(16, width=800, height=1400, font="serif", font_px=30)
+    below = cv2.GaussianBlur((225.0 * page.coverage).astype(np.float32), (0, 0), 1.3).round().astype(np.uint8)
+    # WHEN it is deconvolved in bands and in one pass THEN the results are identical
+    np.testing.assert_array_equal(deblur(below, 1.3, 20), _richardson_lucy(below, 1.3, 20))
