@@ -193,6 +193,8 @@ def upsampled(gray: Image, params: BinarizeParams) -> bool:
     (upsampling by 2x to 3.3x) are looked for; the line must stand `upsampled_peak` times above
     the median of that band.
     """
+    if gray.shape[1] < 64:
+        return False
     f = sample_rows(gray).astype(np.float32)
     d2 = np.abs(f[:, 2:] - 2.0 * f[:, 1:-1] + f[:, :-2]).mean(axis=0)
     d2 -= d2.mean()
