@@ -6,7 +6,8 @@ Method (see the README's binarization section for the measurements behind each s
    two dominant ones and hold most pixels, see `bilevel_threshold`) is thresholded halfway between
    them and returned: a clean scan comes back unchanged. A page of flat paper and soft-edged marks
    (a black-and-white scan blurred by optics, a clean render) is cut against each pixel's local
-   peak instead (`flat.flat_paper_binarize`).
+   peak when its edges are sharp, and deconvolved first when they are soft, unless it was
+   upsampled from a lower resolution (`flat.flat_paper_binarize`).
 2. light-on-dark regions (blocks whose local mean lies nearer the local minimum than the maximum) are
    inverted so all text is dark on light.
 3. stroke width `sw`: a first pass (coarse closing background, relative darkness, Otsu) gives an ink
@@ -29,8 +30,9 @@ Method (see the README's binarization section for the measurements behind each s
    The threshold map is in `threshold.py`, on 8-bit darkness; it and the comparison run in
    overlapping row bands on a thread pool (`tiles.py`).
 7. a phone photo of a sheet (`perspective.find_page`, looked for on the first-pass copy; a no-op on
-   scans) keeps only the sheet's text: the desk around it and the dark rim along the sheet's edge
-   come out as paper, the geometry unchanged (warping is `DeskewImage`'s job).
+   scans) is deconvolved from its lens blur before step 5 (`_deblurred_photo`), and keeps only the
+   sheet's text: the desk around it and the dark rim along the sheet's edge come out as paper, the
+   geometry unchanged (warping is `DeskewImage`'s job).
 
 All arithmetic is done by OpenCV calls on uint8/uint16/float32 buffers; no per-pixel Python loops.
 """
@@ -103,7 +105,7 @@ class BinarizeParams:
     edge_soft: float = 0.9
     rim_strokes: float = 2.0
     speck_strokes: float = 0.5
-    ghost_strokes: float = 1.0
+    ghost_strokes: float = 1.5
     invert_long_side: int = 640
     invert_kernel: int = 15
     invert_strokes: float = 8.0
