@@ -6,7 +6,8 @@ Method (see the README's binarization section for the measurements behind each s
    two dominant ones and hold most pixels, see `bilevel_threshold`) is thresholded halfway between
    them and returned: a clean scan comes back unchanged. A page of flat paper and soft-edged marks
    (a black-and-white scan blurred by optics, a clean render) is cut against each pixel's local
-   peak instead (`flat.flat_paper_binarize`).
+   peak when its edges are sharp, and deconvolved first when they are soft, unless it was
+   upsampled from a lower resolution (`flat.flat_paper_binarize`).
 2. light-on-dark regions (blocks whose local mean lies nearer the local minimum than the maximum) are
    inverted so all text is dark on light.
 3. stroke width `sw`: a first pass (coarse closing background, relative darkness, Otsu) gives an ink
@@ -29,8 +30,9 @@ Method (see the README's binarization section for the measurements behind each s
    The threshold map is in `threshold.py`, on 8-bit darkness; it and the comparison run in
    overlapping row bands on a thread pool (`tiles.py`).
 7. a phone photo of a sheet (`perspective.find_page`, looked for on the first-pass copy; a no-op on
-   scans) keeps only the sheet's text: the desk around it and the dark rim along the sheet's edge
-   come out as paper, the geometry unchanged (warping is `DeskewImage`'s job).
+   scans) is deconvolved from its lens blur before step 5 (`_deblurred_photo`), and keeps only the
+   sheet's text: the desk around it and the dark rim along the sheet's edge come out as paper, the
+   geometry unchanged (warping is `DeskewImage`'s job).
 
 All arithmetic is done by OpenCV calls on uint8/uint16/float32 buffers; no per-pixel Python loops.
 """
@@ -44,7 +46,8 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from ocr_service.engines.flat import flat_paper_binarize
+from ocr_service.engines.flat import blur_sigma, deblur, flat_paper_binarize, upsampled
+from ocr_service.engines.flat import sharpness as flat_sharpness
 from ocr_service.engines.perspective import clear_outside_sheet, find_page
 from ocr_service.engines.scale import (
     closing_background,
@@ -102,7 +105,7 @@ class BinarizeParams:
     edge_soft: float = 0.9
     rim_strokes: float = 2.0
     speck_strokes: float = 0.5
-    ghost_strokes: float = 1.0
+    ghost_strokes: float = 1.5
     invert_long_side: int = 640
     invert_kernel: int = 15
     invert_strokes: float = 8.0
@@ -118,7 +121,13 @@ class BinarizeParams:
     flat_peak_fraction: float = 0.5
     flat_blur_gain: float = 0.5
     flat_max_peak_fraction: float = 0.7
-    flat_min_sharpness: float = 0.75
+    flat_min_sharpness: float = 0.95
+    deblur_iterations: int = 20
+    deblur_min_sharpness: float = 0.3
+    deblur_cut: float = 0.45
+    upsampled_peak: float = 40.0
+    photo_deblur: bool = True
+    photo_max_sharpness: float = 0.9
     sheet_only: bool = True
     tile_margin_px: int = 64
     tile_margin_strokes: float = 32.0
@@ -337,6 +346,31 @@ def _sheet(first: NDArray[Any], shape: tuple[int, ...]) -> NDArray[np.float32] |
     return out
 
 
+def _deblurred_photo(
+    gray: NDArray[Any], background: NDArray[Any], params: BinarizeParams
+) -> NDArray[Any] | None:
+    """A photographed page deconvolved from its optics' blur, or None when it is sharp enough.
+
+    A phone camera's lens and demosaicing, and the perspective's resampling, soften every edge:
+    thin strokes spread and close ones merge ("rn" read as "m"). The page's darkness below its
+    paper background (`background`, at the working scale) is deconvolved (`flat.deblur`, sigma
+    read from the edge sharpness at full resolution by `flat.blur_sigma`) and put back under the
+    same background. Sharp pages (from `photo_max_sharpness`), very soft ones (below
+    `deblur_min_sharpness`) and pages upsampled from a lower resolution are left as they are.
+    """
+    h, w = gray.shape
+    paper = cv2.convertScaleAbs(resize(background, (w, h)))
+    below = cv2.subtract(paper, gray)
+    contrast = int(hist_quantile(histogram(sample_rows(below)), 0.995))
+    if contrast < FULL * params.min_contrast:
+        return None
+    edge = flat_sharpness(below, cv2.dilate(below, np.ones((5, 5), np.uint8)), contrast)
+    if not params.deblur_min_sharpness <= edge < params.photo_max_sharpness or upsampled(gray, params):
+        return None
+    out: NDArray[Any] = cv2.subtract(paper, deblur(below, blur_sigma(edge), params.deblur_iterations))
+    return out
+
+
 def flatten(image: NDArray[Any], params: BinarizeParams = DEFAULT_PARAMS) -> NDArray[Any]:
     """Contrast correction: the grey page divided by its paper background, stretched to full range.
 
@@ -379,6 +413,11 @@ def binarize(image: NDArray[Any], params: BinarizeParams = DEFAULT_PARAMS) -> ND
     h, w = gray.shape
     sw_work = sw * work.shape[1] / w
     background = _background(work, sw_work, params)
+    if sheet is not None and params.photo_deblur:
+        sharp = _deblurred_photo(gray, background, params)
+        if sharp is not None:
+            gray = sharp
+            work = _shrink(gray, max(1, round(w / work.shape[1])))
     dark_work = darkness8(work, background)
     jump = gradient8(dark_work)
     if hist_quantile(histogram(sample_rows(jump)), 0.999) < FULL * params.min_contrast:
