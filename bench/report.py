@@ -321,7 +321,9 @@ def throughput_md(r: dict[str, Any]) -> list[str]:
         ),
         f"Stack / direct: {r['stack_vs_direct']:.2f}. Burst of {s['burst']}: {s['texts']} texts, "
         f"{s['failure_records']} failure records, **{s['lost']} lost**. Peak RSS during the burst: bench "
-        f"process {s['peak_rss_mb']['bench_process_during_burst']:.0f} MiB (moto, handlers, engines), OCR "
+        f"process {s['peak_rss_mb']['bench_process_during_burst']:.0f} MiB (moto, handlers, engines; "
+        f"{s['peak_rss_mb'].get('bench_process_before_stack', 0.0):.0f} MiB of it resident before the stack "
+        "started, left by the benchmarks run before in this process), OCR "
         f"service {s['peak_rss_mb']['ocr_service']:.0f} MiB. Transitions per image "
         f"{s['transitions_per_image']:.1f}, status checks {s['checks_per_image']:.1f} (local waits 1-2 s).",
         "",

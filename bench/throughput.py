@@ -89,6 +89,7 @@ def stack_burst(
     then `params`)."""
     blobs = [png_bytes(image) for image in images]
     options = {"workers": WORKERS, "queue_size": max(32, burst)}
+    before_stack = rss_mb()  # what earlier benchmarks of this process left resident
     with LocalStack.start(param_overrides=params or {}, service_options=options) as stack:
         cpu_before = breakdown.self_cpu_seconds()
         started = time.monotonic()
@@ -162,6 +163,7 @@ def stack_burst(
             "failure_errors": failure_errors(stack, f"{prefixes['failed']}burst/"),
             "peak_rss_mb": {
                 "bench_process_during_burst": peak_self,
+                "bench_process_before_stack": before_stack,
                 "bench_process_lifetime": peak_rss_mb(),
                 "ocr_service": peak_child,
             },
