@@ -23,9 +23,9 @@ from bench.common import BenchError, Pixels, peak_rss_mb, png_bytes, rss_mb
 from local_stack import LocalStack
 from local_stack.executions import list_executions
 from ocr_service.engines.binarize import binarize, to_gray
-from ocr_service.engines.geometry import deskew
-from ocr_service.engines.perspective import correct_perspective
 from ocr_service.engines.recognize import TesseractRecognizer
+from ocr_service.operations import Limits, preprocess
+from ocr_service.requests_model import RecognizeSettings
 
 WORKERS = 2
 UPLOADERS = 8
@@ -41,10 +41,11 @@ def direct(images: Sequence[Pixels], workers: int = WORKERS) -> dict[str, Any]:
     """Binarize, correct geometry and recognize every image in-process with `workers` threads (the
     service's work for the default pipeline, without its HTTP and codecs); images per minute."""
     engine = TesseractRecognizer()
+    settings = RecognizeSettings()  # the pipeline's: makeSkewCorrect on, no other preprocessing
+    limits = Limits(max_bytes=2**31, max_pixels=2**31)
 
     def one(image: Pixels) -> int:
-        flat = correct_perspective(binarize(image))[0]
-        return len(engine.recognize(to_gray(deskew(flat)[0])).text)
+        return len(engine.recognize(to_gray(preprocess(binarize(image), settings, limits))).text)
 
     one(images[0])
     cpu_before = breakdown.self_cpu_seconds()

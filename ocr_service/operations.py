@@ -60,7 +60,7 @@ def _decode(data: bytes) -> NDArray[Any]:
         raise TaskFailedError(f"cannot decode the image: {exc}") from exc
 
 
-def _preprocess(image: NDArray[Any], settings: RecognizeSettings, limits: Limits) -> NDArray[Any]:
+def preprocess(image: NDArray[Any], settings: RecognizeSettings, limits: Limits) -> NDArray[Any]:
     """Apply the requested preprocessing in the documented order, except that upsampling comes
     before binarization when both are requested: binarizing the upsampled page keeps the sub-pixel
     shape of small glyphs that a binary image upsampled afterwards has lost (Tesseract CER on
@@ -100,7 +100,7 @@ def _recognize(
     rtype = settings.result_type
     texts, hocrs, blocks, images = [], [], [], []
     for crop, offset in crops:
-        image = _preprocess(crop, settings, limits)
+        image = preprocess(crop, settings, limits)
         try:
             out = engine.recognize(
                 to_gray(image),

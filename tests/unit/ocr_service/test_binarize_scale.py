@@ -132,13 +132,13 @@ def test_contrast_correction_flattens_a_shadow_and_restores_faded_ink() -> None:
 
 def test_recognize_with_binarization_and_upsampling_upsamples_first() -> None:
     # GIVEN small text (11 px) and RecognizeImage settings with binarization and upsampling
-    from ocr_service.operations import Limits, _preprocess
+    from ocr_service.operations import Limits, preprocess
     from ocr_service.requests_model import RecognizeSettings
 
     page = make_page(61, width=700, height=400, font="serif", font_px=11)
     settings = RecognizeSettings(make_skew_correct=False, make_binarization=True, make_upsampling=True)
     # WHEN preprocessed
-    out = _preprocess(page.image, settings, Limits(max_bytes=10**8, max_pixels=10**8))
+    out = preprocess(page.image, settings, Limits(max_bytes=10**8, max_pixels=10**8))
     # THEN the page was upscaled, then binarized: twice the size and still pure black and white
     assert out.shape == (800, 1400)
     assert set(np.unique(out).tolist()) <= {0, 255}
