@@ -14,7 +14,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from bench import binarization_real
+from bench import binarization_real, binary_reading
 from bench.binarization_eval import METHODS, Method
 from bench.common import Pixels, real_scan
 from bench.corpus import A4_300DPI, Sample, corpus, degrade, make_page
@@ -126,5 +126,6 @@ def run(samples: Iterable[Sample], *, repeats: int = 3, quick: bool = False) -> 
         "goal": {"mpix_per_s": GOAL_MPIX_PER_S, "mean_f": GOAL_MEAN_F, "met_by_ours": ours_ok},
         "real_documents": binarization_real.run_real(quick=quick),
         "already_binary": binarization_real.run_binary(quick=quick),
+        "binary_reading": binary_reading.run(quick=quick),
         "contrast_correction": binarization_real.run_contrast(contrast_samples(quick)),
     }

@@ -241,7 +241,8 @@ def leave_one_year_out(docs: Sequence[Document]) -> dict[str, Any]:
 def run_binary(*, quick: bool = False, binarizer: Method = binarize) -> dict[str, Any]:
     """Already-binary renders: % pixels left as in the black-and-white original, CER raw vs after.
 
-    CER is Tesseract's (default thresholding) on the input as given and on the binarizer's output.
+    CER is Tesseract's (default thresholding) on the input's gray image, as RecognizeImage hands it over,
+    and on the binarizer's output.
     """
     engine = TesseractRecognizer()
     rows: dict[str, dict[str, float]] = {}
@@ -251,7 +252,7 @@ def run_binary(*, quick: bool = False, binarizer: Method = binarize) -> dict[str
         reference = np.where(sample.page.ink, 0, 255).astype(np.uint8)
         rows[sample.name] = {
             "unchanged_percent": 100.0 * float(np.mean(out == reference)),
-            "cer_raw_percent": 100.0 * cer(sample.page.text, engine.recognize(image).text),
+            "cer_raw_percent": 100.0 * cer(sample.page.text, engine.recognize(to_gray(image)).text),
             "cer_binarized_percent": 100.0 * cer(sample.page.text, engine.recognize(out).text),
         }
     mean = _mean(list(rows.values()))

@@ -24,6 +24,15 @@ FONTS: dict[str, str] = {
     "serif": "DejaVuSerif.ttf",
     "mono": "DejaVuSansMono.ttf",
 }
+HELD_OUT_FONTS: dict[str, str] = {
+    "stix": "STIXGeneral.ttf",
+    "stix_italic": "STIXGeneralItalic.ttf",
+    "cm_roman": "cmr10.ttf",
+    "cm_sans": "cmss10.ttf",
+    "cm_typewriter": "cmtt10.ttf",
+}
+"""Faces matplotlib also ships that no corpus page uses (Times-like STIX, Computer Modern): checks of
+what was tuned on the DejaVu pages."""
 A4_300DPI = (2480, 3508)
 
 _WORD_TEXT = (
@@ -65,10 +74,12 @@ class Sample:
 
 
 def font_path(font: str) -> Path:
-    """Path of a bundled DejaVu TTF for `font` in `FONTS` (sans, serif, mono)."""
-    if font not in FONTS:
-        raise ValueError(f"unknown font {font!r}; choose one of {sorted(FONTS)}")
-    return Path(matplotlib.get_data_path()) / "fonts" / "ttf" / FONTS[font]
+    """Path of a TTF bundled with matplotlib for `font` in `FONTS` (sans, serif, mono) or
+    `HELD_OUT_FONTS`."""
+    faces = FONTS | HELD_OUT_FONTS
+    if font not in faces:
+        raise ValueError(f"unknown font {font!r}; choose one of {sorted(faces)}")
+    return Path(matplotlib.get_data_path()) / "fonts" / "ttf" / faces[font]
 
 
 @cache
