@@ -27,9 +27,11 @@ DUMMY_CREDENTIALS = {
 # never reaches the hooked `_invoke_lambda`.
 MOTO_CONFIG: dict[str, Any] = {"stepfunctions": {"execute_state_machine": True}}
 _HTTP_TIMEOUT = (5, 30)
-S3_MEMORY_BYTES = {"MOTO_S3_DEFAULT_KEY_BUFFER_SIZE": str(256 * 1024)}
+S3_MEMORY_BYTES = {"MOTO_S3_DEFAULT_KEY_BUFFER_SIZE": str(16 * 1024)}
 """moto keeps an object body in memory up to this size, then in a temporary file: a drop of N images
-costs disk, not resident memory, in N (moto's default keeps every body under 5 MiB in memory)."""
+costs disk, not resident memory, in N (moto's default keeps every body under 5 MiB in memory). 16 KiB
+puts the images (uploads, binarized pages: 30 KiB and more) on disk and keeps texts, result records and
+markers (1-3 KiB, 0.3 KiB) in memory: each body on disk holds an open file."""
 _START_SECONDS = 15.0
 
 

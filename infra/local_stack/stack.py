@@ -25,7 +25,7 @@ from typing import IO, Any
 import boto3
 from botocore.config import Config
 
-from local_stack import lambda_hook
+from local_stack import lambda_hook, retention
 from local_stack.builder import Environment
 from local_stack.event_rules import Scheduler
 from local_stack.executions import (
@@ -178,7 +178,10 @@ class LocalStack:
                     lambda_options=lambda_options,
                     lambda_log=lambda_log,
                 )
-                lambda_hook.install(stack.runner, stack.status_events.terminated)
+                retention.install()
+                lambda_hook.install(
+                    stack.runner, stack.status_events.terminated, on_ended=retention.execution_ended
+                )
                 stack.status_events.start()
                 stack.scheduler.start()
             except BaseException:
@@ -233,6 +236,7 @@ class LocalStack:
         if moto is not None:
             moto.stop()
         lambda_hook.uninstall()
+        retention.uninstall()
         self._log_file.close()
         if self._owns_log:
             self.lambda_log.unlink(missing_ok=True)
