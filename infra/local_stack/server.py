@@ -84,6 +84,23 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
     return bool(ctypes.CDLL(name).mallopt(_M_ARENA_MAX, arenas))
 
 
+OPEN_FILES = 65536
+"""Open files wanted: each object body over `S3_MEMORY_BYTES` holds one (a drop of N images: 2N)."""
+
+
+def raise_open_files_limit(wanted: int = OPEN_FILES) -> int:
+    """Raise this process's soft limit of open files towards `wanted` (never above the hard limit, never
+    lower); return the soft limit now in force."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    return int(soft)
+
+
 def _start_bounded(server: ThreadedMotoServer, port: int) -> None:
     """`server.start()` waits for readiness forever when the bind fails in its thread: bound it."""
     starter = threading.Thread(target=server.start, name="moto-start", daemon=True)

@@ -38,7 +38,13 @@ from local_stack.executions import (
 )
 from local_stack.resources import Resource, StackSpec, key_prefix, notifications
 from local_stack.runner import InvocationRecord, Runner, RunnerOptions
-from local_stack.server import MotoServer, check_port_free, limit_malloc_arenas, start_moto
+from local_stack.server import (
+    MotoServer,
+    check_port_free,
+    limit_malloc_arenas,
+    raise_open_files_limit,
+    start_moto,
+)
 from local_stack.status_events import Delivery, StatusEventWatcher
 from local_stack.template import check_overrides, declared_parameters, plan
 
@@ -160,6 +166,7 @@ class LocalStack:
                 check_overrides(template, param_overrides or {})
             check_port_free(moto_port)
             limit_malloc_arenas()
+            raise_open_files_limit()
             owns_ocr = ocr is None
             service: Any = ocr if ocr is not None else _start_ocr_service(service_options or {})
             moto: MotoServer | None = None
