@@ -51,3 +51,25 @@ def test_raise_open_files_limit_raises_the_soft_limit_up_to_the_hard_one() -> No
         assert raise_open_files_limit(lowered) == wanted  # never lowered
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_readable_watches_a_descriptor_numbered_past_select_limit() -> None:
+    # GIVEN a pipe whose read end is numbered past 1,024 (select's limit), as in a stack holding a file
+    # per object body on disk
+    import fcntl
+    import os
+
+    from local_stack.environments import readable
+
+    raise_open_files_limit(4096)
+    read_end, write_end = os.pipe()
+    high = fcntl.fcntl(read_end, fcntl.F_DUPFD, 2048)
+    try:
+        # WHEN / THEN it reads as not ready, then ready once written to
+        assert high >= 2048
+        assert readable(high, 0) is False
+        os.write(write_end, b"x")
+        assert readable(high, 0.5) is True
+    finally:
+        for fd in (read_end, write_end, high):
+            os.close(fd)
