@@ -10,7 +10,9 @@ objects lost (neither text nor failure record), duplicate executions, accepted O
 image, the most OCR jobs in flight at once (the service's count), admission slots left held or queued,
 transitions per image (sampled), throttled invocations and peak concurrent invocations per function,
 wall time, and the peak RSS of every process (this one, which hosts moto and the runner; the OCR
-service; each function's workers).
+service; each function's workers); for this process also its RSS before the stack starts, once it has
+started and once every execution has ended, and the most threads it ran at once (moto's interpreter runs
+three per running execution).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -26,7 +29,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.common import RESULTS_DIR, Pixels, peak_rss_mb, png_bytes, write_json
+from bench.common import RESULTS_DIR, Pixels, peak_rss_mb, png_bytes, rss_mb, write_json
 from bench.throughput import failure_errors, keys_under, running
 from local_stack import LocalStack
 from local_stack.executions import key_of, list_executions
@@ -100,6 +103,7 @@ def run(
     blobs = [png_bytes(image) for image in images]
     options = RunnerOptions(duplicate_delivery_rate=faults.duplicate_rate, seed=faults.seed)
     service = {"workers": WORKERS, "queue_size": max(32, burst)}
+    memory = {"before_stack": rss_mb()}
     with LocalStack.start(
         param_overrides=params or {}, service_options=service, lambda_options=options
     ) as stack:
@@ -112,6 +116,8 @@ def run(
             seed=faults.seed,
         )
         keys = [f"{stack.input_prefix}{PREFIX}{i:05d}.png" for i in range(burst)]
+        memory["stack_started"] = rss_mb()
+        peak_threads = threading.active_count()
         started = time.monotonic()
         with ThreadPoolExecutor(max_workers=UPLOADERS) as pool:
             list(pool.map(lambda i: stack.upload_bytes(blobs[i % len(blobs)], keys[i]), range(burst)))
@@ -120,10 +126,12 @@ def run(
         service_peak = 0.0
         while time.monotonic() < deadline:
             service_peak = max(service_peak, peak_rss_mb(stack.ocr.process.pid))
+            peak_threads = max(peak_threads, threading.active_count())
             if stack.runner.pending() == 0 and running(stack) == 0:
                 break
             time.sleep(POLL_SECONDS)
         wall = time.monotonic() - started
+        memory["all_ended"] = rss_mb()
         prefixes = stack.output_prefixes
         texts = _stems(keys_under(stack, prefixes["text"] + PREFIX), prefixes["text"] + PREFIX)
         failed = _stems(keys_under(stack, prefixes["failed"] + PREFIX), prefixes["failed"] + PREFIX)
@@ -168,6 +176,8 @@ def run(
                 "ocr_service": service_peak,
                 "lambda_workers": dict(worker_peak),
             },
+            "bench_process_memory_mb": {**memory, "peak": peak_rss_mb()},
+            "bench_process_peak_threads": peak_threads,
         }
 
 

@@ -384,6 +384,19 @@ def _variant_burst(s: dict[str, Any] | None) -> list[str]:
     ]
 
 
+def _memory_line(r: dict[str, Any]) -> list[str]:
+    memory = r.get("bench_process_memory_mb")
+    if not memory:
+        return []
+    return [
+        "",
+        f"Bench process RSS: {memory['before_stack']:.0f} MiB before the stack, "
+        f"{memory['stack_started']:.0f} MiB once started, {memory['all_ended']:.0f} MiB once every "
+        f"execution ended (peak {memory['peak']:.0f} MiB, "
+        f"{r['bench_process_peak_threads']} threads at most).",
+    ]
+
+
 def burst_md(r: dict[str, Any]) -> list[str]:
     f = r["faults"]
     rss = r["peak_rss_mb"]
@@ -412,6 +425,7 @@ def burst_md(r: dict[str, Any]) -> list[str]:
         f"{r['api_calls_per_image']:.1f} API calls per image. Peak RSS: bench process (moto, runner) "
         f"{rss['bench_process (moto, runner)']:.0f} MiB, OCR service {rss['ocr_service']:.0f} MiB, "
         f"workers {workers}.",
+        *_memory_line(r),
         "",
         *_table(["function", "invocations", "reserved", "peak concurrent", "throttled"], per_function),
         *(f"- failure record: {kind} (x{count})" for kind, count in r.get("failure_errors", {}).items()),

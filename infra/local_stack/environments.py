@@ -31,6 +31,14 @@ _WATCH_SECONDS = 0.1
 _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 
 
+def readable(fd: int, timeout: float) -> bool:
+    """True once `fd` is readable (a pidfd: its process has exited) within `timeout` seconds. `poll`, not
+    `select`: a stack holding a file per object body on disk numbers its descriptors past select's 1,024."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(max(0, int(timeout * 1000))))
+
+
 class Template:
     """The worker template of one code directory: a `local_stack.worker` process that has imported the
     handlers' libraries and forks an execution environment per `spawn`."""
@@ -97,7 +105,7 @@ class Worker:
 
     def alive(self) -> bool:
         with self._lock:
-            return not self._closed and not select.select([self._pidfd], [], [], 0)[0]
+            return not self._closed and not readable(self._pidfd, 0)
 
     def rss_mb(self) -> float:
         """Resident memory now (`/proc/PID/statm`), 0 once gone."""
@@ -142,7 +150,7 @@ class Worker:
                 return
             with contextlib.suppress(ProcessLookupError):
                 signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
-            if not select.select([self._pidfd], [], [], _STOP_SECONDS)[0]:
+            if not readable(self._pidfd, _STOP_SECONDS):
                 log.warning("worker did not exit", extra={"pid": self.pid})
 
     def kill(self) -> None:

@@ -17,8 +17,9 @@ Twelve private moto functions are replaced while a stack runs (`install`; `unins
   which is what the ASL's Retry matches;
 - `AmazonStateLanguageParser.parse(definition)`: moto parses the definition again (ANTLR, ~0.1 s of CPU)
   for every execution; the parsed program holds no execution state, so one parse per definition is kept;
-- `BaseExecutionWorkerCommunication.terminated(self)`: an execution ended; `on_terminated(execution ARN,
-  state machine ARN)` is told (the EventBridge stand-in), so nobody has to poll ListExecutions;
+- `BaseExecutionWorkerCommunication.terminated(self)`: an execution ended; `on_ended(execution)` gets
+  it (`retention.execution_ended`: its history to disk), then `on_terminated(execution ARN, state
+  machine ARN)` is told (the EventBridge stand-in), so nobody has to poll ListExecutions;
 - `DynamoHandler.call_action`: moto evaluates a condition and applies the write without a lock, so two
   concurrent conditional writes (the admission slots) could both pass; DynamoDB applies each atomically,
   so the local stack serialises DynamoDB requests;
@@ -159,9 +160,14 @@ def _listed_once(backends: Any) -> Callable[[], tuple[str, ...]]:
 _DYNAMODB_LOCK = threading.Lock()
 
 
-def install(runner: Runner, on_terminated: Callable[[str, str], None] | None = None) -> None:
-    """Route every moto Lambda invocation to `runner` and tell `on_terminated` (execution ARN, state
-    machine ARN) of every execution that ended (idempotent; the latest call wins)."""
+def install(
+    runner: Runner,
+    on_terminated: Callable[[str, str], None] | None = None,
+    on_ended: Callable[[Any], None] | None = None,
+) -> None:
+    """Route every moto Lambda invocation to `runner`, hand every execution that ended to `on_ended`
+    (moto's execution object, once its end is recorded) and then tell `on_terminated` (execution ARN,
+    state machine ARN) (idempotent; the latest call wins)."""
     targets = _targets()
     check_hook_points(targets)
     function_class, eval_utils, notifications, task_class, parser_class, comm_class, dynamo_class = (
@@ -233,6 +239,11 @@ def install(runner: Runner, on_terminated: Callable[[str, str], None] | None = N
 
     def terminated(self: Any) -> None:
         original_terminated(self)
+        if on_ended is not None:
+            try:
+                on_ended(self.execution)
+            except Exception:
+                log.exception("ended execution not released")
         if on_terminated is not None:
             try:
                 on_terminated(str(self.execution.exec_arn), str(self.execution.state_machine_arn))

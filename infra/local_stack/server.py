@@ -27,10 +27,18 @@ DUMMY_CREDENTIALS = {
 # never reaches the hooked `_invoke_lambda`.
 MOTO_CONFIG: dict[str, Any] = {"stepfunctions": {"execute_state_machine": True}}
 _HTTP_TIMEOUT = (5, 30)
-S3_MEMORY_BYTES = {"MOTO_S3_DEFAULT_KEY_BUFFER_SIZE": str(256 * 1024)}
+S3_MEMORY_BYTES = {"MOTO_S3_DEFAULT_KEY_BUFFER_SIZE": str(16 * 1024)}
 """moto keeps an object body in memory up to this size, then in a temporary file: a drop of N images
-costs disk, not resident memory, in N (moto's default keeps every body under 5 MiB in memory)."""
+costs disk, not resident memory, in N (moto's default keeps every body under 5 MiB in memory). 16 KiB
+puts the images (uploads, binarized pages: 30 KiB and more) on disk and keeps texts, result records and
+markers (1-3 KiB, 0.3 KiB) in memory: each body on disk holds an open file."""
 _START_SECONDS = 15.0
+MALLOC_ARENAS = 2
+"""glibc arenas for this process (`mallopt(M_ARENA_MAX)`, what `MALLOC_ARENA_MAX` sets at start).
+moto's interpreter runs three threads per running execution (a burst of N runs N executions at once);
+glibc would give them up to 8 arenas per core, and what one arena frees the others cannot reuse: a
+burst of 200 peaked at 611 MiB with glibc's default, 525 MiB with 2 arenas."""
+_M_ARENA_MAX = -8
 
 
 class MotoServerError(RuntimeError):
@@ -57,6 +65,40 @@ def check_port_free(port: int) -> None:
         raise PortInUse(port) from exc
     finally:
         probe.close()
+
+
+def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
+    """Cap glibc's malloc arenas for this process unless `MALLOC_ARENA_MAX` (or a glibc tunable) is set;
+    True if capped. Effective for arenas created afterwards: call it before the threads start."""
+    import ctypes
+    import ctypes.util
+    import platform
+
+    if platform.libc_ver()[0] != "glibc" or "MALLOC_ARENA_MAX" in os.environ:
+        return False
+    if "arena_max" in os.environ.get("GLIBC_TUNABLES", ""):
+        return False
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return False
+    return bool(ctypes.CDLL(name).mallopt(_M_ARENA_MAX, arenas))
+
+
+OPEN_FILES = 65536
+"""Open files wanted: each object body over `S3_MEMORY_BYTES` holds one (a drop of N images: 2N)."""
+
+
+def raise_open_files_limit(wanted: int = OPEN_FILES) -> int:
+    """Raise this process's soft limit of open files towards `wanted` (never above the hard limit, never
+    lower); return the soft limit now in force."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    return int(soft)
 
 
 def _start_bounded(server: ThreadedMotoServer, port: int) -> None:

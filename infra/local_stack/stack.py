@@ -25,7 +25,7 @@ from typing import IO, Any
 import boto3
 from botocore.config import Config
 
-from local_stack import lambda_hook
+from local_stack import lambda_hook, retention
 from local_stack.builder import Environment
 from local_stack.event_rules import Scheduler
 from local_stack.executions import (
@@ -38,7 +38,13 @@ from local_stack.executions import (
 )
 from local_stack.resources import Resource, StackSpec, key_prefix, notifications
 from local_stack.runner import InvocationRecord, Runner, RunnerOptions
-from local_stack.server import MotoServer, check_port_free, start_moto
+from local_stack.server import (
+    MotoServer,
+    check_port_free,
+    limit_malloc_arenas,
+    raise_open_files_limit,
+    start_moto,
+)
 from local_stack.status_events import Delivery, StatusEventWatcher
 from local_stack.template import check_overrides, declared_parameters, plan
 
@@ -159,6 +165,8 @@ class LocalStack:
             if check_parameters:
                 check_overrides(template, param_overrides or {})
             check_port_free(moto_port)
+            limit_malloc_arenas()
+            raise_open_files_limit()
             owns_ocr = ocr is None
             service: Any = ocr if ocr is not None else _start_ocr_service(service_options or {})
             moto: MotoServer | None = None
@@ -178,7 +186,10 @@ class LocalStack:
                     lambda_options=lambda_options,
                     lambda_log=lambda_log,
                 )
-                lambda_hook.install(stack.runner, stack.status_events.terminated)
+                retention.install()
+                lambda_hook.install(
+                    stack.runner, stack.status_events.terminated, on_ended=retention.execution_ended
+                )
                 stack.status_events.start()
                 stack.scheduler.start()
             except BaseException:
@@ -233,6 +244,7 @@ class LocalStack:
         if moto is not None:
             moto.stop()
         lambda_hook.uninstall()
+        retention.uninstall()
         self._log_file.close()
         if self._owns_log:
             self.lambda_log.unlink(missing_ok=True)

@@ -240,7 +240,7 @@ def test_second_stack_in_same_process_is_refused(stack: LocalStack) -> None:
 
 
 def test_object_bodies_over_the_memory_bound_are_kept_on_disk(stack: LocalStack) -> None:
-    # GIVEN the stack's bucket and a body larger than the local stack's S3 memory bound (256 KiB)
+    # GIVEN the stack's bucket and a body larger than the local stack's S3 memory bound (16 KiB)
     from moto.s3.models import s3_backends
 
     body = os.urandom(1024 * 1024)

@@ -1,0 +1,262 @@
+"""What moto keeps of finished work: on disk where AWS keeps it, released where AWS would not keep it.
+
+Measured with tracemalloc in the process hosting moto after a burst (every execution ended, after
+`gc.collect()`), moto 5.2.5 kept about 184 KiB per dropped object, of which:
+
+- 49 KiB: each execution's event history, in memory for the life of the process. AWS keeps it too
+  (`GetExecutionHistory`), so it moves to a temporary file (`HistoryStore`, compressed), read back on
+  request; the execution's interpreter state (its environment: context object, frames, callback and
+  map-run pools, 7 KiB) is released with it, leaving an `EndedEnvironment` that answers what moto asks
+  of an ended execution;
+- 30 KiB: every DynamoDB item moto ever built (each write, each transaction's copies) stays listed in
+  `Item.instances_tracked`, moto's list of model instances (read only by its `/moto-api/data.json`
+  dashboard): the lists of models that own no resource (no `dispose`) keep weak references instead;
+- 15 KiB: every thread moto's interpreter started (one per execution, its program and each task) stays in
+  `TMP_THREADS`, a list moto never reads: finished ones are removed as executions end.
+
+While a burst runs, its upload bodies also lingered: moto runs its Flask apps in debug mode, where
+Flask's `attach_enctype_error_multidict(request)` gives every request with a body a class whose method
+closes over the request, a reference cycle that keeps the request and its body (the uploaded image) until
+the next full garbage collection, which a heap of moto's size makes rare: 4 to 19 MiB of them at the peak
+of a burst of 100. That helper only rewords a `KeyError` on `request.files`, which moto never reads for
+these requests, so it is replaced by one that does nothing.
+
+Object bodies are AWS state: those over `server.S3_MEMORY_BYTES` are already kept in temporary files.
+These are private moto and Flask names, pinned like the Lambda hook's (`check_points` at `install`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import logging
+import os
+import pickle
+import tempfile
+import threading
+import weakref
+import zlib
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+from local_stack.lambda_hook import PINNED_MOTO_VERSION, HookError
+
+log = logging.getLogger(__name__)
+
+_TERMINAL_EVENTS = frozenset(
+    {"ExecutionSucceeded", "ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"}
+)
+
+
+class HistoryStore:
+    """Event histories of ended executions in one unlinked temporary file (each compressed), by ARN."""
+
+    def __init__(self) -> None:
+        self._file = tempfile.TemporaryFile(prefix="ocr-local-history-")  # noqa: SIM115 (closed by close())
+        self._index: dict[str, tuple[int, int]] = {}
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def put(self, arn: str, events: list[Any]) -> None:
+        blob = zlib.compress(pickle.dumps(events, protocol=pickle.HIGHEST_PROTOCOL), 1)
+        with self._lock:
+            os.pwrite(self._file.fileno(), blob, self._size)
+            self._index[arn] = (self._size, len(blob))
+            self._size += len(blob)
+
+    def get(self, arn: str) -> list[Any]:
+        offset, length = self._index[arn]
+        events: list[Any] = pickle.loads(zlib.decompress(os.pread(self._file.fileno(), length, offset)))
+        return events
+
+    def __contains__(self, arn: object) -> bool:
+        return arn in self._index
+
+    @property
+    def size_bytes(self) -> int:
+        return self._size
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class EndedEnvironment:
+    """Stands in for an ended execution's interpreter environment: its history (read from the store),
+    its final program state, no callbacks, and its map runs."""
+
+    def __init__(self, store: HistoryStore, arn: str, program_state: Any, map_runs: Any):
+        from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackPoolManager
+
+        self._store = store
+        self._arn = arn
+        self._program_state = program_state
+        self.map_run_record_pool_manager = map_runs
+        self.callback_pool_manager = CallbackPoolManager(activity_store={})
+
+    @property
+    def event_manager(self) -> EndedEnvironment:
+        return self
+
+    def get_event_history(self) -> list[Any]:
+        return self._store.get(self._arn)
+
+    def program_state(self) -> Any:
+        return self._program_state
+
+    def is_running(self) -> bool:
+        return False
+
+    def set_stop(self, stop_date: Any, cause: str | None, error: str | None) -> None:
+        """Stopping an ended execution changes nothing (as moto's environment does when not running)."""
+
+
+class LiveInstances:
+    """A model class's `instances_tracked` holding weak references: lists the instances still alive."""
+
+    def __init__(self, instances: list[Any] | None = None):
+        self._refs: dict[int, Any] = {}
+        self._strong: list[Any] = []
+        for instance in instances or []:
+            self.append(instance)
+
+    def append(self, instance: Any) -> None:
+        key = id(instance)
+
+        def forget(_ref: Any) -> None:
+            self._refs.pop(key, None)
+
+        try:
+            self._refs[key] = weakref.ref(instance, forget)
+        except TypeError:  # no weak reference possible: kept, as moto would
+            self._strong.append(instance)
+
+    def __iter__(self) -> Iterator[Any]:
+        alive = [ref() for ref in list(self._refs.values())]
+        return iter([instance for instance in alive if instance is not None] + self._strong)
+
+    def __len__(self) -> int:
+        return len(self._refs) + len(self._strong)
+
+
+class _State:
+    store: ClassVar[HistoryStore | None] = None
+    enctype_helper: ClassVar[Any] = None
+    tracked: ClassVar[dict[Any, list[Any]]] = {}
+    pending: ClassVar[list[Any]] = []
+    lock: ClassVar[threading.Lock] = threading.Lock()
+
+
+def check_points() -> None:
+    """Raise `HookError` unless moto keeps these where this module expects (moto 5.2.5)."""
+    from flask import debughelpers
+    from moto.core import model_instances
+    from moto.stepfunctions.parser import utils
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
+    from moto.stepfunctions.parser.backend.execution import Execution
+
+    hint = f"the local stack is pinned to moto=={PINNED_MOTO_VERSION}"
+    checks = {
+        "moto.stepfunctions.parser.utils.TMP_THREADS (a list)": isinstance(
+            getattr(utils, "TMP_THREADS", None), list
+        ),
+        "moto.core.model_instances.model_data (a dict)": isinstance(
+            getattr(model_instances, "model_data", None), dict
+        ),
+        "Environment.event_manager / program_state / map_run_record_pool_manager": all(
+            name in Environment.__annotations__ for name in ("event_manager", "map_run_record_pool_manager")
+        )
+        and callable(getattr(Environment, "program_state", None)),
+        "EventManager.get_event_history": callable(getattr(EventManager, "get_event_history", None)),
+        "Execution.to_history_output": callable(getattr(Execution, "to_history_output", None)),
+        "flask.debughelpers.attach_enctype_error_multidict(request)": _parameters(
+            getattr(debughelpers, "attach_enctype_error_multidict", None)
+        )
+        == ["request"],
+    }
+    for what, ok in checks.items():
+        if not ok:
+            raise HookError(f"{what} not found; {hint}")
+
+
+def _parameters(function: Any) -> list[str] | None:
+    return list(inspect.signature(function).parameters) if callable(function) else None
+
+
+def _no_enctype_helper(request: Any) -> None:
+    """Flask's debug-mode helper, without the reference cycle it builds around each request."""
+
+
+def install() -> HistoryStore:
+    """Check the moto names, open the history store, track model instances weakly and replace Flask's
+    debug-mode helper (until `uninstall`)."""
+    from moto.core.model_instances import model_data
+
+    check_points()
+    uninstall()
+    _State.store = HistoryStore()
+    from flask import debughelpers
+
+    _State.enctype_helper = debughelpers.attach_enctype_error_multidict
+    debughelpers.attach_enctype_error_multidict = _no_enctype_helper
+    for models in model_data.values():
+        for model in models.values():
+            current = getattr(model, "instances_tracked", None)
+            if isinstance(current, list) and not hasattr(model, "dispose"):
+                _State.tracked[model] = current
+                model.instances_tracked = LiveInstances(current)  # type: ignore[attr-defined]
+    return _State.store
+
+
+def uninstall() -> None:
+    """Give moto its lists and Flask its helper back and close the history store (ended executions then
+    lose their history)."""
+    for model, _previous in list(_State.tracked.items()):
+        tracker = getattr(model, "instances_tracked", None)
+        if isinstance(tracker, LiveInstances):
+            model.instances_tracked = list(tracker)
+    _State.tracked.clear()
+    _State.pending.clear()
+    if _State.enctype_helper is not None:
+        from flask import debughelpers
+
+        debughelpers.attach_enctype_error_multidict = _State.enctype_helper
+        _State.enctype_helper = None
+    if _State.store is not None:
+        _State.store.close()
+        _State.store = None
+
+
+def execution_ended(execution: Any) -> None:
+    """Told by the Lambda hook once moto has recorded `execution`'s end: prune finished interpreter
+    threads, then move its history to the store and release its environment, unless the history lacks
+    its final event yet (a timed-out execution's task may still be running: retried at the next end)."""
+    from moto.stepfunctions.parser.utils import TMP_THREADS
+
+    for thread in list(TMP_THREADS):
+        if not thread.is_alive():
+            with contextlib.suppress(ValueError):
+                TMP_THREADS.remove(thread)
+    store = _State.store
+    if store is None:
+        return
+    with _State.lock:
+        waiting = [*_State.pending, execution]
+        _State.pending = [e for e in waiting if not _release(store, e)]
+
+
+def _release(store: HistoryStore, execution: Any) -> bool:
+    worker: Any = getattr(execution, "exec_worker", None)
+    env = getattr(worker, "env", None)
+    if env is None:
+        return True
+    if isinstance(env, EndedEnvironment):
+        return True
+    events = env.event_manager.get_event_history()
+    last = events[-1].get("type") if events else None
+    if str(getattr(last, "value", last)) not in _TERMINAL_EVENTS:
+        return False
+    arn = str(execution.exec_arn)
+    store.put(arn, events)
+    worker.env = EndedEnvironment(store, arn, env.program_state(), env.map_run_record_pool_manager)
+    return True
