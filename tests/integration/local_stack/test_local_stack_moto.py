@@ -21,21 +21,10 @@ from local_stack.stack import LocalStack
 FIXTURE = Path(__file__).parent / "fixtures" / "template.yaml"
 
 
-class StubService:
-    """Stands in for the OCR service: the fixture's handlers never call it."""
-
-    base_url = "http://127.0.0.1:9"
-    client_id = "stub"
-    client_secret = "stub"
-
-    def stop(self) -> None:
-        return None
-
-
 @pytest.fixture(scope="module")
-def stack() -> Iterator[LocalStack]:
+def stack(stub_ocr: object) -> Iterator[LocalStack]:
     options = RunnerOptions(retry_delays=(0.2, 0.2))
-    with LocalStack.start(template=FIXTURE, ocr=StubService(), lambda_options=options) as running:
+    with LocalStack.start(template=FIXTURE, ocr=stub_ocr, lambda_options=options) as running:
         yield running
 
 
@@ -230,13 +219,13 @@ def test_object_outside_the_filter_starts_nothing(stack: LocalStack) -> None:
     assert len(stack.invocations) == before
 
 
-def test_second_stack_in_same_process_is_refused(stack: LocalStack) -> None:
+def test_second_stack_in_same_process_is_refused(stack: LocalStack, stub_ocr: object) -> None:
     # GIVEN a running stack
     # WHEN / THEN starting another one fails clearly (moto's state is process-wide)
     from local_stack.stack import StackError
 
     with pytest.raises(StackError):
-        LocalStack.start(template=FIXTURE, ocr=StubService())
+        LocalStack.start(template=FIXTURE, ocr=stub_ocr)
 
 
 def test_object_bodies_over_the_memory_bound_are_kept_on_disk(stack: LocalStack) -> None:

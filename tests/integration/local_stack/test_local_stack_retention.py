@@ -26,20 +26,9 @@ PASSES = 6
 DEADLINE = 30.0
 
 
-class StubService:
-    """Stands in for the OCR service: nothing here calls it."""
-
-    base_url = "http://127.0.0.1:9"
-    client_id = "stub"
-    client_secret = "stub"
-
-    def stop(self) -> None:
-        return None
-
-
 @pytest.fixture(scope="module")
-def stack() -> Iterator[LocalStack]:
-    with LocalStack.start(template=FIXTURE, ocr=StubService()) as running:
+def stack(stub_ocr: object) -> Iterator[LocalStack]:
+    with LocalStack.start(template=FIXTURE, ocr=stub_ocr) as running:
         yield running
 
 
