@@ -141,7 +141,7 @@ class LiveInstances:
 class _State:
     store: ClassVar[HistoryStore | None] = None
     enctype_helper: ClassVar[Any] = None
-    tracked: ClassVar[dict[Any, list[Any]]] = {}
+    tracked: ClassVar[list[Any]] = []
     pending: ClassVar[list[Any]] = []
     lock: ClassVar[threading.Lock] = threading.Lock()
 
@@ -203,7 +203,7 @@ def install() -> HistoryStore:
         for model in models.values():
             current = getattr(model, "instances_tracked", None)
             if isinstance(current, list) and not hasattr(model, "dispose"):
-                _State.tracked[model] = current
+                _State.tracked.append(model)
                 model.instances_tracked = LiveInstances(current)  # type: ignore[attr-defined]
     return _State.store
 
@@ -211,7 +211,7 @@ def install() -> HistoryStore:
 def uninstall() -> None:
     """Give moto its lists and Flask its helper back and close the history store (ended executions then
     lose their history)."""
-    for model, _previous in list(_State.tracked.items()):
+    for model in _State.tracked:
         tracker = getattr(model, "instances_tracked", None)
         if isinstance(tracker, LiveInstances):
             model.instances_tracked = list(tracker)
