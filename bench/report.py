@@ -144,17 +144,33 @@ def already_binary_md(r: dict[str, Any]) -> list[str]:
 
 
 def binary_reading_md(r: dict[str, Any]) -> list[str]:
-    """Tesseract CER on black-and-white pages of held-out faces: hard edges vs anti-aliased 2x."""
+    """Tesseract CER on black-and-white pages of held-out faces: hard edges vs anti-aliased, on
+    thresholded renders and (when measured) on binarized degraded pages."""
     columns = r["columns"]
     rows = [
         [key, *(f"{row[c]:.2f}" for c in columns)]
         for key, row in {**r["cer_percent_by_size"], **r["cer_percent_by_font"]}.items()
     ]
     rows.append(["**mean**", *(f"**{r['mean_cer_percent'][c]:.2f}**" for c in columns)])
-    return [
+    lines = [
         f"## Reading black-and-white pages: CER (%) on {r['pages']} pages in faces outside the corpus",
         "",
         *_table(["text size / face", *columns], rows),
+    ]
+    if "binarized" in r:
+        b = r["binarized"]
+        b_rows = [
+            [key, *(f"{row[c]:.2f}" for c in b["columns"])]
+            for key, row in {**b["cer_percent_by_size"], **b["cer_percent_by_degradation"]}.items()
+        ]
+        b_rows.append(["**mean**", *(f"**{b['mean_cer_percent'][c]:.2f}**" for c in b["columns"])])
+        lines += [
+            f"Binarized degraded pages in the same faces ({b['pages']} pages): CER (%)",
+            "",
+            *_table(["text size / degradation", *b["columns"]], b_rows),
+        ]
+    return [
+        *lines,
         f"CPU: {r['cpu_seconds'][columns[1]]:.1f} s anti-aliased against "
         f"{r['cpu_seconds'][columns[0]]:.1f} s with hard edges ({r['cpu_ratio']:.2f}x).",
         "",

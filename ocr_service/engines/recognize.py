@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import cv2
@@ -29,10 +30,15 @@ TWO_LEVEL_SHARE = 0.99
 """A gray image with at least this share of pixels at exactly 0 or 255 is read as black-and-white."""
 SMALL_TEXT_HEIGHT = 12
 """Median glyph (connected component) height in pixels, i.e. about the x-height, at or under which a
-black-and-white page is anti-aliased at twice its size before recognition (about 22 px text and smaller)."""
+black-and-white page is anti-aliased at twice its size before recognition (about 22 px text and smaller);
+a page of larger text is anti-aliased at its own size."""
 MAX_ANTIALIAS_PIXELS = 16_000_000
-"""Pages larger than this are recognized as they are (the 2x copy would hold four times the pixels)."""
+"""Pages larger than this are read at 1x (the 2x copy would hold four times the pixels)."""
+ANTI_ALIASING = True
+"""Off: black-and-white pages are read with their hard 0/255 edges (the bench's baseline column)."""
 _SUPERSAMPLE = 4
+_EDGE_SIGMA = 0.5
+"""Gaussian of the anti-aliasing, in source pixels."""
 _HOCR_NUMBERS = re.compile(r"\b(bbox|baseline|x_size|x_descenders|x_ascenders) ([-\d. ]+?)(?=;|\"|'|$)")
 
 
@@ -91,20 +97,52 @@ def anti_alias(binary: NDArray[Any]) -> NDArray[Any]:
     """
     h, w = binary.shape
     big = cv2.resize(binary, None, fx=_SUPERSAMPLE, fy=_SUPERSAMPLE, interpolation=cv2.INTER_NEAREST)
-    smooth = cv2.GaussianBlur(big, (0, 0), 0.5 * _SUPERSAMPLE)
+    smooth = cv2.GaussianBlur(big, (0, 0), _EDGE_SIGMA * _SUPERSAMPLE)
     out: NDArray[Any] = cv2.resize(smooth, (2 * w, 2 * h), interpolation=cv2.INTER_AREA)
     return out
 
 
+@cache
+def _edge_kernel() -> NDArray[Any]:
+    """1-D kernel of `anti_alias`'s three steps (4x blocks, Gaussian, area average) brought back to 1x:
+    the weight an output pixel gives to the source pixel `d` away, for d in -3..3."""
+    sub = np.arange(-4 * _SUPERSAMPLE, 4 * _SUPERSAMPLE + 1, dtype=np.float64)
+    gauss = np.exp(-(sub**2) / (2.0 * (_EDGE_SIGMA * _SUPERSAMPLE) ** 2))
+    gauss /= gauss.sum()
+    weights = np.zeros(7)
+    for d in range(-3, 4):  # output sub-pixel o reads input sub-pixel i of the pixel d away
+        for o in range(_SUPERSAMPLE):
+            for i in range(_SUPERSAMPLE):
+                weights[d + 3] += gauss[_SUPERSAMPLE * d + i - o + 4 * _SUPERSAMPLE]
+    kernel: NDArray[Any] = (weights / weights.sum()).astype(np.float32)
+    return kernel
+
+
+def anti_alias_1x(binary: NDArray[Any]) -> NDArray[Any]:
+    """A black-and-white page drawn as an anti-aliased gray page at its own size: `anti_alias`'s
+    smoothing (half a source pixel) area-averaged to 1x, computed as one separable filter.
+
+    For text above `SMALL_TEXT_HEIGHT`, where twice the size brings nothing but cost: the binarizer's
+    one-pixel edge steps otherwise change characters ("observed" read "ohserved"; see
+    `bench/binary_reading.py`, which also reads binarized degraded pages of faces outside the corpus).
+    """
+    kernel = _edge_kernel()
+    out: NDArray[Any] = cv2.sepFilter2D(binary, -1, kernel, kernel, borderType=cv2.BORDER_REPLICATE)
+    return out
+
+
 def for_recognition(image: NDArray[Any]) -> tuple[NDArray[Any], int]:
-    """(the image handed to Tesseract, its scale to `image`): a black-and-white page of small text is
-    anti-aliased at 2x (`anti_alias`); any other image passes unchanged at scale 1."""
-    if image.ndim != 2 or image.size > MAX_ANTIALIAS_PIXELS:
+    """(the image handed to Tesseract, its scale to `image`): a black-and-white page is anti-aliased,
+    at 2x for small text (`anti_alias`) and at 1x otherwise (`anti_alias_1x`); any other image passes
+    unchanged at scale 1."""
+    if image.ndim != 2 or not ANTI_ALIASING:
         return image, 1
     height = small_text_height(image)
-    if height is None or height > SMALL_TEXT_HEIGHT:
+    if height is None:
         return image, 1
-    return anti_alias(image), 2
+    if height <= SMALL_TEXT_HEIGHT and image.size <= MAX_ANTIALIAS_PIXELS:
+        return anti_alias(image), 2
+    return anti_alias_1x(image), 1
 
 
 def _scaled_hocr(hocr: str, scale: int) -> str:

@@ -1,4 +1,5 @@
-"""Black-and-white pages of small text are read anti-aliased at 2x; coordinates stay the input's."""
+"""Black-and-white pages are read anti-aliased (small text at 2x, larger at 1x); coordinates stay the
+input's."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from PIL import Image, ImageDraw, ImageFont
 from bench.corpus import make_page
 from bench.metrics import cer
 from ocr_service.engines import recognize as rec
-from ocr_service.engines.recognize import TesseractRecognizer, anti_alias, for_recognition
+from ocr_service.engines.recognize import TesseractRecognizer, anti_alias, anti_alias_1x, for_recognition
 
 STIX = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "STIXGeneral.ttf"
 """A Times-like face outside the bench corpus's DejaVu fonts."""
@@ -47,19 +48,42 @@ def test_for_recognition_small_binary_text_anti_aliased_at_twice_the_size() -> N
     assert np.mean((back < 128) == (page < 128)) > 0.99
 
 
-@pytest.mark.parametrize("case", ["gray", "large_text", "rgb"])
-def test_for_recognition_other_images_pass_unchanged(case: str) -> None:
-    # GIVEN a gray render, a black-and-white page of 40 px text, or an RGB page
+def test_for_recognition_large_binary_text_anti_aliased_at_its_size() -> None:
+    # GIVEN a black-and-white page of 40 px text
+    page, _ = _stix_page(40)
+    # WHEN it is prepared for recognition
+    out, scale = for_recognition(page)
+    # THEN it keeps its size, gains gray edges, and thresholds back to the same page
+    assert scale == 1 and out.shape == page.shape
+    assert np.count_nonzero((out > 0) & (out < 255)) > 0.01 * out.size
+    assert np.mean((out < 128) == (page < 128)) > 0.995
+
+
+@pytest.mark.parametrize("case", ["gray", "rgb", "switched_off"])
+def test_for_recognition_other_images_pass_unchanged(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a gray render, an RGB page, or a black-and-white page with the anti-aliasing switched off
     if case == "gray":
         image = make_page(1, font_px=14).image[:, :, 0]
-    elif case == "large_text":
-        image = _stix_page(40)[0]
-    else:
+    elif case == "rgb":
         image = np.repeat(_stix_page(14)[0][:, :, None], 3, axis=2)
+    else:
+        image = _stix_page(14)[0]
+        monkeypatch.setattr(rec, "ANTI_ALIASING", False)
     # WHEN prepared for recognition
     out, scale = for_recognition(image)
     # THEN it is handed over as it is
     assert scale == 1 and out is image
+
+
+def test_anti_alias_1x_is_the_2x_path_averaged_down() -> None:
+    # GIVEN a black-and-white page
+    page, _ = _stix_page(30)
+    # WHEN anti-aliased at 1x, and through the 4x-block path area-averaged to 1x instead of 2x
+    out = anti_alias_1x(page).astype(np.int64)
+    two = anti_alias(page).astype(np.float64)
+    down = two.reshape(page.shape[0], 2, page.shape[1], 2).mean(axis=(1, 3))
+    # THEN both agree within rounding (the separable filter is the same smoothing)
+    assert np.abs(out - down).max() <= 2
 
 
 def test_recognize_small_binary_text_reads_better_than_hard_edges(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -68,7 +92,7 @@ def test_recognize_small_binary_text_reads_better_than_hard_edges(monkeypatch: p
     pages = [_stix_page(px) for px in (12, 14, 16)]
     # WHEN recognized as the service does, and with the anti-aliasing switched off
     with_aa = [cer(text, engine.recognize(page).text) for page, text in pages]
-    monkeypatch.setattr(rec, "SMALL_TEXT_HEIGHT", 0)
+    monkeypatch.setattr(rec, "ANTI_ALIASING", False)
     hard = [cer(text, engine.recognize(page).text) for page, text in pages]
     # THEN the anti-aliased reading makes clearly fewer errors
     assert sum(with_aa) < 0.7 * sum(hard), (with_aa, hard)
