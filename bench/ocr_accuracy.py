@@ -6,7 +6,10 @@ Columns, for every corpus image:
   its internal Sauvola thresholding (the service has no switch to change that);
 * `binarized`: BinarizeImage, then RecognizeImage on the returned PNG (the pipeline's `endpoint` mode);
 * `engine_otsu`: Tesseract called directly with its default global Otsu thresholding (no service switch
-  selects it), i.e. recognition with no local binarization at all.
+  selects it), i.e. recognition with no local binarization at all;
+* `ink_mask`: RecognizeImage on the page's exact ink mask (0/255 PNG), what a perfect binarizer would
+  hand over: where it reads worse than `raw`, no binarizer can close the gap (pages without a known
+  mask, the real scan, have no value).
 
 The pipeline's `inline` mode (RecognizeImage with `makeBinarization`) runs the same binarizer inside the
 service, so it is not measured separately. API cost is counted in OCR tasks per image (each task is one
@@ -34,7 +37,7 @@ from ocr_pipeline.domain.binarization import image_stats
 from ocr_pipeline.domain.ports import TaskStatus
 from ocr_service.engines.recognize import THRESHOLD_OTSU, TesseractRecognizer
 
-COLUMNS = ("raw", "binarized", "engine_otsu")
+COLUMNS = ("raw", "binarized", "engine_otsu", "ink_mask")
 TASKS = {"raw": 1, "binarized": 2}
 LANGUAGE = "English"
 MAX_THREADS = 3
@@ -74,6 +77,8 @@ def measure(sample: Sample, client: AsposeOcrClient, engine: TesseractRecognizer
         "binarized": _binarized(client, data),
         "engine_otsu": engine.recognize(sample.page.image, thresholding=THRESHOLD_OTSU).text,
     }
+    if sample.page.ink.any():
+        texts["ink_mask"] = _recognize(client, png_bytes(np.where(sample.page.ink, 0, 255).astype(np.uint8)))
     stats = image_stats(Image.open(io.BytesIO(data)))
     return ImageResult(
         name=sample.name,
@@ -106,7 +111,9 @@ def summarise(results: Sequence[ImageResult]) -> dict[str, Any]:
     }
     degraded = [r for r in results if r.degradation not in ("clean", "real_scan")]
     mean_degraded = {
-        column: 100.0 * float(np.mean([r.cer[column] for r in degraded])) if degraded else 0.0
+        column: 100.0 * float(np.mean([r.cer[column] for r in degraded if column in r.cer]))
+        if degraded
+        else 0.0
         for column in COLUMNS
     }
     return {

@@ -183,8 +183,13 @@ def ocr_md(r: dict[str, Any]) -> list[str]:
         "raw": "raw (service; Tesseract internal Sauvola)",
         "binarized": "BinarizeImage -> RecognizeImage",
         "engine_otsu": "engine direct, Tesseract Otsu",
+        "ink_mask": "exact ink mask -> RecognizeImage",
     }
-    rows = [[deg, *(f"{r['cer_percent'][deg][c]:.2f}" for c in columns)] for deg in r["cer_percent"]]
+
+    def cell(row: dict[str, float], column: str) -> str:
+        return f"{row[column]:.2f}" if column in row else "-"
+
+    rows = [[deg, *(cell(r["cer_percent"][deg], c) for c in columns)] for deg in r["cer_percent"]]
     rows.append(["**mean of degraded**", *(f"**{r['mean_cer_degraded_percent'][c]:.2f}**" for c in columns)])
     return [
         f"## OCR accuracy: CER (%) per degradation ({r['images']} images, via the service's HTTP API)",
