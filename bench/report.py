@@ -530,7 +530,7 @@ def plots(results: dict[str, Any], out_dir: Path) -> list[Path]:
         for i, column in enumerate(r["columns"]):
             ax.bar(
                 [d + i * width for d in range(len(degs))],
-                [r["cer_percent"][d][column] for d in degs],
+                [r["cer_percent"][d].get(column, 0.0) for d in degs],
                 width,
                 label=column,
             )

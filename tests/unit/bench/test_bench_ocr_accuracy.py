@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from bench.ocr_accuracy import COLUMNS, ImageResult, summarise
-from bench.report import ocr_md
+from bench.report import ocr_md, plots
 
 
 def _result(name: str, degradation: str, cer: dict[str, float]) -> ImageResult:
     return ImageResult(name=name, degradation=degradation, cer=cer, stats={})
 
 
-def test_summarise_averages_the_ink_mask_column_only_where_a_mask_is_known() -> None:
+def test_summarise_averages_the_ink_mask_column_only_where_a_mask_is_known(tmp_path: Path) -> None:
     # GIVEN two blurred pages with every column, and the real scan without an ink mask
     full = dict.fromkeys(COLUMNS, 0.01)
     results = [
@@ -18,11 +20,13 @@ def test_summarise_averages_the_ink_mask_column_only_where_a_mask_is_known() -> 
         _result("b", "blur", {**full, "ink_mask": 0.03}),
         _result("scan", "real_scan", {"raw": 0.2, "binarized": 0.1, "engine_otsu": 0.4}),
     ]
-    # WHEN summarised and rendered
+    # WHEN summarised, rendered and plotted
     summary = summarise(results)
     table = "\n".join(ocr_md(summary))
+    written = plots({"ocr_accuracy": summary}, tmp_path)
     # THEN the mask column is the mean of the pages that have it, and the scan's cell is a dash
     assert summary["cer_percent"]["blur"]["ink_mask"] == 2.0
     assert "ink_mask" not in summary["cer_percent"]["real_scan"]
     assert summary["mean_cer_degraded_percent"]["ink_mask"] == 2.0
     assert "| real_scan | 20.00 | 10.00 | 40.00 | - |" in table
+    assert [p.name for p in written] == ["ocr_accuracy.png"] and written[0].stat().st_size > 0
