@@ -100,7 +100,10 @@ def test_burst_beyond_the_slots_queues_and_every_image_succeeds_within_the_bound
         name: t for name, t in stack.throttles.items() if "Preprocess" in name or "Recognize" in name
     }
     assert all(sum(t.values()) == 0 for t in api_throttles.values()), api_throttles
-    assert {r.transitions for r in records} == {9}
+    # the straight path is 9 transitions; a busy machine may add whole poll rounds (Wait, Check, Choice)
+    assert all(r.transitions >= 9 and (r.transitions - 9) % 3 == 0 for r in records), [
+        r.transitions for r in records
+    ]
     assert _slots(stack) == ({}, [])
 
 
