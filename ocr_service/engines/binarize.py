@@ -39,6 +39,7 @@ All arithmetic is done by OpenCV calls on uint8/uint16/float32 buffers; no per-p
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,11 +71,12 @@ from ocr_service.engines.threshold import (
     gradient8,
     hist_quantile,
     histogram,
+    page_histogram,
     rim_fraction,
     sample_rows,
     threshold_map,
 )
-from ocr_service.engines.tiles import run_rows
+from ocr_service.engines.tiles import run_rows, submit
 
 
 @dataclass(frozen=True)
@@ -184,17 +186,26 @@ def _fill_holes(mask: NDArray[Any]) -> NDArray[Any]:
     return cv2.bitwise_or(mask, holes)
 
 
+def _invert_copy(first: NDArray[Any], params: BinarizeParams) -> NDArray[Any]:
+    """The copy of the first-pass image the light-on-dark regions are looked for on."""
+    return resize(first, scaled_size(first.shape, min(1.0, params.invert_long_side / max(first.shape))))
+
+
 def _repair_inverted(
-    gray: NDArray[Any], first: NDArray[Any], sw: float, params: BinarizeParams
+    gray: NDArray[Any],
+    first: NDArray[Any],
+    sw: float,
+    params: BinarizeParams,
+    small: NDArray[Any] | None = None,
 ) -> NDArray[Any]:
-    """Invert the light-on-dark regions of `gray`.
+    """Invert the light-on-dark regions of `gray` (`small`: `_invert_copy(first)`, when at hand).
 
     A candidate region counts when it is large (at least `invert_region_strokes` stroke widths
     squared), box-like (it fills `invert_min_fill` of its bounding box: banners, table headers; a
     thick initial or a shadowed margin does not) and its light strokes are thinner than its dark ones.
     """
     h, w = gray.shape
-    small = resize(first, scaled_size(first.shape, min(1.0, params.invert_long_side / max(first.shape))))
+    small = _invert_copy(first, params) if small is None else small
     sw_small = sw * small.shape[1] / w
     mask = inverted_mask(small, sw_small, params)
     if not cv2.countNonZero(mask):
@@ -227,16 +238,18 @@ def _repair_inverted(
     return out
 
 
-def bilevel_threshold(gray: NDArray[Any], params: BinarizeParams = DEFAULT_PARAMS) -> float | None:
+def bilevel_threshold(
+    gray: NDArray[Any], params: BinarizeParams = DEFAULT_PARAMS, hist: NDArray[np.float64] | None = None
+) -> float | None:
     """The halfway level of an already black-and-white page, or None when the page is not bilevel.
 
     Bilevel: the darkest and the lightest levels of the page (its 0.5 and 99.5 percentiles, within
     `bilevel_tolerance`) are its two most frequent levels on either side of the Otsu split, at least
     `min_contrast` apart, and together (within the same tolerance) hold `bilevel_share` of the
     pixels: the rest are the edges of a scanner's or renderer's blur. A shadow, a grey block or
-    paper texture adds levels of its own and fails.
+    paper texture adds levels of its own and fails. `hist`: `page_histogram(gray)`, when at hand.
     """
-    hist = histogram(sample_rows(gray))
+    hist = page_histogram(gray) if hist is None else hist
     split = otsu_split(hist)[0]
     low = int(np.argmax(hist[: split + 1]))
     high = split + 1 + int(np.argmax(hist[split + 1 :])) if split < 255 else 255
@@ -279,10 +292,20 @@ def estimate_stroke_width(gray: NDArray[Any], params: BinarizeParams = DEFAULT_P
     return _first_pass(gray, params)[0]
 
 
-def _first_pass(gray: NDArray[Any], params: BinarizeParams) -> tuple[float, NDArray[Any]]:
-    """(stroke width in full-resolution pixels, the first-pass copy it was measured on)."""
+def _first_copy(gray: NDArray[Any], params: BinarizeParams) -> NDArray[Any]:
+    """The page reduced to about `first_pass_long_side` (by a whole factor): the first pass's copy."""
+    return _shrink(gray, max(1, max(gray.shape) // params.first_pass_long_side))
+
+
+def _first_pass(
+    gray: NDArray[Any], params: BinarizeParams, first: NDArray[Any] | None = None
+) -> tuple[float, NDArray[Any]]:
+    """(stroke width in full-resolution pixels, the first-pass copy it was measured on).
+
+    `first`: `_first_copy(gray)`, when at hand.
+    """
     h, w = gray.shape
-    first = _shrink(gray, max(1, max(h, w) // params.first_pass_long_side))
+    first = _first_copy(gray, params) if first is None else first
     coarse = _shrink_coarse(first, 8)
     background = closing_background(coarse, odd(min(coarse.shape) / 10)).astype(np.uint8)
     background = resize(background, (first.shape[1], first.shape[0]))
@@ -319,21 +342,30 @@ def _background(work: NDArray[Any], sw: float, params: BinarizeParams) -> NDArra
 
 
 def _working_copy(
-    gray: NDArray[Any], params: BinarizeParams
-) -> tuple[NDArray[Any], float, NDArray[Any], NDArray[Any]]:
+    gray: NDArray[Any], params: BinarizeParams, *, sheet: bool = False
+) -> tuple[NDArray[Any], float, NDArray[Any], NDArray[Any], Future[NDArray[np.float32] | None] | None]:
     """(page with inverted blocks repaired, stroke width in page pixels, copy at the working scale,
-    the first-pass copy).
+    the first-pass copy, with `sheet` the search for a photographed sheet's corners (`_sheet`)).
 
-    The first pass is reused as the working copy when both scales agree.
+    The first pass is reused as the working copy when both scales agree. The copy the light-on-dark
+    regions are looked for on and the sheet search start on the thread pool as soon as the
+    first-pass copy exists, next to the stroke-width measurement (`tiles.submit`); a page whose
+    blocks were inverted is searched again on its repaired copy.
     """
-    sw, first = _first_pass(gray, params)
-    repaired = _repair_inverted(gray, first, sw, params)
+    first = _first_copy(gray, params)
+    small = submit(_invert_copy, first, params)
+    found = submit(_sheet, first, gray.shape) if sheet else None
+    sw, _ = _first_pass(gray, params, first)
+    repaired = _repair_inverted(gray, first, sw, params, small.result())
     if repaired is not gray:
         gray, first = repaired, resize(repaired, (first.shape[1], first.shape[0]))
+        if found is not None:
+            found.result()
+            found = submit(_sheet, first, gray.shape)
     factor = max(1, round(sw / params.work_stroke_px))
     first_factor = max(1, round(gray.shape[1] / first.shape[1]))
     work = first if factor == first_factor else _shrink(gray, factor)
-    return gray, sw, work, first
+    return gray, sw, work, first, found
 
 
 def _sheet(first: NDArray[Any], shape: tuple[int, ...]) -> NDArray[np.float32] | None:
@@ -381,7 +413,7 @@ def flatten(image: NDArray[Any], params: BinarizeParams = DEFAULT_PARAMS) -> NDA
     if image.size == 0:
         raise ValueError("empty image")
     gray = to_gray(image)
-    gray, sw, work, _ = _working_copy(gray, params)
+    gray, sw, work, _, _ = _working_copy(gray, params)
     h, w = gray.shape
     background = resize(_background(work, sw * work.shape[1] / w, params), (w, h))
     flat = cv2.divide(gray.astype(np.float32), background, scale=255.0)
@@ -402,17 +434,18 @@ def binarize(image: NDArray[Any], params: BinarizeParams = DEFAULT_PARAMS) -> ND
     if image.size == 0:
         raise ValueError("empty image")
     gray = to_gray(image)
-    bilevel = bilevel_threshold(gray, params)
+    hist = page_histogram(gray)
+    bilevel = bilevel_threshold(gray, params, hist)
     if bilevel is not None:
         return cv2.threshold(gray, bilevel, 255, cv2.THRESH_BINARY)[1]
-    flat = flat_paper_binarize(gray, params)
+    flat = flat_paper_binarize(gray, params, hist)
     if flat is not None:
         return flat
-    gray, sw, work, first = _working_copy(gray, params)
-    sheet = _sheet(first, gray.shape) if params.sheet_only else None
+    gray, sw, work, _, found = _working_copy(gray, params, sheet=params.sheet_only)
     h, w = gray.shape
     sw_work = sw * work.shape[1] / w
     background = _background(work, sw_work, params)
+    sheet = None if found is None else found.result()
     if sheet is not None and params.photo_deblur:
         sharp = _deblurred_photo(gray, background, params)
         if sharp is not None:

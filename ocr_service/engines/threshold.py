@@ -52,6 +52,11 @@ def sample_rows(image: Image, limit: int = 500_000) -> Image:
     return image[::step] if step > 1 else image
 
 
+def page_histogram(gray: Image) -> NDArray[np.float64]:
+    """Grey-level histogram of a page's row sample (`sample_rows`): the page tests share it."""
+    return histogram(sample_rows(gray))
+
+
 def hist_quantile(hist: NDArray[np.float64], q: float) -> float:
     """The `q` quantile (0..1) of the levels a histogram counts (its bin index, +0.5)."""
     cumulative = np.cumsum(hist)
@@ -284,11 +289,12 @@ def threshold_map(
     weak_threshold = cv2.max(weak_threshold, _scaled(cv2.dilate(dark, near), rim))
     strong = cv2.compare(dark, strong_threshold, cv2.CMP_GT)
     weak = cv2.compare(dark, weak_threshold, cv2.CMP_GT)
-    out: Image = strong_threshold.copy()
+    out: Image = strong_threshold
     kept = reaching_ink(dark, strong, params.ghost_strokes * sw * sw)
     if kept is not strong:
         # strong marks that never reach real ink's darkness (bleed-through, stains) become paper
-        out[cv2.subtract(strong, cv2.dilate(kept, _ONES)) > 0] = 255
+        out = cv2.max(out, cv2.subtract(strong, cv2.dilate(kept, _ONES)))
     grown = hysteresis(kept, weak, params.seed_strokes * sw * sw)
+    # the grown pixels take the lower threshold (computed before `out` may be written over)
     cv2.copyTo(cv2.min(weak_threshold, strong_threshold), grown, out)
     return out

@@ -95,3 +95,35 @@ def test_run_rows_inside_a_band_runs_inline_instead_of_waiting_on_the_pool(
     future = tiles._executor().submit(tiles.run_rows, 400, out, 8, outer, min_band=50)
     future.result(timeout=30)
     assert int(out.min()) == 7
+
+
+def test_map_rows_hands_each_band_its_own_rows_inside_its_margins(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN 1000 rows on 2 workers, a 30-row margin, and a job that returns the page rows it owns
+    monkeypatch.setattr(tiles, "workers", lambda: 2)
+    rows = np.arange(1000)
+
+    def job(band: slice, own: slice) -> NDArray[Any]:
+        assert own.start >= 0 and own.stop <= band.stop - band.start
+        return rows[band][own]
+
+    # WHEN mapped over the bands
+    parts = tiles.map_rows(1000, 30, job, min_band=100)
+    # THEN there are 2 parts, and together, in order, they hold every row exactly once
+    assert len(parts) == 2
+    assert np.array_equal(np.concatenate(parts), rows)
+
+
+def test_submit_runs_next_to_the_caller_and_inline_on_one_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a job that itself runs bands
+    def job(n: int) -> int:
+        out = np.zeros((n, 1), np.uint8)
+        tiles.run_rows(
+            n, out, 4, lambda rows, out_rows: np.ones((out_rows.stop - out_rows.start, 1)), min_band=10
+        )
+        return int(out.sum())
+
+    # WHEN submitted on 2 workers and on 1 THEN both give the job's result (no wait on the pool)
+    monkeypatch.setattr(tiles, "workers", lambda: 2)
+    assert tiles.submit(job, 200).result(timeout=30) == 200
+    monkeypatch.setattr(tiles, "workers", lambda: 1)
+    assert tiles.submit(job, 50).result(timeout=0) == 50
