@@ -41,12 +41,13 @@ from __future__ import annotations
 
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from ocr_service.engines.darkness import darkness_and_stats
 from ocr_service.engines.flat import blur_sigma, deblur, flat_paper_binarize, upsampled
 from ocr_service.engines.flat import sharpness as flat_sharpness
 from ocr_service.engines.perspective import clear_outside_sheet, find_page
@@ -66,9 +67,6 @@ from ocr_service.engines.scale import (
 from ocr_service.engines.threshold import (
     FULL,
     darkness8,
-    edge_sharpness,
-    global_level,
-    gradient8,
     hist_quantile,
     histogram,
     page_histogram,
@@ -341,31 +339,52 @@ def _background(work: NDArray[Any], sw: float, params: BinarizeParams) -> NDArra
     return background
 
 
-def _working_copy(
-    gray: NDArray[Any], params: BinarizeParams, *, sheet: bool = False
-) -> tuple[NDArray[Any], float, NDArray[Any], NDArray[Any], Future[NDArray[np.float32] | None] | None]:
-    """(page with inverted blocks repaired, stroke width in page pixels, copy at the working scale,
-    the first-pass copy, with `sheet` the search for a photographed sheet's corners (`_sheet`)).
+class _Working(NamedTuple):
+    """What `_working_copy` prepares: the page (inverted blocks repaired), its stroke width in page
+    pixels, the copy at the working scale, the first-pass copy, the working copy's paper
+    background (`_background`) and, when asked for, the photographed sheet's corners (`_sheet`)."""
 
-    The first pass is reused as the working copy when both scales agree. The copy the light-on-dark
-    regions are looked for on and the sheet search start on the thread pool as soon as the
-    first-pass copy exists, next to the stroke-width measurement (`tiles.submit`); a page whose
-    blocks were inverted is searched again on its repaired copy.
+    gray: NDArray[Any]
+    sw: float
+    work: NDArray[Any]
+    first: NDArray[Any]
+    background: Future[NDArray[Any]]
+    sheet: Future[NDArray[np.float32] | None] | None
+
+
+def _working_copy(gray: NDArray[Any], params: BinarizeParams, *, sheet: bool = False) -> _Working:
+    """The working copies of `gray`, its stroke width and the jobs that depend on them only.
+
+    The first pass is reused as the working copy when both scales agree. Independent steps run on
+    the thread pool next to each other (`tiles.submit`): the copy the light-on-dark regions are
+    looked for on and the sheet search start as soon as the first-pass copy exists, next to the
+    stroke-width measurement; the paper background starts once the stroke width is known, next to
+    the light-on-dark repair. A page whose blocks were inverted (rare) has both done again on its
+    repaired copy.
     """
     first = _first_copy(gray, params)
     small = submit(_invert_copy, first, params)
     found = submit(_sheet, first, gray.shape) if sheet else None
     sw, _ = _first_pass(gray, params, first)
+    work = _work_copy(gray, first, sw, params)
+    background = submit(_background, work, sw * work.shape[1] / gray.shape[1], params)
     repaired = _repair_inverted(gray, first, sw, params, small.result())
     if repaired is not gray:
         gray, first = repaired, resize(repaired, (first.shape[1], first.shape[0]))
+        background.result()
+        work = _work_copy(gray, first, sw, params)
+        background = submit(_background, work, sw * work.shape[1] / gray.shape[1], params)
         if found is not None:
             found.result()
             found = submit(_sheet, first, gray.shape)
+    return _Working(gray, sw, work, first, background, found)
+
+
+def _work_copy(gray: NDArray[Any], first: NDArray[Any], sw: float, params: BinarizeParams) -> NDArray[Any]:
+    """`gray` at the working scale (strokes about `work_stroke_px` wide); `first` when it is that."""
     factor = max(1, round(sw / params.work_stroke_px))
     first_factor = max(1, round(gray.shape[1] / first.shape[1]))
-    work = first if factor == first_factor else _shrink(gray, factor)
-    return gray, sw, work, first, found
+    return first if factor == first_factor else _shrink(gray, factor)
 
 
 def _sheet(first: NDArray[Any], shape: tuple[int, ...]) -> NDArray[np.float32] | None:
@@ -413,9 +432,10 @@ def flatten(image: NDArray[Any], params: BinarizeParams = DEFAULT_PARAMS) -> NDA
     if image.size == 0:
         raise ValueError("empty image")
     gray = to_gray(image)
-    gray, sw, work, _, _ = _working_copy(gray, params)
+    prepared = _working_copy(gray, params)
+    gray = prepared.gray
     h, w = gray.shape
-    background = resize(_background(work, sw * work.shape[1] / w, params), (w, h))
+    background = resize(prepared.background.result(), (w, h))
     flat = cv2.divide(gray.astype(np.float32), background, scale=255.0)
     flat = np.clip(flat, 0.0, 255.0, out=flat)
     low = 255.0 * quantile(flat / 255.0, 0.005)
@@ -441,22 +461,21 @@ def binarize(image: NDArray[Any], params: BinarizeParams = DEFAULT_PARAMS) -> ND
     flat = flat_paper_binarize(gray, params, hist)
     if flat is not None:
         return flat
-    gray, sw, work, _, found = _working_copy(gray, params, sheet=params.sheet_only)
+    gray, sw, work, _, background_job, sheet_job = _working_copy(gray, params, sheet=params.sheet_only)
     h, w = gray.shape
     sw_work = sw * work.shape[1] / w
-    background = _background(work, sw_work, params)
-    sheet = None if found is None else found.result()
+    background = background_job.result()
+    sheet = None if sheet_job is None else sheet_job.result()
     if sheet is not None and params.photo_deblur:
         sharp = _deblurred_photo(gray, background, params)
         if sharp is not None:
             gray = sharp
             work = _shrink(gray, max(1, round(w / work.shape[1])))
-    dark_work = darkness8(work, background)
-    jump = gradient8(dark_work)
-    if hist_quantile(histogram(sample_rows(jump)), 0.999) < FULL * params.min_contrast:
+    dark_work, jump, stats = darkness_and_stats(work, background, sw_work, params)
+    if stats.contrast < FULL * params.min_contrast:
         return np.full((h, w), 255, np.uint8)
-    level = global_level(dark_work, params)
-    rim = rim_fraction(edge_sharpness(dark_work, jump, sw_work, level, params), params)
+    level = stats.level
+    rim = rim_fraction(stats.sharpness, params)
     max_speck = params.speck_strokes * sw * sw
 
     def decide(rows: slice, out_rows: slice) -> NDArray[Any]:

@@ -46,9 +46,14 @@ def histogram(image: Image, mask: Image | None = None, bins: int = 256) -> NDArr
     return hist
 
 
+def sample_step(size: int, limit: int = 500_000) -> int:
+    """The row step of `sample_rows` for an image of `size` pixels."""
+    return max(1, size // limit)
+
+
 def sample_rows(image: Image, limit: int = 500_000) -> Image:
     """Every n-th row of `image` (a view), so that about `limit` pixels remain: enough for statistics."""
-    step = max(1, image.size // limit)
+    step = sample_step(image.size, limit)
     return image[::step] if step > 1 else image
 
 
@@ -200,9 +205,12 @@ def paper_floors(
     return out[0], out[1]
 
 
-def global_level(dark: Image, params: BinarizeParams) -> float:
-    """Otsu level of the darkness, raised to `ink_level_fraction` of the ink's `ink_percentile`."""
-    hist = histogram(sample_rows(dark))
+def global_level(dark: Image, params: BinarizeParams, hist: NDArray[np.float64] | None = None) -> float:
+    """Otsu level of the darkness, raised to `ink_level_fraction` of the ink's `ink_percentile`.
+
+    `hist`: the histogram of `sample_rows(dark)`, when at hand.
+    """
+    hist = histogram(sample_rows(dark)) if hist is None else hist
     level = float(otsu_split(hist)[0]) + 0.5
     ink = hist.copy()
     ink[: int(level) + 1] = 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 from numpy.typing import NDArray
@@ -11,8 +12,18 @@ from numpy.typing import NDArray
 from bench.corpus import degrade, make_page
 from bench.metrics import f_measure
 from ocr_service.engines import tiles
-from ocr_service.engines.binarize import binarize
-from ocr_service.engines.scale import stroke_width
+from ocr_service.engines.binarize import DEFAULT_PARAMS, binarize, to_gray
+from ocr_service.engines.darkness import darkness_and_stats
+from ocr_service.engines.scale import closing_background, stroke_width
+from ocr_service.engines.threshold import (
+    darkness8,
+    edge_sharpness,
+    global_level,
+    gradient8,
+    hist_quantile,
+    histogram,
+    sample_rows,
+)
 
 
 def test_bands_cover_every_row_once_with_margins_inside_the_page() -> None:
@@ -127,3 +138,22 @@ def test_submit_runs_next_to_the_caller_and_inline_on_one_core(monkeypatch: pyte
     assert tiles.submit(job, 200).result(timeout=30) == 200
     monkeypatch.setattr(tiles, "workers", lambda: 1)
     assert tiles.submit(job, 50).result(timeout=0) == 50
+
+
+def test_darkness_and_statistics_in_bands_equal_the_single_pass_functions(
+    a4_shadow: tuple[NDArray[Any], NDArray[Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the working copy of an A4 page and its paper background
+    gray = cv2.resize(to_gray(a4_shadow[0]), (1240, 1754), interpolation=cv2.INTER_AREA)
+    background = closing_background(gray, 15)
+    sw = 2.0
+    # WHEN the darkness, jump and statistics are computed in 2 parallel bands
+    monkeypatch.setattr(tiles, "workers", lambda: 2)
+    dark, jump, stats = darkness_and_stats(gray, background, sw, DEFAULT_PARAMS)
+    # THEN every value is the one the single-pass functions give on the whole page
+    assert np.array_equal(dark, darkness8(gray, background))
+    assert np.array_equal(jump, gradient8(dark))
+    assert stats.level == global_level(dark, DEFAULT_PARAMS)
+    assert stats.sharpness == edge_sharpness(dark, jump, sw, stats.level, DEFAULT_PARAMS)
+    assert stats.contrast == hist_quantile(histogram(sample_rows(jump)), 0.999)
+    assert 0.5 < stats.sharpness <= 1.0
