@@ -28,7 +28,9 @@ Method (see the README's binarization section for the measurements behind each s
      on soft ones, from the measured edge sharpness) that connect to strong ink are kept;
    the comparison is done at full resolution as I < B (1 - T) against the upsampled grey-level gate.
    The threshold map is in `threshold.py`, on 8-bit darkness; it and the comparison run in
-   overlapping row bands on a thread pool (`tiles.py`).
+   overlapping row bands on a thread pool (`tiles.py`), as do the darkness and the page statistics
+   it starts from (`darkness.py`); independent steps (the inverted-region copy, the sheet search,
+   the background) run side by side on the same pool (`_working_copy`).
 7. a phone photo of a sheet (`perspective.find_page`, looked for on the first-pass copy; a no-op on
    scans) is deconvolved from its lens blur before step 5 (`_deblurred_photo`), and keeps only the
    sheet's text: the desk around it and the dark rim along the sheet's edge come out as paper, the

@@ -4,7 +4,9 @@ A page's local decisions (windows a few stroke widths wide, smooth statistics ov
 the size of a word) depend only on a neighbourhood, so a page can be cut into horizontal bands that
 overlap by a margin wider than all of them; each band is processed on its own and only its interior
 is kept. One band per core: on two cores, the per-pixel half of the binarizer runs about twice as
-fast, with the same result away from the margins' statistics.
+fast, with the same result away from the margins' statistics. `map_rows` hands each band's own
+result back instead (per-band values, histograms that add up); `submit` runs an independent step
+next to the caller's own work on the same pool.
 """
 
 from __future__ import annotations
