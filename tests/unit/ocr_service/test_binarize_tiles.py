@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import cv2
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from bench.corpus import degrade, make_page
+from bench.corpus import degrade, make_page, photo_pages
 from bench.metrics import f_measure
 from ocr_service.engines import tiles
 from ocr_service.engines.binarize import DEFAULT_PARAMS, binarize, to_gray
@@ -157,3 +158,22 @@ def test_darkness_and_statistics_in_bands_equal_the_single_pass_functions(
     assert stats.sharpness == edge_sharpness(dark, jump, sw, stats.level, DEFAULT_PARAMS)
     assert stats.contrast == hist_quantile(histogram(sample_rows(jump)), 0.999)
     assert 0.5 < stats.sharpness <= 1.0
+
+
+def test_pages_binarized_from_several_threads_at_once_equal_one_at_a_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN three different pages (a shadow, an inverted block, a photo) and a 2-worker pool
+    monkeypatch.setattr(tiles, "workers", lambda: 2)
+    pages = [
+        degrade(make_page(11, width=900, height=700, font_px=24), "shadow", 11).image,
+        degrade(make_page(12, width=900, height=700, font_px=24), "inverted_region", 12).image,
+        next(iter(photo_pages(quick=True, width=900, height=700))).page.image,
+    ]
+    alone = [binarize(page) for page in pages]
+    # WHEN binarized from three threads at once (their bands and side jobs share the pool)
+    with ThreadPoolExecutor(max_workers=3) as callers:
+        together = [f.result(timeout=120) for f in [callers.submit(binarize, page) for page in pages]]
+    # THEN each comes back exactly as it did alone
+    for one, other in zip(alone, together, strict=True):
+        assert np.array_equal(one, other)
