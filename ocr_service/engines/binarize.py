@@ -28,7 +28,9 @@ Method (see the README's binarization section for the measurements behind each s
      on soft ones, from the measured edge sharpness) that connect to strong ink are kept;
    the comparison is done at full resolution as I < B (1 - T) against the upsampled grey-level gate.
    The threshold map is in `threshold.py`, on 8-bit darkness; it and the comparison run in
-   overlapping row bands on a thread pool (`tiles.py`).
+   overlapping row bands on a thread pool (`tiles.py`), as do the darkness and the page statistics
+   it starts from (`darkness.py`); independent steps (the inverted-region copy, the sheet search,
+   the background) run side by side on the same pool (`_working_copy`).
 7. a phone photo of a sheet (`perspective.find_page`, looked for on the first-pass copy; a no-op on
    scans) is deconvolved from its lens blur before step 5 (`_deblurred_photo`), and keeps only the
    sheet's text: the desk around it and the dark rim along the sheet's edge come out as paper, the
@@ -39,13 +41,15 @@ All arithmetic is done by OpenCV calls on uint8/uint16/float32 buffers; no per-p
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from ocr_service.engines.darkness import darkness_and_stats
 from ocr_service.engines.flat import blur_sigma, deblur, flat_paper_binarize, upsampled
 from ocr_service.engines.flat import sharpness as flat_sharpness
 from ocr_service.engines.perspective import clear_outside_sheet, find_page
@@ -65,16 +69,14 @@ from ocr_service.engines.scale import (
 from ocr_service.engines.threshold import (
     FULL,
     darkness8,
-    edge_sharpness,
-    global_level,
-    gradient8,
     hist_quantile,
     histogram,
+    page_histogram,
     rim_fraction,
     sample_rows,
     threshold_map,
 )
-from ocr_service.engines.tiles import run_rows
+from ocr_service.engines.tiles import run_rows, submit
 
 
 @dataclass(frozen=True)
@@ -184,17 +186,26 @@ def _fill_holes(mask: NDArray[Any]) -> NDArray[Any]:
     return cv2.bitwise_or(mask, holes)
 
 
+def _invert_copy(first: NDArray[Any], params: BinarizeParams) -> NDArray[Any]:
+    """The copy of the first-pass image the light-on-dark regions are looked for on."""
+    return resize(first, scaled_size(first.shape, min(1.0, params.invert_long_side / max(first.shape))))
+
+
 def _repair_inverted(
-    gray: NDArray[Any], first: NDArray[Any], sw: float, params: BinarizeParams
+    gray: NDArray[Any],
+    first: NDArray[Any],
+    sw: float,
+    params: BinarizeParams,
+    small: NDArray[Any] | None = None,
 ) -> NDArray[Any]:
-    """Invert the light-on-dark regions of `gray`.
+    """Invert the light-on-dark regions of `gray` (`small`: `_invert_copy(first)`, when at hand).
 
     A candidate region counts when it is large (at least `invert_region_strokes` stroke widths
     squared), box-like (it fills `invert_min_fill` of its bounding box: banners, table headers; a
     thick initial or a shadowed margin does not) and its light strokes are thinner than its dark ones.
     """
     h, w = gray.shape
-    small = resize(first, scaled_size(first.shape, min(1.0, params.invert_long_side / max(first.shape))))
+    small = _invert_copy(first, params) if small is None else small
     sw_small = sw * small.shape[1] / w
     mask = inverted_mask(small, sw_small, params)
     if not cv2.countNonZero(mask):
@@ -227,16 +238,18 @@ def _repair_inverted(
     return out
 
 
-def bilevel_threshold(gray: NDArray[Any], params: BinarizeParams = DEFAULT_PARAMS) -> float | None:
+def bilevel_threshold(
+    gray: NDArray[Any], params: BinarizeParams = DEFAULT_PARAMS, hist: NDArray[np.float64] | None = None
+) -> float | None:
     """The halfway level of an already black-and-white page, or None when the page is not bilevel.
 
     Bilevel: the darkest and the lightest levels of the page (its 0.5 and 99.5 percentiles, within
     `bilevel_tolerance`) are its two most frequent levels on either side of the Otsu split, at least
     `min_contrast` apart, and together (within the same tolerance) hold `bilevel_share` of the
     pixels: the rest are the edges of a scanner's or renderer's blur. A shadow, a grey block or
-    paper texture adds levels of its own and fails.
+    paper texture adds levels of its own and fails. `hist`: `page_histogram(gray)`, when at hand.
     """
-    hist = histogram(sample_rows(gray))
+    hist = page_histogram(gray) if hist is None else hist
     split = otsu_split(hist)[0]
     low = int(np.argmax(hist[: split + 1]))
     high = split + 1 + int(np.argmax(hist[split + 1 :])) if split < 255 else 255
@@ -279,10 +292,20 @@ def estimate_stroke_width(gray: NDArray[Any], params: BinarizeParams = DEFAULT_P
     return _first_pass(gray, params)[0]
 
 
-def _first_pass(gray: NDArray[Any], params: BinarizeParams) -> tuple[float, NDArray[Any]]:
-    """(stroke width in full-resolution pixels, the first-pass copy it was measured on)."""
+def _first_copy(gray: NDArray[Any], params: BinarizeParams) -> NDArray[Any]:
+    """The page reduced to about `first_pass_long_side` (by a whole factor): the first pass's copy."""
+    return _shrink(gray, max(1, max(gray.shape) // params.first_pass_long_side))
+
+
+def _first_pass(
+    gray: NDArray[Any], params: BinarizeParams, first: NDArray[Any] | None = None
+) -> tuple[float, NDArray[Any]]:
+    """(stroke width in full-resolution pixels, the first-pass copy it was measured on).
+
+    `first`: `_first_copy(gray)`, when at hand.
+    """
     h, w = gray.shape
-    first = _shrink(gray, max(1, max(h, w) // params.first_pass_long_side))
+    first = _first_copy(gray, params) if first is None else first
     coarse = _shrink_coarse(first, 8)
     background = closing_background(coarse, odd(min(coarse.shape) / 10)).astype(np.uint8)
     background = resize(background, (first.shape[1], first.shape[0]))
@@ -318,22 +341,52 @@ def _background(work: NDArray[Any], sw: float, params: BinarizeParams) -> NDArra
     return background
 
 
-def _working_copy(
-    gray: NDArray[Any], params: BinarizeParams
-) -> tuple[NDArray[Any], float, NDArray[Any], NDArray[Any]]:
-    """(page with inverted blocks repaired, stroke width in page pixels, copy at the working scale,
-    the first-pass copy).
+class _Working(NamedTuple):
+    """What `_working_copy` prepares: the page (inverted blocks repaired), its stroke width in page
+    pixels, the copy at the working scale, the first-pass copy, the working copy's paper
+    background (`_background`) and, when asked for, the photographed sheet's corners (`_sheet`)."""
 
-    The first pass is reused as the working copy when both scales agree.
+    gray: NDArray[Any]
+    sw: float
+    work: NDArray[Any]
+    first: NDArray[Any]
+    background: Future[NDArray[Any]]
+    sheet: Future[NDArray[np.float32] | None] | None
+
+
+def _working_copy(gray: NDArray[Any], params: BinarizeParams, *, sheet: bool = False) -> _Working:
+    """The working copies of `gray`, its stroke width and the jobs that depend on them only.
+
+    The first pass is reused as the working copy when both scales agree. Independent steps run on
+    the thread pool next to each other (`tiles.submit`): the copy the light-on-dark regions are
+    looked for on and the sheet search start as soon as the first-pass copy exists, next to the
+    stroke-width measurement; the paper background starts once the stroke width is known, next to
+    the light-on-dark repair. A page whose blocks were inverted (rare) has both done again on its
+    repaired copy.
     """
-    sw, first = _first_pass(gray, params)
-    repaired = _repair_inverted(gray, first, sw, params)
+    first = _first_copy(gray, params)
+    small = submit(_invert_copy, first, params)
+    found = submit(_sheet, first, gray.shape) if sheet else None
+    sw, _ = _first_pass(gray, params, first)
+    work = _work_copy(gray, first, sw, params)
+    background = submit(_background, work, sw * work.shape[1] / gray.shape[1], params)
+    repaired = _repair_inverted(gray, first, sw, params, small.result())
     if repaired is not gray:
         gray, first = repaired, resize(repaired, (first.shape[1], first.shape[0]))
+        background.result()
+        work = _work_copy(gray, first, sw, params)
+        background = submit(_background, work, sw * work.shape[1] / gray.shape[1], params)
+        if found is not None:
+            found.result()
+            found = submit(_sheet, first, gray.shape)
+    return _Working(gray, sw, work, first, background, found)
+
+
+def _work_copy(gray: NDArray[Any], first: NDArray[Any], sw: float, params: BinarizeParams) -> NDArray[Any]:
+    """`gray` at the working scale (strokes about `work_stroke_px` wide); `first` when it is that."""
     factor = max(1, round(sw / params.work_stroke_px))
     first_factor = max(1, round(gray.shape[1] / first.shape[1]))
-    work = first if factor == first_factor else _shrink(gray, factor)
-    return gray, sw, work, first
+    return first if factor == first_factor else _shrink(gray, factor)
 
 
 def _sheet(first: NDArray[Any], shape: tuple[int, ...]) -> NDArray[np.float32] | None:
@@ -381,9 +434,10 @@ def flatten(image: NDArray[Any], params: BinarizeParams = DEFAULT_PARAMS) -> NDA
     if image.size == 0:
         raise ValueError("empty image")
     gray = to_gray(image)
-    gray, sw, work, _ = _working_copy(gray, params)
+    prepared = _working_copy(gray, params)
+    gray = prepared.gray
     h, w = gray.shape
-    background = resize(_background(work, sw * work.shape[1] / w, params), (w, h))
+    background = resize(prepared.background.result(), (w, h))
     flat = cv2.divide(gray.astype(np.float32), background, scale=255.0)
     flat = np.clip(flat, 0.0, 255.0, out=flat)
     low = 255.0 * quantile(flat / 255.0, 0.005)
@@ -402,28 +456,28 @@ def binarize(image: NDArray[Any], params: BinarizeParams = DEFAULT_PARAMS) -> ND
     if image.size == 0:
         raise ValueError("empty image")
     gray = to_gray(image)
-    bilevel = bilevel_threshold(gray, params)
+    hist = page_histogram(gray)
+    bilevel = bilevel_threshold(gray, params, hist)
     if bilevel is not None:
         return cv2.threshold(gray, bilevel, 255, cv2.THRESH_BINARY)[1]
-    flat = flat_paper_binarize(gray, params)
+    flat = flat_paper_binarize(gray, params, hist)
     if flat is not None:
         return flat
-    gray, sw, work, first = _working_copy(gray, params)
-    sheet = _sheet(first, gray.shape) if params.sheet_only else None
+    gray, sw, work, _, background_job, sheet_job = _working_copy(gray, params, sheet=params.sheet_only)
     h, w = gray.shape
     sw_work = sw * work.shape[1] / w
-    background = _background(work, sw_work, params)
+    background = background_job.result()
+    sheet = None if sheet_job is None else sheet_job.result()
     if sheet is not None and params.photo_deblur:
         sharp = _deblurred_photo(gray, background, params)
         if sharp is not None:
             gray = sharp
             work = _shrink(gray, max(1, round(w / work.shape[1])))
-    dark_work = darkness8(work, background)
-    jump = gradient8(dark_work)
-    if hist_quantile(histogram(sample_rows(jump)), 0.999) < FULL * params.min_contrast:
+    dark_work, jump, stats = darkness_and_stats(work, background, sw_work, params)
+    if stats.contrast < FULL * params.min_contrast:
         return np.full((h, w), 255, np.uint8)
-    level = global_level(dark_work, params)
-    rim = rim_fraction(edge_sharpness(dark_work, jump, sw_work, level, params), params)
+    level = stats.level
+    rim = rim_fraction(stats.sharpness, params)
     max_speck = params.speck_strokes * sw * sw
 
     def decide(rows: slice, out_rows: slice) -> NDArray[Any]:

@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from ocr_service.engines.threshold import hist_quantile, histogram, sample_rows
+from ocr_service.engines.threshold import hist_quantile, histogram, page_histogram, sample_rows
 from ocr_service.engines.tiles import run_rows
 
 if TYPE_CHECKING:
@@ -65,7 +65,9 @@ def peak_fraction(edge_sharpness: float, params: BinarizeParams) -> float:
     return min(fraction, params.flat_max_peak_fraction)
 
 
-def flat_paper_binarize(gray: Image, params: BinarizeParams) -> Image | None:
+def flat_paper_binarize(
+    gray: Image, params: BinarizeParams, hist: NDArray[np.float64] | None = None
+) -> Image | None:
     """(H, W) uint8 (ink 0, paper 255) for a flat-paper page, or None when `gray` is not one.
 
     Flat paper: the most frequent level (the paper) is in the light half, at least
@@ -76,8 +78,9 @@ def flat_paper_binarize(gray: Image, params: BinarizeParams) -> Image | None:
     left to the full binarizer). Shadows, stains, texture, noise and bleed-through all put
     off-paper levels far from any mark and fail. Edges softer than `flat_min_sharpness` are not
     cut against the local peak (which thins blurred strokes) but handled by `_deblurred_cut`.
+    `hist`: `threshold.page_histogram(gray)`, when at hand.
     """
-    hist = histogram(sample_rows(gray))
+    hist = page_histogram(gray) if hist is None else hist
     total = hist.sum()
     paper = int(np.argmax(hist))
     darkest = int(np.searchsorted(np.cumsum(hist), 0.005 * total))

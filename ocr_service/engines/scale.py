@@ -12,11 +12,12 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from ocr_service.engines.tiles import run_rows
+from ocr_service.engines.tiles import map_rows
 
 Image = NDArray[Any]
 RIDGE_MARGIN = 64
 """Rows of overlap between the bands the distance transform runs on (half-widths up to that)."""
+_ONES = np.ones((3, 3), np.uint8)
 
 
 def to_gray(image: Image) -> Image:
@@ -118,22 +119,25 @@ def stroke_width(ink: Image) -> float:
 
     The ridge (local maxima of the distance to paper) runs along the middle of every stroke, so its
     distances are half-widths, whatever the strokes' length or direction. 0.0 for a mask without ink.
-    Large masks are cut into overlapping row bands run in parallel (`tiles.run_rows`).
+    Large masks are cut into overlapping row bands run in parallel (`tiles.map_rows`), each band
+    handing back the ridge distances of its own rows only.
     """
     if not cv2.countNonZero(ink):
         return 0.0
-    ridges = np.empty(ink.shape, np.float32)
-    run_rows(ink.shape[0], ridges, RIDGE_MARGIN, lambda rows, _: _ridge(ink[rows]), min_band=4 * RIDGE_MARGIN)
-    values = ridges[ridges > 0]
+    parts = map_rows(
+        ink.shape[0], RIDGE_MARGIN, lambda rows, own: _ridge(ink[rows], own), min_band=4 * RIDGE_MARGIN
+    )
+    values = np.concatenate(parts)
     return 2.0 * float(np.median(values)) if values.size else 0.0
 
 
-def _ridge(ink: Image) -> Image:
-    """float32 distance to paper on the ridge of `ink`'s strokes, 0 elsewhere."""
+def _ridge(ink: Image, own: slice) -> NDArray[np.float32]:
+    """The distances to paper on the ridge of `ink`'s strokes, in the rows `own` (row-major order)."""
     dist = cv2.distanceTransform(ink, cv2.DIST_L2, 3)
-    ridge = cv2.compare(dist, cv2.dilate(dist, np.ones((3, 3), np.uint8)), cv2.CMP_GE)
-    out: Image = cv2.bitwise_and(dist, dist, mask=cv2.bitwise_and(ridge, ink))
-    return out
+    ridge = cv2.compare(dist, cv2.dilate(dist, _ONES), cv2.CMP_GE)
+    on = cv2.bitwise_and(ridge[own], ink[own])
+    values: NDArray[np.float32] = np.asarray(dist[own][on > 0], np.float32)
+    return values
 
 
 def push_pull(values: Image, weights: Image, min_side: int = 4) -> Image:

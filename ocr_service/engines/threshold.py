@@ -46,10 +46,20 @@ def histogram(image: Image, mask: Image | None = None, bins: int = 256) -> NDArr
     return hist
 
 
+def sample_step(size: int, limit: int = 500_000) -> int:
+    """The row step of `sample_rows` for an image of `size` pixels."""
+    return max(1, size // limit)
+
+
 def sample_rows(image: Image, limit: int = 500_000) -> Image:
     """Every n-th row of `image` (a view), so that about `limit` pixels remain: enough for statistics."""
-    step = max(1, image.size // limit)
+    step = sample_step(image.size, limit)
     return image[::step] if step > 1 else image
+
+
+def page_histogram(gray: Image) -> NDArray[np.float64]:
+    """Grey-level histogram of a page's row sample (`sample_rows`): the page tests share it."""
+    return histogram(sample_rows(gray))
 
 
 def hist_quantile(hist: NDArray[np.float64], q: float) -> float:
@@ -195,9 +205,12 @@ def paper_floors(
     return out[0], out[1]
 
 
-def global_level(dark: Image, params: BinarizeParams) -> float:
-    """Otsu level of the darkness, raised to `ink_level_fraction` of the ink's `ink_percentile`."""
-    hist = histogram(sample_rows(dark))
+def global_level(dark: Image, params: BinarizeParams, hist: NDArray[np.float64] | None = None) -> float:
+    """Otsu level of the darkness, raised to `ink_level_fraction` of the ink's `ink_percentile`.
+
+    `hist`: the histogram of `sample_rows(dark)`, when at hand.
+    """
+    hist = histogram(sample_rows(dark)) if hist is None else hist
     level = float(otsu_split(hist)[0]) + 0.5
     ink = hist.copy()
     ink[: int(level) + 1] = 0
@@ -284,11 +297,12 @@ def threshold_map(
     weak_threshold = cv2.max(weak_threshold, _scaled(cv2.dilate(dark, near), rim))
     strong = cv2.compare(dark, strong_threshold, cv2.CMP_GT)
     weak = cv2.compare(dark, weak_threshold, cv2.CMP_GT)
-    out: Image = strong_threshold.copy()
+    out: Image = strong_threshold
     kept = reaching_ink(dark, strong, params.ghost_strokes * sw * sw)
     if kept is not strong:
         # strong marks that never reach real ink's darkness (bleed-through, stains) become paper
-        out[cv2.subtract(strong, cv2.dilate(kept, _ONES)) > 0] = 255
+        out = cv2.max(out, cv2.subtract(strong, cv2.dilate(kept, _ONES)))
     grown = hysteresis(kept, weak, params.seed_strokes * sw * sw)
+    # the grown pixels take the lower threshold (computed before `out` may be written over)
     cv2.copyTo(cv2.min(weak_threshold, strong_threshold), grown, out)
     return out

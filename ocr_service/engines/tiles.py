@@ -4,7 +4,9 @@ A page's local decisions (windows a few stroke widths wide, smooth statistics ov
 the size of a word) depend only on a neighbourhood, so a page can be cut into horizontal bands that
 overlap by a margin wider than all of them; each band is processed on its own and only its interior
 is kept. One band per core: on two cores, the per-pixel half of the binarizer runs about twice as
-fast, with the same result away from the margins' statistics.
+fast, with the same result away from the margins' statistics. `map_rows` hands each band's own
+result back instead (per-band values, histograms that add up); `submit` runs an independent step
+next to the caller's own work on the same pool.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ import itertools
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from numpy.typing import NDArray
 
@@ -25,6 +27,7 @@ _inside = threading.local()
 
 Job = Callable[[slice, slice], NDArray[Any]]
 """job(rows of the source, rows of the output) -> the output for those rows."""
+Result = TypeVar("Result")
 
 
 def workers() -> int:
@@ -82,3 +85,46 @@ def run_rows(source_rows: int, out: NDArray[Any], margin: int, job: Job, *, min_
     futures = [_executor().submit(one, band) for band in bands(source_rows, count, margin)]
     for future in futures:
         future.result()
+
+
+def map_rows(rows: int, margin: int, job: Callable[[slice, slice], Result], *, min_band: int) -> list[Result]:
+    """`job(rows with margin, the band's own rows inside them)` for each band, results in band order.
+
+    The bands are `run_rows`'s (one per core, each at least `min_band` rows, none inside a band);
+    the second slice is relative to the first, so `job` can keep what lies in its own rows only.
+    """
+    count = min(workers(), rows // max(1, min_band))
+    if count < 2 or getattr(_inside, "band", False):
+        return [job(slice(0, rows), slice(0, rows))]
+
+    def one(band: tuple[int, int, int, int]) -> Result:
+        a, b, a0, b0 = band
+        _inside.band = True
+        try:
+            return job(slice(a0, b0), slice(a - a0, b - a0))
+        finally:
+            _inside.band = False
+
+    futures = [_executor().submit(one, band) for band in bands(rows, count, margin)]
+    return [future.result() for future in futures]
+
+
+def submit(fn: Callable[..., Result], *args: Any) -> Future[Result]:
+    """`fn(*args)` started on the pool, to run next to the caller's own work; `.result()` joins it.
+
+    Inside the job, `run_rows` and `map_rows` run inline (as in a band), so it never waits on the
+    pool it runs on. On one core, or when called from inside a band, it runs at once in the caller.
+    """
+    if workers() < 2 or getattr(_inside, "band", False):
+        done: Future[Result] = Future()
+        done.set_result(fn(*args))
+        return done
+
+    def one() -> Result:
+        _inside.band = True
+        try:
+            return fn(*args)
+        finally:
+            _inside.band = False
+
+    return _executor().submit(one)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from bench import binarization, binarization_real
+from bench import binarization, binarization_identity, binarization_real
 from bench.binarization import box_sauvola
-from bench.binarization_eval import _sk_sauvola
+from bench.binarization_eval import Method, _sk_sauvola
+from bench.common import Pixels
 from bench.corpus import binary_pages, degrade, make_page
 
 
@@ -74,3 +76,37 @@ def test_contrast_correction_check_reports_every_column() -> None:
     assert result["columns"] == ["none", "CLAHE", "flatten + stretch"]
     row = result["cer_percent"]["shadow"]
     assert row["flatten + stretch"] < 1.0 <= row["none"]
+
+
+def test_speeds_time_the_pair_in_extra_rounds_and_return_each_rounds_ratio() -> None:
+    # GIVEN three methods, the pair being the second (twice as slow) against the first
+    calls: dict[str, int] = {"fast": 0, "slow": 0, "other": 0}
+
+    def method(name: str, seconds: float) -> Method:
+        def run(image: Pixels) -> Pixels:
+            calls[name] += 1
+            time.sleep(seconds)
+            return image
+
+        return run
+
+    table = {"fast": method("fast", 0.002), "slow": method("slow", 0.004), "other": method("other", 0.0)}
+    page = np.zeros((100, 100), np.uint8)
+    # WHEN timed for 2 rounds of all and 3 more of the pair
+    mpix, ratios = binarization.speeds(table, page, repeats=2, pair=("fast", "slow"), pair_repeats=3)
+    # THEN the pair ran 1 warm-up + 5 times, the other method 1 + 2, one ratio per round, all near 2
+    assert calls == {"fast": 6, "slow": 6, "other": 3}
+    assert len(ratios) == 5 and all(1.2 < r < 4.0 for r in ratios)
+    assert mpix["fast"] > mpix["slow"]
+
+
+def test_identity_comparison_names_every_output_that_differs() -> None:
+    # GIVEN a reference and outputs with one equal, one changed, one resized and one new image
+    same: Pixels = np.zeros((4, 4), np.uint8)
+    changed: Pixels = np.full((4, 4), 255, np.uint8)
+    reference = {"a": same, "b": same, "c": same}
+    current = {"a": same.copy(), "b": changed, "c": same[:2, :2], "d": same}
+    # WHEN compared / THEN the changed, resized and new ones are reported, the equal one is not
+    lines = binarization_identity.compare(reference, current)
+    assert [line.split(":")[0] for line in lines] == ["b", "c", "d"]
+    assert "16 of 16 pixels differ" in lines[0]

@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from bench.corpus import degrade, make_page
+from bench.corpus import degrade, make_page, photo_pages
 from bench.metrics import f_measure
 from ocr_service.engines import tiles
-from ocr_service.engines.binarize import binarize
-from ocr_service.engines.scale import stroke_width
+from ocr_service.engines.binarize import DEFAULT_PARAMS, binarize, to_gray
+from ocr_service.engines.darkness import darkness_and_stats
+from ocr_service.engines.scale import closing_background, stroke_width
+from ocr_service.engines.threshold import (
+    darkness8,
+    edge_sharpness,
+    global_level,
+    gradient8,
+    hist_quantile,
+    histogram,
+    sample_rows,
+)
 
 
 def test_bands_cover_every_row_once_with_margins_inside_the_page() -> None:
@@ -95,3 +107,73 @@ def test_run_rows_inside_a_band_runs_inline_instead_of_waiting_on_the_pool(
     future = tiles._executor().submit(tiles.run_rows, 400, out, 8, outer, min_band=50)
     future.result(timeout=30)
     assert int(out.min()) == 7
+
+
+def test_map_rows_hands_each_band_its_own_rows_inside_its_margins(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN 1000 rows on 2 workers, a 30-row margin, and a job that returns the page rows it owns
+    monkeypatch.setattr(tiles, "workers", lambda: 2)
+    rows = np.arange(1000)
+
+    def job(band: slice, own: slice) -> NDArray[Any]:
+        assert own.start >= 0 and own.stop <= band.stop - band.start
+        return rows[band][own]
+
+    # WHEN mapped over the bands
+    parts = tiles.map_rows(1000, 30, job, min_band=100)
+    # THEN there are 2 parts, and together, in order, they hold every row exactly once
+    assert len(parts) == 2
+    assert np.array_equal(np.concatenate(parts), rows)
+
+
+def test_submit_runs_next_to_the_caller_and_inline_on_one_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a job that itself runs bands
+    def job(n: int) -> int:
+        out = np.zeros((n, 1), np.uint8)
+        tiles.run_rows(
+            n, out, 4, lambda rows, out_rows: np.ones((out_rows.stop - out_rows.start, 1)), min_band=10
+        )
+        return int(out.sum())
+
+    # WHEN submitted on 2 workers and on 1 THEN both give the job's result (no wait on the pool)
+    monkeypatch.setattr(tiles, "workers", lambda: 2)
+    assert tiles.submit(job, 200).result(timeout=30) == 200
+    monkeypatch.setattr(tiles, "workers", lambda: 1)
+    assert tiles.submit(job, 50).result(timeout=0) == 50
+
+
+def test_darkness_and_statistics_in_bands_equal_the_single_pass_functions(
+    a4_shadow: tuple[NDArray[Any], NDArray[Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the working copy of an A4 page and its paper background
+    gray = cv2.resize(to_gray(a4_shadow[0]), (1240, 1754), interpolation=cv2.INTER_AREA)
+    background = closing_background(gray, 15)
+    sw = 2.0
+    # WHEN the darkness, jump and statistics are computed in 2 parallel bands
+    monkeypatch.setattr(tiles, "workers", lambda: 2)
+    dark, jump, stats = darkness_and_stats(gray, background, sw, DEFAULT_PARAMS)
+    # THEN every value is the one the single-pass functions give on the whole page
+    assert np.array_equal(dark, darkness8(gray, background))
+    assert np.array_equal(jump, gradient8(dark))
+    assert stats.level == global_level(dark, DEFAULT_PARAMS)
+    assert stats.sharpness == edge_sharpness(dark, jump, sw, stats.level, DEFAULT_PARAMS)
+    assert stats.contrast == hist_quantile(histogram(sample_rows(jump)), 0.999)
+    assert 0.5 < stats.sharpness <= 1.0
+
+
+def test_pages_binarized_from_several_threads_at_once_equal_one_at_a_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN three different pages (a shadow, an inverted block, a photo) and a 2-worker pool
+    monkeypatch.setattr(tiles, "workers", lambda: 2)
+    pages = [
+        degrade(make_page(11, width=900, height=700, font_px=24), "shadow", 11).image,
+        degrade(make_page(12, width=900, height=700, font_px=24), "inverted_region", 12).image,
+        next(iter(photo_pages(quick=True, width=900, height=700))).page.image,
+    ]
+    alone = [binarize(page) for page in pages]
+    # WHEN binarized from three threads at once (their bands and side jobs share the pool)
+    with ThreadPoolExecutor(max_workers=3) as callers:
+        together = [f.result(timeout=120) for f in [callers.submit(binarize, page) for page in pages]]
+    # THEN each comes back exactly as it did alone
+    for one, other in zip(alone, together, strict=True):
+        assert np.array_equal(one, other)
