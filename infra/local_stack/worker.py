@@ -176,6 +176,39 @@ def preload(code_dir: Path, handler_modules: list[str]) -> list[str]:
     return failed
 
 
+BOTOCORE_SERVICES = ("s3", "dynamodb", "stepfunctions", "secretsmanager")
+"""Services of the stack's resources that functions call: their models are parsed once, in the template."""
+_BOTOCORE_DATA = ("endpoints", "partitions", "_retry", "sdk-default-configuration")
+
+
+def share_botocore_data(services: tuple[str, ...] = BOTOCORE_SERVICES) -> bool:
+    """Parse botocore's data files (endpoints, retry rules, the `services`' models) once, in the template,
+    into one loader per data path that every botocore session of the process then uses (botocore keeps
+    one per session: each cold start parsed the same JSON again, half its CPU). Nothing of it depends on
+    a function: a loader holds only what it read from botocore's own files. False without botocore."""
+    try:
+        import botocore.loaders
+        import botocore.session
+    except ImportError:
+        return False
+    loaders: dict[str | None, Any] = {}
+    create = botocore.loaders.create_loader
+
+    def shared_loader(search_path_string: str | None = None) -> Any:
+        if search_path_string not in loaders:
+            loaders[search_path_string] = create(search_path_string)
+        return loaders[search_path_string]
+
+    botocore.session.create_loader = shared_loader
+    loader = shared_loader(None)  # the data path of a session without AWS_DATA_PATH
+    for name in _BOTOCORE_DATA:
+        loader.load_data(name)
+    for service in services:
+        for kind in ("service-2", "endpoint-rule-set-1"):
+            loader.load_service_model(service, kind)
+    return True
+
+
 def _child(request: dict[str, Any], connection_fd: int) -> int:
     """In the forked child: become the function's environment, then serve."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -224,6 +257,7 @@ def main(argv: list[str]) -> int:
     code_dir, handlers = Path(argv[0]), argv[1:]
     control = socket.socket(fileno=int(os.environ.pop(FD_VARIABLE)))
     failed = preload(code_dir, [h.rpartition(".")[0] for h in handlers])
+    share_botocore_data()
     if failed:
         print(f"worker template: not preloaded (imported after the fork): {failed}", file=sys.stderr)
     return template(control)
