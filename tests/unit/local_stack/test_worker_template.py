@@ -7,7 +7,7 @@ from pathlib import Path
 import botocore.session
 from pytest import MonkeyPatch
 
-from local_stack.worker import outside_imports, share_botocore_data
+from local_stack.worker import outside_imports, preloaded, share_botocore_data
 
 FUNCTIONS = Path(__file__).resolve().parents[3] / "functions"
 
@@ -22,6 +22,16 @@ def test_template_preloads_what_the_handlers_import_from_outside_their_package()
     assert any(name.startswith("ocr_pipeline.adapters.") for name in names)
     assert not [name for name in names if name.startswith("ocr_pipeline.handlers")]
     assert "__future__" not in names
+
+
+def test_template_preloads_what_powertools_imports_on_first_use() -> None:
+    # GIVEN handlers that create a Powertools Tracer (which imports the X-Ray SDK only when created)
+    # WHEN the template works out what to import
+    names = preloaded(FUNCTIONS, ["ocr_pipeline.handlers.recognize", "ocr_pipeline.handlers.admission"])
+
+    # THEN the X-Ray SDK is imported with Powertools, and still nothing of the handlers package
+    assert {"aws_lambda_powertools", "aws_xray_sdk.core"} <= set(names)
+    assert not [name for name in names if name.startswith("ocr_pipeline.handlers")]
 
 
 def test_a_top_level_handler_module_is_never_preloaded(tmp_path: Path) -> None:
