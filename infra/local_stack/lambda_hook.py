@@ -154,7 +154,7 @@ def _cached(owner: Any, attribute: str) -> Any:
 def _once(function: Callable[..., Any], maxsize: int) -> Callable[..., Any]:
     """`function` behind a bounded cache of its results, each computed once: threads asking for the
     same one at once (a burst starts every execution together) wait for the first instead of each
-    computing it (`lru_cache` alone let a burst of 60 parse the definition 60 times)."""
+    computing it (`lru_cache` alone let a burst of 30 parse the definition 11 more times)."""
     cached = functools.lru_cache(maxsize=maxsize)(function)
     lock = threading.Lock()
 

@@ -1,9 +1,10 @@
 """Lambda execution environments: a template process per code directory forks one per cold start.
 
-`python -m local_stack.worker CODE_DIR HANDLER...` is the template (`runner.Template` starts it with PATH
-and LANG only, no function's variables). It imports, once, every module the handlers import from
-outside their own package (boto3, Powertools, pydantic, the domain and adapter modules: found by reading
-the handler package's `import` statements, never by running it), then waits on a Unix socket. Each spawn
+`python -m local_stack.worker CODE_DIR HANDLER...` is the template (`environments.Template` starts it
+with PATH, LANG and LAMBDA_TASK_ROOT only, no function's variables). It imports, once, every module the
+handlers import from outside their own package (boto3, Powertools, pydantic, the domain and adapter
+modules: found by reading the handler package's `import` statements, never by running it) and
+`LAZY_IMPORTS`, parses botocore's data files (`share_botocore_data`), then waits on a Unix socket. Each spawn
 request carries a function's whole environment and one end of a socket pair; the template forks, and
 the child replaces `os.environ` entirely, imports its handler (module-level clients and settings are
 built here, after the fork, from that function's variables) and serves invocations. The reply is the
@@ -167,7 +168,7 @@ def outside_imports(code_dir: Path, handler_module: str) -> set[str]:
 
 LAZY_IMPORTS = {"aws_lambda_powertools": ("aws_xray_sdk.core",)}
 """What a library imports on first use rather than at import, preloaded with it: Powertools' `Tracer`
-imports the X-Ray SDK when created (0.05 CPU s of each cold start). The recorder the SDK builds at import
+imports the X-Ray SDK when created (0.02 CPU s of each cold start). The recorder the SDK builds at import
 reads `LAMBDA_TASK_ROOT`, which the template has: the code directory, as every function of it has."""
 
 
@@ -273,7 +274,10 @@ def main(argv: list[str]) -> int:
     code_dir, handlers = Path(argv[0]), argv[1:]
     control = socket.socket(fileno=int(os.environ.pop(FD_VARIABLE)))
     failed = preload(code_dir, [h.rpartition(".")[0] for h in handlers])
-    share_botocore_data()
+    try:
+        share_botocore_data()
+    except Exception as exc:  # each session then parses botocore's data itself, as botocore does
+        print(f"worker template: botocore data not shared: {type(exc).__name__}: {exc}", file=sys.stderr)
     if failed:
         print(f"worker template: not preloaded (imported after the fork): {failed}", file=sys.stderr)
     return template(control)
