@@ -152,15 +152,25 @@ def _cached(owner: Any, attribute: str) -> Any:
 
 
 def _once(function: Callable[..., Any], maxsize: int) -> Callable[..., Any]:
-    """`function` behind a bounded cache of its results, each computed once: threads asking for the
-    same one at once (a burst starts every execution together) wait for the first instead of each
-    computing it (`lru_cache` alone let a burst of 30 parse the definition 11 more times)."""
-    cached = functools.lru_cache(maxsize=maxsize)(function)
+    """`function` behind a bounded cache of its results (the oldest dropped first), each computed once:
+    threads asking for the same one at once (a burst starts every execution together) wait for the
+    first instead of each computing it (`lru_cache` alone let a burst of 30 parse the definition 11 more
+    times); a result already there is returned without taking the lock."""
+    results: dict[tuple[Any, ...], Any] = {}
     lock = threading.Lock()
+    missing = object()
 
     def once(*args: Any) -> Any:
+        result = results.get(args, missing)
+        if result is not missing:
+            return result
         with lock:
-            return cached(*args)
+            result = results.get(args, missing)
+            if result is missing:
+                if len(results) >= maxsize:
+                    results.pop(next(iter(results)))
+                result = results[args] = function(*args)
+            return result
 
     return once
 

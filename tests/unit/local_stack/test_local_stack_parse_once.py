@@ -30,3 +30,16 @@ def test_parse_once_makes_concurrent_callers_of_one_text_wait_for_a_single_parse
     assert sorted(calls) == ["definition", "other"]
     assert len({id(result) for result in results[:8]}) == 1
     assert results[-1] == ("OTHER",)
+
+
+def test_parse_once_keeps_at_most_its_bound_dropping_the_oldest() -> None:
+    # GIVEN a cache of two parses
+    calls: list[str] = []
+    cached = _once(lambda text: calls.append(text) or text, 2)
+
+    # WHEN three texts are parsed, then the first and the last again
+    for text in ("a", "b", "c", "c", "a"):
+        cached(text)
+
+    # THEN the oldest was dropped for the third and parsed again; the newest was not
+    assert calls == ["a", "b", "c", "a"]
