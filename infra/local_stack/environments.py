@@ -46,7 +46,8 @@ class Template:
     def __init__(self, code_dir: Path, handlers: Iterable[str], log_file: IO[Any] | None):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         env = {key: os.environ[key] for key in HOST_VARIABLES if key in os.environ}
-        env.update({"PYTHONPATH": str(code_dir), "PYTHONUNBUFFERED": "1", FD_VARIABLE: str(theirs.fileno())})
+        env.update({"PYTHONPATH": str(code_dir), "PYTHONUNBUFFERED": "1", "LAMBDA_TASK_ROOT": str(code_dir)})
+        env[FD_VARIABLE] = str(theirs.fileno())
         self.process = subprocess.Popen(
             [sys.executable, "-m", "local_stack.worker", str(code_dir), *sorted(set(handlers))],
             env=env,

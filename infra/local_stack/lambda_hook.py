@@ -16,7 +16,8 @@ Twelve private moto functions are replaced while a stack runs (`install`; `unins
   function ARN `Exception`; Step Functions names it `Lambda.<code>` (`Lambda.TooManyRequestsException`),
   which is what the ASL's Retry matches;
 - `AmazonStateLanguageParser.parse(definition)`: moto parses the definition again (ANTLR, ~0.1 s of CPU)
-  for every execution; the parsed program holds no execution state, so one parse per definition is kept;
+  for every execution; the parsed program holds no execution state, so one parse per definition is kept
+  (executions starting together wait for it);
 - `BaseExecutionWorkerCommunication.terminated(self)`: an execution ended; `on_ended(execution)` gets
   it (`retention.execution_ended`: its history to disk), then `on_terminated(execution ARN, state
   machine ARN)` is told (the EventBridge stand-in), so nobody has to poll ListExecutions;
@@ -147,8 +148,31 @@ _ERROR_LOOKUPS: dict[str, Any] = {}
 
 def _cached(owner: Any, attribute: str) -> Any:
     """`owner.attribute` (as moto has it) behind a bounded cache of its results."""
-    original = _originals.get((owner, attribute), getattr(owner, attribute))
-    return functools.lru_cache(maxsize=_PARSED_PATHS)(original)
+    return _once(_originals.get((owner, attribute), getattr(owner, attribute)), _PARSED_PATHS)
+
+
+def _once(function: Callable[..., Any], maxsize: int) -> Callable[..., Any]:
+    """`function` behind a bounded cache of its results (the oldest dropped first), each computed once:
+    threads asking for the same one at once (a burst starts every execution together) wait for the
+    first instead of each computing it (`lru_cache` alone let a burst of 30 parse the definition 11 more
+    times); a result already there is returned without taking the lock."""
+    results: dict[tuple[Any, ...], Any] = {}
+    lock = threading.Lock()
+    missing = object()
+
+    def once(*args: Any) -> Any:
+        result = results.get(args, missing)
+        if result is not missing:
+            return result
+        with lock:
+            result = results.get(args, missing)
+            if result is missing:
+                if len(results) >= maxsize:
+                    results.pop(next(iter(results)))
+                result = results[args] = function(*args)
+            return result
+
+    return once
 
 
 def _listed_once(backends: Any) -> Callable[[], tuple[str, ...]]:
@@ -223,7 +247,7 @@ def install(
             return original_dynamo_action(self)
 
     original_parse = getattr(_originals.get((parser_class, "parse")), "__func__", parser_class.parse)
-    parse = staticmethod(functools.lru_cache(maxsize=_PARSED_DEFINITIONS)(original_parse))
+    parse = staticmethod(_once(original_parse, _PARSED_DEFINITIONS))
 
     original_for_service = _originals.get((errors_class, "for_service"), errors_class.for_service)
 

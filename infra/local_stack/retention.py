@@ -12,7 +12,11 @@ Measured with tracemalloc in the process hosting moto after a burst (every execu
   `Item.instances_tracked`, moto's list of model instances (read only by its `/moto-api/data.json`
   dashboard): the lists of models that own no resource (no `dispose`) keep weak references instead;
 - 15 KiB: every thread moto's interpreter started (one per execution, its program and each task) stays in
-  `TMP_THREADS`, a list moto never reads: finished ones are removed as executions end.
+  `TMP_THREADS`, a list moto never reads: finished ones are removed as executions end;
+- the ended execution's input (parsed, and as given) and output (4.4 KiB for the pipeline's, 3 x 32 KiB
+  for the test's Pass chain): AWS keeps them (`DescribeExecution`), so they go next to the history, read
+  back on request (the execution's class becomes one whose `input_data`, `execution_input` and `output`
+  read the store).
 
 While a burst runs, its upload bodies also lingered: moto runs its Flask apps in debug mode, where
 Flask's `attach_enctype_error_multidict(request)` gives every request with a body a class whose method
@@ -21,7 +25,9 @@ the next full garbage collection, which a heap of moto's size makes rare: 4 to 1
 of a burst of 100. That helper only rewords a `KeyError` on `request.files`, which moto never reads for
 these requests, so it is replaced by one that does nothing.
 
-Object bodies are AWS state: those over `server.S3_MEMORY_BYTES` are already kept in temporary files.
+Object bodies are AWS state: those over `server.S3_MEMORY_BYTES` are already kept in temporary files,
+which moto opened buffered: each kept an 8 KiB write buffer for the life of the object version (8.6 KiB
+per dropped object, tracemalloc); they are opened unbuffered (each body is written and read whole).
 These are private moto and Flask names, pinned like the Lambda hook's (`check_points` at `install`).
 """
 
@@ -138,6 +144,20 @@ class LiveInstances:
         return len(self._refs) + len(self._strong)
 
 
+class UnbufferedSpool:
+    """`tempfile` as moto's S3 models see it: a `SpooledTemporaryFile` rolls over into an unbuffered
+    file (no 8 KiB buffer kept per stored body)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(tempfile, name)
+
+    @staticmethod
+    def SpooledTemporaryFile(
+        max_size: int = 0, mode: str = "w+b", buffering: int = -1, **options: Any
+    ) -> Any:
+        return tempfile.SpooledTemporaryFile(max_size, mode, 0 if buffering == -1 else buffering, **options)
+
+
 class _State:
     store: ClassVar[HistoryStore | None] = None
     enctype_helper: ClassVar[Any] = None
@@ -150,6 +170,7 @@ def check_points() -> None:
     """Raise `HookError` unless moto keeps these where this module expects (moto 5.2.5)."""
     from flask import debughelpers
     from moto.core import model_instances
+    from moto.s3 import models as s3_models
     from moto.stepfunctions.parser import utils
     from moto.stepfunctions.parser.asl.eval.environment import Environment
     from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
@@ -169,6 +190,8 @@ def check_points() -> None:
         and callable(getattr(Environment, "program_state", None)),
         "EventManager.get_event_history": callable(getattr(EventManager, "get_event_history", None)),
         "Execution.to_history_output": callable(getattr(Execution, "to_history_output", None)),
+        "moto.s3.models.tempfile": getattr(s3_models, "tempfile", None) is tempfile
+        or isinstance(getattr(s3_models, "tempfile", None), UnbufferedSpool),
         "flask.debughelpers.attach_enctype_error_multidict(request)": _parameters(
             getattr(debughelpers, "attach_enctype_error_multidict", None)
         )
@@ -188,8 +211,8 @@ def _no_enctype_helper(request: Any) -> None:
 
 
 def install() -> HistoryStore:
-    """Check the moto names, open the history store, track model instances weakly and replace Flask's
-    debug-mode helper (until `uninstall`)."""
+    """Check the moto names, open the history store, track model instances weakly, replace Flask's
+    debug-mode helper and open S3 body files unbuffered (until `uninstall`)."""
     from moto.core.model_instances import model_data
 
     check_points()
@@ -199,6 +222,9 @@ def install() -> HistoryStore:
 
     _State.enctype_helper = debughelpers.attach_enctype_error_multidict
     debughelpers.attach_enctype_error_multidict = _no_enctype_helper
+    from moto.s3 import models as s3_models
+
+    setattr(s3_models, "tempfile", UnbufferedSpool())  # noqa: B010 (not exported by moto)
     for models in model_data.values():
         for model in models.values():
             current = getattr(model, "instances_tracked", None)
@@ -209,14 +235,17 @@ def install() -> HistoryStore:
 
 
 def uninstall() -> None:
-    """Give moto its lists and Flask its helper back and close the history store (ended executions then
-    lose their history)."""
+    """Give moto its lists and `tempfile` and Flask its helper back and close the history store (ended
+    executions then lose their history)."""
     for model in _State.tracked:
         tracker = getattr(model, "instances_tracked", None)
         if isinstance(tracker, LiveInstances):
             model.instances_tracked = list(tracker)
     _State.tracked.clear()
     _State.pending.clear()
+    from moto.s3 import models as s3_models
+
+    setattr(s3_models, "tempfile", tempfile)  # noqa: B010 (not exported by moto)
     if _State.enctype_helper is not None:
         from flask import debughelpers
 
@@ -245,6 +274,49 @@ def execution_ended(execution: Any) -> None:
         _State.pending = [e for e in waiting if not _release(store, e)]
 
 
+_ENDED_FIELDS = ("input_data", "execution_input", "output")
+"""What DescribeExecution reads of an ended execution (its input, parsed and as given, and its output)."""
+_ENDED_CLASSES: dict[type, type] = {}
+
+
+def _ended_field(index: int) -> property:
+    name = _ENDED_FIELDS[index]
+
+    def get(self: Any) -> Any:
+        if name in self._kept:
+            return self._kept[name]
+        return self._store.get(self._stored_as)[index]
+
+    def set_(self: Any, value: Any) -> None:
+        self._kept[name] = value
+
+    return property(get, set_)
+
+
+def ended_class(cls: type) -> type:
+    """`cls` (moto's execution) reading `_ENDED_FIELDS` from the history store, where `_release` put them."""
+    if cls not in _ENDED_CLASSES:
+        fields = {name: _ended_field(index) for index, name in enumerate(_ENDED_FIELDS)}
+        _ENDED_CLASSES[cls] = type(f"Ended{cls.__name__}", (cls,), fields)
+    return _ENDED_CLASSES[cls]
+
+
+def _move_input_and_output(store: HistoryStore, execution: Any, arn: str) -> None:
+    """Put an ended execution's input and output next to its history and read them from there."""
+    if not all(name in vars(execution) for name in _ENDED_FIELDS):
+        return
+    stored_as = f"{arn} input and output"
+    store.put(stored_as, [vars(execution)[name] for name in _ENDED_FIELDS])
+    execution._store, execution._stored_as, execution._kept = store, stored_as, {}
+    execution.__class__ = ended_class(type(execution))
+    for name in _ENDED_FIELDS:
+        del vars(execution)[name]
+    worker = getattr(execution, "exec_worker", None)
+    details = getattr(getattr(worker, "_evaluation_details", None), "execution_details", None)
+    if details is not None:
+        details.inpt = None  # the same parsed input, read by the interpreter once, at the start
+
+
 def _release(store: HistoryStore, execution: Any) -> bool:
     worker: Any = getattr(execution, "exec_worker", None)
     env = getattr(worker, "env", None)
@@ -259,4 +331,5 @@ def _release(store: HistoryStore, execution: Any) -> bool:
     arn = str(execution.exec_arn)
     store.put(arn, events)
     worker.env = EndedEnvironment(store, arn, env.program_state(), env.map_run_record_pool_manager)
+    _move_input_and_output(store, execution, arn)
     return True

@@ -1,9 +1,10 @@
 """Lambda execution environments: a template process per code directory forks one per cold start.
 
-`python -m local_stack.worker CODE_DIR HANDLER...` is the template (`runner.Template` starts it with PATH
-and LANG only, no function's variables). It imports, once, every module the handlers import from
-outside their own package (boto3, Powertools, pydantic, the domain and adapter modules: found by reading
-the handler package's `import` statements, never by running it), then waits on a Unix socket. Each spawn
+`python -m local_stack.worker CODE_DIR HANDLER...` is the template (`environments.Template` starts it
+with PATH, LANG and LAMBDA_TASK_ROOT only, no function's variables). It imports, once, every module the
+handlers import from outside their own package (boto3, Powertools, pydantic, the domain and adapter
+modules: found by reading the handler package's `import` statements, never by running it) and
+`LAZY_IMPORTS`, parses botocore's data files (`share_botocore_data`), then waits on a Unix socket. Each spawn
 request carries a function's whole environment and one end of a socket pair; the template forks, and
 the child replaces `os.environ` entirely, imports its handler (module-level clients and settings are
 built here, after the fork, from that function's variables) and serves invocations. The reply is the
@@ -165,15 +166,64 @@ def outside_imports(code_dir: Path, handler_module: str) -> set[str]:
     }
 
 
+LAZY_IMPORTS = {"aws_lambda_powertools": ("aws_xray_sdk.core",)}
+"""What a library imports on first use rather than at import, preloaded with it: Powertools' `Tracer`
+imports the X-Ray SDK when created (0.02 CPU s of each cold start). The recorder the SDK builds at import
+reads `LAMBDA_TASK_ROOT`, which the template has: the code directory, as every function of it has."""
+
+
+def preloaded(code_dir: Path, handler_modules: list[str]) -> list[str]:
+    """What the template imports: what the handlers import from outside their packages, and the
+    `LAZY_IMPORTS` of those libraries."""
+    names = set().union(*(outside_imports(code_dir, h) for h in handler_modules))
+    for library, lazy in LAZY_IMPORTS.items():
+        if any(name == library or name.startswith(f"{library}.") for name in names):
+            names.update(lazy)
+    return sorted(names)
+
+
 def preload(code_dir: Path, handler_modules: list[str]) -> list[str]:
-    """Import what the handlers import from outside their packages; the names that failed."""
+    """Import `preloaded(code_dir, handler_modules)`; the names that failed."""
     failed = []
-    for name in sorted(set().union(*(outside_imports(code_dir, h) for h in handler_modules))):
+    for name in preloaded(code_dir, handler_modules):
         try:
             importlib.import_module(name)
         except Exception:
             failed.append(name)
     return failed
+
+
+BOTOCORE_SERVICES = ("s3", "dynamodb", "stepfunctions", "secretsmanager")
+"""Services of the stack's resources that functions call: their models are parsed once, in the template."""
+_BOTOCORE_DATA = ("endpoints", "partitions", "_retry", "sdk-default-configuration")
+
+
+def share_botocore_data(services: tuple[str, ...] = BOTOCORE_SERVICES) -> bool:
+    """Parse botocore's data files (endpoints, retry rules, the `services`' models) once, in the template,
+    into one loader per data path that every botocore session of the process then uses (botocore keeps
+    one per session: each cold start parsed the same JSON again, half its CPU). Nothing of it depends on
+    a function: a loader holds only what it read from botocore's own files. False without botocore."""
+    try:
+        import botocore.loaders
+        import botocore.session
+    except ImportError:
+        return False
+    loaders: dict[str | None, Any] = {}
+    create = botocore.loaders.create_loader
+
+    def shared_loader(search_path_string: str | None = None) -> Any:
+        if search_path_string not in loaders:
+            loaders[search_path_string] = create(search_path_string)
+        return loaders[search_path_string]
+
+    botocore.session.create_loader = shared_loader
+    loader = shared_loader(None)  # the data path of a session without AWS_DATA_PATH
+    for name in _BOTOCORE_DATA:
+        loader.load_data(name)
+    for service in services:
+        for kind in ("service-2", "endpoint-rule-set-1"):
+            loader.load_service_model(service, kind)
+    return True
 
 
 def _child(request: dict[str, Any], connection_fd: int) -> int:
@@ -224,6 +274,10 @@ def main(argv: list[str]) -> int:
     code_dir, handlers = Path(argv[0]), argv[1:]
     control = socket.socket(fileno=int(os.environ.pop(FD_VARIABLE)))
     failed = preload(code_dir, [h.rpartition(".")[0] for h in handlers])
+    try:
+        share_botocore_data()
+    except Exception as exc:  # each session then parses botocore's data itself, as botocore does
+        print(f"worker template: botocore data not shared: {type(exc).__name__}: {exc}", file=sys.stderr)
     if failed:
         print(f"worker template: not preloaded (imported after the fork): {failed}", file=sys.stderr)
     return template(control)

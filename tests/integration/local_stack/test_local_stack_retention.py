@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import io
 import json
 import os
 import time
@@ -99,9 +100,10 @@ def test_finished_executions_retain_a_bounded_share_of_memory(stack: LocalStack,
     finally:
         tracemalloc.stop()
 
-    # THEN each keeps about its input and output (what DescribeExecution returns), not its history of
-    # 2 x 6 state payloads (over 400 KiB in memory: moto's own keeping), nor its interpreter's state
-    assert retained < 4 * len(payload), f"{retained / 1024:.0f} KiB retained per finished execution"
+    # THEN each keeps less than its 32 KiB input: neither its history of 2 x 6 state payloads (over 400
+    # KiB in memory: moto's own keeping), nor its interpreter's state, nor its input (kept parsed and as
+    # given) and output (96 KiB), which are on disk with its history
+    assert retained < len(payload) / 2, f"{retained / 1024:.0f} KiB retained per finished execution"
 
 
 def test_history_of_a_released_execution_reads_back_whole(stack: LocalStack, chain: str) -> None:
@@ -124,6 +126,21 @@ def test_history_of_a_released_execution_reads_back_whole(stack: LocalStack, cha
     assert info["status"] == "SUCCEEDED" and json.loads(info["output"]) == {"n": 1}
     stamps = [event["timestamp"] for event in events]
     assert stamps == sorted(stamps) and stamps[0] >= info["startDate"]
+
+
+def test_input_and_output_of_a_released_execution_read_back_whole(stack: LocalStack, chain: str) -> None:
+    # GIVEN an execution of the Pass chain that has ended, with an input of 20 KiB
+    given = json.dumps({"n": 2, "blob": "é" * 10000})
+    (info,) = _run(stack, chain, [given])
+
+    # WHEN it is described again and listed
+    described = stack.sfn.describe_execution(executionArn=info["executionArn"])
+    listed = stack.sfn.list_executions(stateMachineArn=chain, statusFilter="SUCCEEDED")["executions"]
+
+    # THEN its input and output read back whole from disk, and moto's object holds neither in memory
+    assert json.loads(described["input"]) == json.loads(given) == json.loads(described["output"])
+    assert described["status"] == "SUCCEEDED" and info["executionArn"] in {e["executionArn"] for e in listed}
+    assert not {"input_data", "execution_input", "output"} & set(vars(_moto_execution(info["executionArn"])))
 
 
 def test_timed_out_execution_keeps_its_final_event(stack: LocalStack, chain: str) -> None:
@@ -203,6 +220,8 @@ def test_object_bodies_read_back_unchanged_on_either_side_of_the_memory_bound(
         if stack.bucket in backend.buckets
     )
     assert stored._value_buffer._rolled == (size > bound)
+    # a body on disk keeps no write buffer of its own (8 KiB each, for the life of the object version)
+    assert not stored._value_buffer._rolled or isinstance(stored._value_buffer._file, io.FileIO)
 
 
 def test_request_bodies_are_freed_without_waiting_for_a_full_garbage_collection(stack: LocalStack) -> None:
