@@ -169,6 +169,22 @@ def binary_reading_md(r: dict[str, Any]) -> list[str]:
             "",
             *_table(["text size / degradation", *b["columns"]], b_rows),
         ]
+    if "photos" in r:
+        p = r["photos"]
+        p_rows = [
+            [key, *(f"{row[c]:.2f}" for c in p["columns"])]
+            for key, row in {**p["cer_percent_by_size"], **p["cer_percent_by_font"]}.items()
+        ]
+        p_rows.append(["**mean**", *(f"**{p['mean_cer_percent'][c]:.2f}**" for c in p["columns"])])
+        deskews = ", ".join(f"{c} {s:.1f} s" for c, s in p["cpu_seconds"].items())
+        lines += [
+            f"Binarized phone photos in the same faces ({p['pages']} pages, RecognizeImage's default "
+            "preprocessing): CER (%)",
+            "",
+            *_table(["text size / face", *p["columns"]], p_rows),
+            f"CPU (preprocessing and reading): {deskews}.",
+            "",
+        ]
     return [
         *lines,
         f"CPU: {r['cpu_seconds'][columns[1]]:.1f} s anti-aliased against "

@@ -37,7 +37,7 @@ MAX_ANTIALIAS_PIXELS = 16_000_000
 ANTI_ALIASING = True
 """Off: black-and-white pages are read with their hard 0/255 edges (the bench's baseline column)."""
 _SUPERSAMPLE = 4
-_EDGE_SIGMA = 0.5
+EDGE_SIGMA = 0.5
 """Gaussian of the anti-aliasing, in source pixels."""
 _HOCR_NUMBERS = re.compile(r"\b(bbox|baseline|x_size|x_descenders|x_ascenders) ([-\d. ]+?)(?=;|\"|'|$)")
 
@@ -73,12 +73,17 @@ class Recognition:
     blocks: list[dict[str, Any]] = field(default_factory=list)
 
 
+def is_two_level(gray: NDArray[Any]) -> bool:
+    """Whether a gray uint8 image is a black-and-white page (`TWO_LEVEL_SHARE` of it at 0 or 255)."""
+    if gray.ndim != 2 or gray.dtype != np.uint8 or gray.size == 0:
+        return False
+    return float(np.count_nonzero((gray == 0) | (gray == 255))) >= TWO_LEVEL_SHARE * gray.size
+
+
 def small_text_height(gray: NDArray[Any]) -> float | None:
     """Median height of the ink's glyphs (8-connected components of 3 px and more) of a black-and-white
     page, or None when the page is not two-level or has no glyphs."""
-    if gray.ndim != 2 or gray.dtype != np.uint8:
-        return None
-    if float(np.count_nonzero((gray == 0) | (gray == 255))) < TWO_LEVEL_SHARE * gray.size:
+    if not is_two_level(gray):
         return None
     count, _, stats, _ = cv2.connectedComponentsWithStats((gray < 128).view(np.uint8), connectivity=8)
     heights = np.asarray(stats[1:count, cv2.CC_STAT_HEIGHT], dtype=np.int64)
@@ -97,7 +102,7 @@ def anti_alias(binary: NDArray[Any]) -> NDArray[Any]:
     """
     h, w = binary.shape
     big = cv2.resize(binary, None, fx=_SUPERSAMPLE, fy=_SUPERSAMPLE, interpolation=cv2.INTER_NEAREST)
-    smooth = cv2.GaussianBlur(big, (0, 0), _EDGE_SIGMA * _SUPERSAMPLE)
+    smooth = cv2.GaussianBlur(big, (0, 0), EDGE_SIGMA * _SUPERSAMPLE)
     out: NDArray[Any] = cv2.resize(smooth, (2 * w, 2 * h), interpolation=cv2.INTER_AREA)
     return out
 
@@ -107,7 +112,7 @@ def _edge_kernel() -> NDArray[Any]:
     """1-D kernel of `anti_alias`'s three steps (4x blocks, Gaussian, area average) brought back to 1x:
     the weight an output pixel gives to the source pixel `d` away, for d in -3..3."""
     sub = np.arange(-4 * _SUPERSAMPLE, 4 * _SUPERSAMPLE + 1, dtype=np.float64)
-    gauss = np.exp(-(sub**2) / (2.0 * (_EDGE_SIGMA * _SUPERSAMPLE) ** 2))
+    gauss = np.exp(-(sub**2) / (2.0 * (EDGE_SIGMA * _SUPERSAMPLE) ** 2))
     gauss /= gauss.sum()
     weights = np.zeros(7)
     for d in range(-3, 4):  # output sub-pixel o reads input sub-pixel i of the pixel d away
