@@ -126,7 +126,7 @@ class BinarizeParams:
     flat_min_sharpness: float = 0.95
     deblur_iterations: int = 20
     deblur_min_sharpness: float = 0.3
-    deblur_cut: float = 0.45
+    deblur_cut: float = 0.43
     upsampled_peak: float = 40.0
     photo_deblur: bool = True
     photo_max_sharpness: float = 0.9

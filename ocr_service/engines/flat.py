@@ -11,8 +11,9 @@ documents, eat into the thin strokes the blur has lightened. Two cuts, by the ed
   around a solid stroke does not;
 * soft edges (a scan's optics, focus blur: strokes spread until close ones touch, "rn" reads "m"):
   the darkness is deconvolved (Richardson-Lucy, the blur's sigma read from the sharpness by a
-  calibration on rendered text) and cut at `deblur_cut` of the restored ink darkness; a blurred
-  black-and-white scan comes back as its original. A page whose grey levels show it was
+  calibration on rendered text) and cut at `deblur_cut` of the restored ink darkness, the level
+  the restored page has on the strokes' true edges; a blurred black-and-white scan comes back as
+  its original. A page whose grey levels show it was
   interpolated up from a lower resolution has lost that detail and goes to the full binarizer
   (`_deblurred_cut`).
 """
@@ -116,8 +117,10 @@ def _deblurred_cut(
 
     Soft edges have two causes that want opposite treatment. Optical or focus blur at full
     resolution keeps the strokes' shapes, only spread: deconvolved (`deblur`, with the blur's
-    sigma read from the edge sharpness) and cut at half the restored ink darkness (the coverage
-    midpoint), strokes get back their width and close strokes their gap. A page upsampled from
+    sigma read from the edge sharpness) and cut where the restored darkness crosses the strokes'
+    true edges (their coverage midpoint), strokes get back their width and close strokes their gap.
+    Twenty iterations leave some blur, which lowers the restored edge below half the ink level:
+    `deblur_cut` (0.43) is its median on rendered text (`bench.deblur_cut`). A page upsampled from
     a lower resolution (`upsampled`) has lost that detail: sharpening only restores its jagged
     grid, and the full binarizer's bolder strokes read better. Edges softer than
     `deblur_min_sharpness` (a blur of several pixels) are left to the full binarizer too.

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from bench.corpus import Page, font_path, make_page, photograph
+from bench.deblur_cut import edge_level
 from bench.metrics import f_measure
 from ocr_service.engines.binarize import DEFAULT_PARAMS, binarize
 from ocr_service.engines.flat import (
@@ -56,6 +57,16 @@ def test_blurred_rn_pairs_keep_the_gap_between_r_and_n(sigma: float) -> None:
     # AND without the deconvolution the pairs merge into one mark each ("m")
     plain = binarize(blurred, replace(DEFAULT_PARAMS, deblur_iterations=0)) == 0
     assert _components(plain) <= 0.6 * _components(truth)
+
+
+def test_deblurred_cut_lies_on_the_strokes_true_edges() -> None:
+    # GIVEN sans, serif and mono pages blurred by optics (sigma 1.2 px), deconvolved as the
+    # flat-paper path does
+    # WHEN the restored darkness is read on the true edges (ink coverage 45-55 %)
+    levels = [edge_level(font, 24, 1.2, 11 + i) for i, font in enumerate(("sans", "serif", "mono"))]
+    # THEN the cut sits at their median level (0.45 and the half-ink 0.5 lie above: strokes thinned)
+    assert all(level is not None for level in levels)
+    assert abs(float(np.median(levels)) - DEFAULT_PARAMS.deblur_cut) < 0.015
 
 
 def test_page_upsampled_from_a_low_resolution_is_not_deblurred() -> None:
