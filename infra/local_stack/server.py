@@ -252,11 +252,26 @@ def start_moto(port: int = 0, config: Mapping[str, Any] | None = None) -> MotoSe
         if response.status_code not in (200, 201):
             raise MotoServerError(f"moto refused its configuration: HTTP {response.status_code}")
         _check_config()
+        _parse_models()
     except Exception:
         running.stop()
         raise
     log.info("moto server started", extra={"endpoint": running.endpoint})
     return running
+
+
+MODELS = ("s3", "dynamodb", "stepfunctions", "secretsmanager")
+"""Services the functions call at once in a burst, whose botocore models moto's server parses at start."""
+
+
+def _parse_models(services: tuple[str, ...] = MODELS) -> None:
+    """moto parses a service's botocore model on first use, with a new loader that lists botocore's
+    data folders first, and `functools.cache` does not lock: each request that arrived before the first
+    parse had ended parsed it again (a burst's first requests, once per concurrent caller)."""
+    from moto.core.utils import get_service_model
+
+    for service in services:
+        get_service_model(service)
 
 
 def _check_config() -> None:
