@@ -133,19 +133,20 @@ class _Gateway(wsgi.Gateway_10):
     # cheroot's stubs declare `get_environ` untyped, returning None.
     def get_environ(self) -> dict[str, Any]:  # type: ignore[override]
         environ: dict[str, Any] = super().get_environ()  # type: ignore[no-untyped-call]
-        headers = {name.decode("latin-1"): value for name, value in self.req.inheaders.items()}
-        dashed = {environ_key_for_header(name): value for name, value in headers.items() if "_" not in name}
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in self.req.inheaders.items()]
+        underscored = [(name, value) for name, value in headers if "_" in name]
         kept: dict[str, str] = {}
-        for name in headers:
-            if "_" not in name:
-                continue
-            key = environ_key_for_header(name)
-            if key in dashed:
-                environ[key] = dashed[key].decode("latin-1")
-            elif should_preserve_original_header_name(name):
-                kept.setdefault(key, name)
-            else:
-                environ.pop(key, None)
+        dropped = {environ_key_for_header(name) for name, _ in underscored}
+        for key in dropped:
+            environ.pop(key, None)
+        for name, value in underscored:
+            if should_preserve_original_header_name(name):
+                environ[environ_key_for_header(name)] = value
+                kept.setdefault(environ_key_for_header(name), name)
+        for name, value in headers:  # an underscored header never stands in for a dashed one
+            if "_" not in name and environ_key_for_header(name) in dropped:
+                environ[environ_key_for_header(name)] = value
+                kept.pop(environ_key_for_header(name), None)
         environ[PRESERVED_HEADER_NAMES_ENVIRON_KEY] = kept
         return environ
 
@@ -241,7 +242,6 @@ def start_moto(port: int = 0, config: Mapping[str, Any] | None = None) -> MotoSe
 
     wanted = dict(config if config is not None else MOTO_CONFIG)
     previous = {section: copy.deepcopy(default_user_config.get(section, {})) for section in wanted}
-    check_port_free(port)
     server = HttpServer(port)
     running = MotoServer(server, server.start(), previous)
     running.previous_environment["MOTO_PORT"] = os.environ.get("MOTO_PORT")
