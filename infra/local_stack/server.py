@@ -134,19 +134,16 @@ class _Gateway(wsgi.Gateway_10):
     def get_environ(self) -> dict[str, Any]:  # type: ignore[override]
         environ: dict[str, Any] = super().get_environ()  # type: ignore[no-untyped-call]
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in self.req.inheaders.items()]
-        underscored = [(name, value) for name, value in headers if "_" in name]
         kept: dict[str, str] = {}
-        dropped = {environ_key_for_header(name) for name, _ in underscored}
-        for key in dropped:
+        for name, value in sorted(headers, key=lambda header: "_" not in header[0]):  # dashed ones last
+            key = environ_key_for_header(name)
             environ.pop(key, None)
-        for name, value in underscored:
-            if should_preserve_original_header_name(name):
-                environ[environ_key_for_header(name)] = value
-                kept.setdefault(environ_key_for_header(name), name)
-        for name, value in headers:  # an underscored header never stands in for a dashed one
-            if "_" not in name and environ_key_for_header(name) in dropped:
-                environ[environ_key_for_header(name)] = value
-                kept.pop(environ_key_for_header(name), None)
+            if "_" not in name:  # an underscored header never stands in for a dashed one
+                environ[key] = value
+                kept.pop(key, None)
+            elif should_preserve_original_header_name(name):
+                environ[key] = value
+                kept.setdefault(key, name)
         environ[PRESERVED_HEADER_NAMES_ENVIRON_KEY] = kept
         return environ
 
