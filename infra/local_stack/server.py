@@ -12,7 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
-from moto.server import ThreadedMotoServer
+from cheroot import wsgi
+from moto.core.request import (
+    PRESERVED_HEADER_NAMES_ENVIRON_KEY,
+    environ_key_for_header,
+    should_preserve_original_header_name,
+)
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +38,9 @@ S3_MEMORY_BYTES = {"MOTO_S3_DEFAULT_KEY_BUFFER_SIZE": str(16 * 1024)}
 costs disk, not resident memory, in N (moto's default keeps every body under 5 MiB in memory). 16 KiB
 puts the images (uploads, binarized pages: 30 KiB and more) on disk and keeps texts, result records and
 markers (1-3 KiB, 0.3 KiB) in memory: each body on disk holds an open file."""
-_START_SECONDS = 15.0
+THREADS = 64
+"""Threads answering requests at once (an idle keep-alive connection holds none)."""
+_IDLE_SECONDS = 10
 MALLOC_ARENAS = 2
 """glibc arenas for this process (`mallopt(M_ARENA_MAX)`, what `MALLOC_ARENA_MAX` sets at start).
 moto's interpreter runs three threads per running execution (a burst of N runs N executions at once);
@@ -101,20 +109,76 @@ def raise_open_files_limit(wanted: int = OPEN_FILES) -> int:
     return int(soft)
 
 
-def _start_bounded(server: ThreadedMotoServer, port: int) -> None:
-    """`server.start()` waits for readiness forever when the bind fails in its thread: bound it."""
-    starter = threading.Thread(target=server.start, name="moto-start", daemon=True)
-    starter.start()
-    starter.join(_START_SECONDS)
-    if starter.is_alive():
-        raise MotoServerError(f"moto did not start on {HOST}:{port} within {_START_SECONDS:.0f} s")
+class _Dispatcher(DomainDispatcherApplication):
+    """moto's dispatcher, finding each host's backend once: moto tries every backend's URL patterns (a
+    regex each, hundreds) for every request, under one lock."""
+
+    def __init__(self) -> None:
+        super().__init__(create_backend_app)
+        self.backends: dict[str | None, Any] = {}
+
+    def get_backend_for_host(self, host: str | None) -> Any:
+        if host in self.backends:
+            return self.backends[host]
+        backend = super().get_backend_for_host(host)
+        if len(self.backends) < 256:  # hosts come from requests: bounded
+            self.backends[host] = backend
+        return backend
+
+
+class _Gateway(wsgi.Gateway_10):
+    """WSGI environ as moto's own request handler builds it: a header with an underscore in its name is
+    dropped, unless it is S3 user metadata (`x-amz-meta-a_b`), which keeps its spelling."""
+
+    # cheroot's stubs declare `get_environ` untyped, returning None.
+    def get_environ(self) -> dict[str, Any]:  # type: ignore[override]
+        environ: dict[str, Any] = super().get_environ()  # type: ignore[no-untyped-call]
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in self.req.inheaders.items()]
+        kept: dict[str, str] = {}
+        for name, value in sorted(headers, key=lambda header: "_" not in header[0]):  # dashed ones last
+            key = environ_key_for_header(name)
+            environ.pop(key, None)
+            if "_" not in name:  # an underscored header never stands in for a dashed one
+                environ[key] = value
+                kept.pop(key, None)
+            elif should_preserve_original_header_name(name):
+                environ[key] = value
+                kept.setdefault(key, name)
+        environ[PRESERVED_HEADER_NAMES_ENVIRON_KEY] = kept
+        return environ
+
+
+class HttpServer:
+    """moto's WSGI app served by cheroot: a thread pool and HTTP/1.1 keep-alive (moto's own
+    `ThreadedMotoServer`, werkzeug's development server, starts a thread and closes the connection for
+    every request). The socket is bound before `start` returns: a taken port fails at once."""
+
+    def __init__(self, port: int) -> None:
+        self.httpd = wsgi.Server((HOST, port), _Dispatcher(), numthreads=THREADS, timeout=_IDLE_SECONDS)
+        self.httpd.gateway = _Gateway
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> int:
+        """Bind, serve in a thread, return the bound port."""
+        try:
+            self.httpd.prepare()
+        except OSError as exc:
+            raise PortInUse(int(self.httpd.bind_addr[1])) from exc
+        self.thread = threading.Thread(target=self.httpd.serve, name="moto-server", daemon=True)
+        self.thread.start()
+        return int(self.httpd.bind_addr[1])
+
+    def stop(self) -> None:
+        self.httpd.stop()
+        if self.thread is not None:
+            self.thread.join(_IDLE_SECONDS)
 
 
 @dataclass
 class MotoServer:
-    """A running `ThreadedMotoServer`; `endpoint` is its base URL."""
+    """A running moto server; `endpoint` is its base URL."""
 
-    server: ThreadedMotoServer
+    server: HttpServer
     port: int
     previous_config: dict[str, Any] = field(default_factory=dict)
     previous_environment: dict[str, str | None] = field(default_factory=dict)
@@ -171,17 +235,12 @@ def start_moto(port: int = 0, config: Mapping[str, Any] | None = None) -> MotoSe
 
     Also exports `MOTO_PORT`: moto's Step Functions interpreter calls Lambda at `localhost:$MOTO_PORT`.
     """
-    # One access-log line per AWS call drowns everything else; keep warnings and errors only.
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     from moto.core.config import default_user_config
 
     wanted = dict(config if config is not None else MOTO_CONFIG)
     previous = {section: copy.deepcopy(default_user_config.get(section, {})) for section in wanted}
-    check_port_free(port)
-    server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
-    _start_bounded(server, port)
-    _, bound_port = server.get_host_and_port()
-    running = MotoServer(server, int(bound_port), previous)
+    server = HttpServer(port)
+    running = MotoServer(server, server.start(), previous)
     running.previous_environment["MOTO_PORT"] = os.environ.get("MOTO_PORT")
     os.environ["MOTO_PORT"] = str(running.port)
     try:
@@ -190,11 +249,26 @@ def start_moto(port: int = 0, config: Mapping[str, Any] | None = None) -> MotoSe
         if response.status_code not in (200, 201):
             raise MotoServerError(f"moto refused its configuration: HTTP {response.status_code}")
         _check_config()
+        _parse_models()
     except Exception:
         running.stop()
         raise
     log.info("moto server started", extra={"endpoint": running.endpoint})
     return running
+
+
+MODELS = ("s3", "dynamodb", "stepfunctions", "secretsmanager")
+"""Services the functions call at once in a burst, whose botocore models moto's server parses at start."""
+
+
+def _parse_models(services: tuple[str, ...] = MODELS) -> None:
+    """moto parses a service's botocore model on first use, with a new loader that lists botocore's
+    data folders first, and `functools.cache` does not lock: each request that arrived before the first
+    parse had ended parsed it again (a burst's first requests, once per concurrent caller)."""
+    from moto.core.utils import get_service_model
+
+    for service in services:
+        get_service_model(service)
 
 
 def _check_config() -> None:

@@ -248,3 +248,28 @@ def test_object_bodies_over_the_memory_bound_are_kept_on_disk(stack: LocalStack)
         if stack.bucket in backend.buckets
     )
     assert stored._value_buffer._rolled
+
+
+def test_server_keeps_connections_and_metadata_spelling(stack: LocalStack) -> None:
+    # GIVEN an object with S3 user metadata spelled with an underscore, and one HTTP connection
+    import http.client
+    from urllib.parse import urlsplit
+
+    stack.s3.put_object(Bucket=stack.bucket, Key="other/meta.txt", Body=b"x", Metadata={"scan_id": "7"})
+    endpoint = urlsplit(stack.endpoint)
+    connection = http.client.HTTPConnection(str(endpoint.hostname), endpoint.port, timeout=10)
+    try:
+        # WHEN two unsigned requests are sent on it (refused, 403, as AWS refuses them)
+        statuses, sockets = [], []
+        for _ in range(2):
+            connection.request("HEAD", f"/{stack.bucket}/other/meta.txt")
+            response = connection.getresponse()
+            response.read()
+            statuses.append(response.status)
+            sockets.append(connection.sock)
+    finally:
+        connection.close()
+
+    # THEN both answers come on the same connection (keep-alive), and the metadata keeps its spelling
+    assert statuses == [403, 403] and sockets[0] is not None and sockets[0] is sockets[1]
+    assert stack.s3.head_object(Bucket=stack.bucket, Key="other/meta.txt")["Metadata"] == {"scan_id": "7"}
