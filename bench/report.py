@@ -143,15 +143,21 @@ def already_binary_md(r: dict[str, Any]) -> list[str]:
     ]
 
 
-def binary_reading_md(r: dict[str, Any]) -> list[str]:
-    """Tesseract CER on black-and-white pages of held-out faces: hard edges vs anti-aliased, on
-    thresholded renders and (when measured) on binarized degraded pages."""
-    columns = r["columns"]
+def _cer_rows(section: dict[str, Any], columns: list[str], by: str) -> list[list[str]]:
+    """A CER table's rows: one per text size, one per `cer_percent_by_<by>` key, then the mean."""
     rows = [
         [key, *(f"{row[c]:.2f}" for c in columns)]
-        for key, row in {**r["cer_percent_by_size"], **r["cer_percent_by_font"]}.items()
+        for key, row in {**section["cer_percent_by_size"], **section[f"cer_percent_by_{by}"]}.items()
     ]
-    rows.append(["**mean**", *(f"**{r['mean_cer_percent'][c]:.2f}**" for c in columns)])
+    rows.append(["**mean**", *(f"**{section['mean_cer_percent'][c]:.2f}**" for c in columns)])
+    return rows
+
+
+def binary_reading_md(r: dict[str, Any]) -> list[str]:
+    """Tesseract CER on black-and-white pages of held-out faces: hard edges vs anti-aliased, on
+    thresholded renders and (when measured) on binarized degraded pages and phone photos."""
+    columns = r["columns"]
+    rows = _cer_rows(r, columns, "font")
     lines = [
         f"## Reading black-and-white pages: CER (%) on {r['pages']} pages in faces outside the corpus",
         "",
@@ -159,11 +165,7 @@ def binary_reading_md(r: dict[str, Any]) -> list[str]:
     ]
     if "binarized" in r:
         b = r["binarized"]
-        b_rows = [
-            [key, *(f"{row[c]:.2f}" for c in b["columns"])]
-            for key, row in {**b["cer_percent_by_size"], **b["cer_percent_by_degradation"]}.items()
-        ]
-        b_rows.append(["**mean**", *(f"**{b['mean_cer_percent'][c]:.2f}**" for c in b["columns"])])
+        b_rows = _cer_rows(b, b["columns"], "degradation")
         lines += [
             f"Binarized degraded pages in the same faces ({b['pages']} pages): CER (%)",
             "",
@@ -171,11 +173,7 @@ def binary_reading_md(r: dict[str, Any]) -> list[str]:
         ]
     if "photos" in r:
         p = r["photos"]
-        p_rows = [
-            [key, *(f"{row[c]:.2f}" for c in p["columns"])]
-            for key, row in {**p["cer_percent_by_size"], **p["cer_percent_by_font"]}.items()
-        ]
-        p_rows.append(["**mean**", *(f"**{p['mean_cer_percent'][c]:.2f}**" for c in p["columns"])])
+        p_rows = _cer_rows(p, p["columns"], "font")
         deskews = ", ".join(f"{c} {s:.1f} s" for c, s in p["cpu_seconds"].items())
         lines += [
             f"Binarized phone photos in the same faces ({p['pages']} pages, RecognizeImage's default "
