@@ -21,6 +21,7 @@ All columns run in this process, one after the other per page, with CPU seconds 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections import defaultdict
@@ -58,14 +59,10 @@ Table = dict[str, Row]
 
 def _read(engine: TesseractRecognizer, page: Any, anti_alias: bool) -> tuple[str, float]:
     """(text, CPU seconds) of one reading, with the anti-aliasing on or off."""
-    saved = recognize.ANTI_ALIASING
-    recognize.ANTI_ALIASING = anti_alias
-    try:
+    with contextlib.nullcontext() if anti_alias else recognize.hard_edges():
         start = time.process_time()
         text = engine.recognize(page).text
         return text, time.process_time() - start
-    finally:
-        recognize.ANTI_ALIASING = saved
 
 
 def _means(table: Table) -> dict[str, dict[str, float]]:

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -34,8 +37,8 @@ black-and-white page is anti-aliased at twice its size before recognition (about
 a page of larger text is anti-aliased at its own size."""
 MAX_ANTIALIAS_PIXELS = 16_000_000
 """Pages larger than this are read at 1x (the 2x copy would hold four times the pixels)."""
-ANTI_ALIASING = True
-"""Off: black-and-white pages are read with their hard 0/255 edges (the bench's baseline column)."""
+_ANTI_ALIASING: ContextVar[bool] = ContextVar("anti_aliasing", default=True)
+"""Off (inside `hard_edges`): black-and-white pages are read with their hard 0/255 edges."""
 _SUPERSAMPLE = 4
 EDGE_SIGMA = 0.5
 """Gaussian of the anti-aliasing, in source pixels."""
@@ -136,11 +139,22 @@ def anti_alias_1x(binary: NDArray[Any]) -> NDArray[Any]:
     return out
 
 
+@contextmanager
+def hard_edges() -> Iterator[None]:
+    """Within the block, in this thread only, black-and-white pages are read with their hard 0/255
+    edges (the bench's baseline column); recognitions running in other threads are unaffected."""
+    token = _ANTI_ALIASING.set(False)
+    try:
+        yield
+    finally:
+        _ANTI_ALIASING.reset(token)
+
+
 def for_recognition(image: NDArray[Any]) -> tuple[NDArray[Any], int]:
     """(the image handed to Tesseract, its scale to `image`): a black-and-white page is anti-aliased,
     at 2x for small text (`anti_alias`) and at 1x otherwise (`anti_alias_1x`); any other image passes
     unchanged at scale 1."""
-    if image.ndim != 2 or not ANTI_ALIASING:
+    if image.ndim != 2 or not _ANTI_ALIASING.get():
         return image, 1
     height = small_text_height(image)
     if height is None:

@@ -30,7 +30,7 @@ def test_binary_reading_reports_every_page_set_and_restores_the_switch(
     assert set(result["photos"]["mean_cer_percent"]) == set(binary_reading.PHOTO_COLUMNS)
     assert all(0.0 <= v < 10.0 for v in result["photos"]["mean_cer_percent"].values())
     assert min(result["cpu_seconds"].values()) > 0.0 and min(result["photos"]["cpu_seconds"].values()) > 0.0
-    assert recognize.ANTI_ALIASING is True
+    assert recognize._ANTI_ALIASING.get() is True
     # AND the report renders every table
     text = "\n".join(binary_reading_md(result))
     assert "Binarized degraded pages" in text and "| 26 px |" in text and "Binarized phone photos" in text

@@ -3,7 +3,9 @@ input's."""
 
 from __future__ import annotations
 
+import contextlib
 import re
+import threading
 from pathlib import Path
 
 import matplotlib
@@ -60,7 +62,7 @@ def test_for_recognition_large_binary_text_anti_aliased_at_its_size() -> None:
 
 
 @pytest.mark.parametrize("case", ["gray", "rgb", "switched_off"])
-def test_for_recognition_other_images_pass_unchanged(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_for_recognition_other_images_pass_unchanged(case: str) -> None:
     # GIVEN a gray render, an RGB page, or a black-and-white page with the anti-aliasing switched off
     if case == "gray":
         image = make_page(1, font_px=14).image[:, :, 0]
@@ -68,11 +70,34 @@ def test_for_recognition_other_images_pass_unchanged(case: str, monkeypatch: pyt
         image = np.repeat(_stix_page(14)[0][:, :, None], 3, axis=2)
     else:
         image = _stix_page(14)[0]
-        monkeypatch.setattr(rec, "ANTI_ALIASING", False)
     # WHEN prepared for recognition
-    out, scale = for_recognition(image)
+    with rec.hard_edges() if case == "switched_off" else contextlib.nullcontext():
+        out, scale = for_recognition(image)
     # THEN it is handed over as it is
     assert scale == 1 and out is image
+
+
+def test_hard_edges_switch_holds_only_in_its_own_thread() -> None:
+    # GIVEN a black-and-white page, and a thread that is inside `hard_edges` while another prepares it
+    page = _stix_page(14)[0]
+    inside, done = threading.Event(), threading.Event()
+    seen: list[int] = []
+
+    def baseline() -> None:
+        with rec.hard_edges():
+            seen.append(for_recognition(page)[1])
+            inside.set()
+            done.wait(10)
+
+    thread = threading.Thread(target=baseline)
+    thread.start()
+    assert inside.wait(10)
+    # WHEN this thread prepares the same page meanwhile
+    _, scale = for_recognition(page)
+    done.set()
+    thread.join(10)
+    # THEN only the switched thread read hard edges; this one still anti-aliases (small text: 2x)
+    assert seen == [1] and scale == 2
 
 
 def test_anti_alias_1x_is_the_2x_path_averaged_down() -> None:
@@ -86,14 +111,14 @@ def test_anti_alias_1x_is_the_2x_path_averaged_down() -> None:
     assert np.abs(out - down).max() <= 2
 
 
-def test_recognize_small_binary_text_reads_better_than_hard_edges(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_recognize_small_binary_text_reads_better_than_hard_edges() -> None:
     # GIVEN black-and-white pages of small serif text in a font the bench corpus does not use
     engine = TesseractRecognizer()
     pages = [_stix_page(px) for px in (12, 14, 16)]
     # WHEN recognized as the service does, and with the anti-aliasing switched off
     with_aa = [cer(text, engine.recognize(page).text) for page, text in pages]
-    monkeypatch.setattr(rec, "ANTI_ALIASING", False)
-    hard = [cer(text, engine.recognize(page).text) for page, text in pages]
+    with rec.hard_edges():
+        hard = [cer(text, engine.recognize(page).text) for page, text in pages]
     # THEN the anti-aliased reading makes clearly fewer errors
     assert sum(with_aa) < 0.7 * sum(hard), (with_aa, hard)
 
