@@ -20,15 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
-from local_stack.cfn import (
-    DEFAULT_TEMPLATE,
-    ParameterError,
-    PortInUse,
-    TemplateError,
-    check_overrides,
-    check_port_free,
-    function_ids,
-)
+from local_stack import cfn
 from local_stack.cli_serve import (
     UsageError,
     invoke,
@@ -161,7 +153,7 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--param", action="append", default=[], metavar="Key=Value", help="template parameter"
     )
-    common.add_argument("--template", default=str(DEFAULT_TEMPLATE), help="SAM template to run")
+    common.add_argument("--template", default=str(cfn.DEFAULT_TEMPLATE), help="SAM template to run")
     run_cmd = commands.add_parser("run", parents=[common], help="process a folder of images once")
     run_cmd.add_argument("--images", default="events/images", help="folder of images (searched recursively)")
     run_cmd.add_argument(
@@ -189,13 +181,13 @@ def check(args: argparse.Namespace) -> None:
     template = Path(args.template)
     if not template.is_file():
         raise UsageError(f"template {template} not found")
-    check_overrides(template, args.overrides)
+    cfn.check_overrides(template, args.overrides)
     if args.command == "run":
         args.image_paths = find_images(Path(args.images))
     elif args.command == "serve":
-        check_port_free(args.port)
+        cfn.check_port_free(args.port)
     else:
-        functions = function_ids(template)
+        functions = cfn.function_ids(template)
         if args.function not in functions:
             raise UsageError(f"no function {args.function!r}; the template has: {', '.join(functions)}")
         args.event_data = read_event(Path(args.event))
@@ -210,7 +202,7 @@ def _stack_errors() -> tuple[type[Exception], ...]:
         "local_stack.lambda_hook": "HookError",
         "local_stack.provision": "ProvisionError",
     }
-    return TemplateError, *(
+    return cfn.TemplateError, *(
         getattr(sys.modules[module], name) for module, name in where.items() if module in sys.modules
     )
 
@@ -222,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         check(args)
         return commands[args.command](args)
-    except (UsageError, ParameterError, PortInUse) as exc:
+    except (UsageError, cfn.ParameterError, cfn.PortInUse) as exc:
         print(f"ocr-local: {exc}", file=sys.stderr)
         return 2
     except _stack_errors() as exc:

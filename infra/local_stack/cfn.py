@@ -87,19 +87,21 @@ def read_template(path: Path) -> dict[str, Any]:
     return load_yaml(text)
 
 
+def _section(template_path: Path, name: str) -> dict[str, Any]:
+    section = read_template(template_path).get(name) or {}
+    if not isinstance(section, dict):
+        raise TemplateError(f"{name} must be a mapping")
+    return section
+
+
 def declared_parameters(template_path: Path) -> dict[str, Any]:
     """The template's `Parameters` section as written (no resolution)."""
-    parameters = read_template(template_path).get("Parameters") or {}
-    if not isinstance(parameters, dict):
-        raise TemplateError("Parameters must be a mapping")
-    return parameters
+    return _section(template_path, "Parameters")
 
 
 def function_ids(template_path: Path) -> list[str]:
     """Logical ids of the template's functions (SAM or plain Lambda), sorted."""
-    resources = read_template(template_path).get("Resources") or {}
-    if not isinstance(resources, dict):
-        raise TemplateError("Resources must be a mapping")
+    resources = _section(template_path, "Resources")
     return sorted(
         lid
         for lid, body in resources.items()
