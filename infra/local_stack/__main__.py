@@ -4,28 +4,35 @@ function with an event file (a Docker-free `sam local invoke`).
 ocr-local run --images events/images --out out [--timeout 300] [--param MaxPolls=5 ...]
 ocr-local serve --out out [--port 4566]
 ocr-local invoke OnUploadFunction -e events/s3_put.json
+
+Everything the command line and the template alone can tell is checked before the stack is imported or
+started; a user error is one line on stderr and exit 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
-from local_stack.cli_serve import UsageError, invoke, parameters, quiet_handlers, serve, start_stack
-from local_stack.executions import ExecutionRecord
-from local_stack.lambda_hook import HookError
-from local_stack.outputs import download_outputs
-from local_stack.provision import ProvisionError
-from local_stack.report import progress_line, summary_table, totals_line, write_html
-from local_stack.samples import truth_path
-from local_stack.server import MotoServerError, PortInUse
-from local_stack.stack import DEFAULT_TEMPLATE, StackError
-from local_stack.template import ParameterError, TemplateError
+from local_stack import cfn
+from local_stack.cli_serve import (
+    UsageError,
+    invoke,
+    parameters,
+    quiet_handlers,
+    read_event,
+    serve,
+    start_stack,
+)
+
+if TYPE_CHECKING:
+    from local_stack.executions import ExecutionRecord
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif"})
 MAX_IMAGES = 10_000
@@ -54,6 +61,8 @@ class _Progress:
         self._tty = console.isatty()
 
     def __call__(self, records: list[ExecutionRecord]) -> None:
+        from local_stack.report import progress_line
+
         line = progress_line(records)
         if line == self._last:
             return
@@ -70,10 +79,13 @@ class _Progress:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Upload every image, wait, download the outputs, print the summary, write report.html."""
-    images_dir = Path(args.images)
-    out = Path(args.out)
-    images = find_images(images_dir)
+    """Upload `args.image_paths` (found under `args.images`), wait, download the outputs, print the summary,
+    write report.html."""
+    from local_stack.outputs import download_outputs
+    from local_stack.report import summary_table, totals_line, write_html
+    from local_stack.samples import truth_path
+
+    images_dir, images, out = Path(args.images), args.image_paths, Path(args.out)
     with quiet_handlers(out) as console:
         started = time.monotonic()
         with start_stack(args, lambda_log=out / "logs" / "lambda.log") as stack:
@@ -106,30 +118,93 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error in one line (`ocr-local: ...`) and exits 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"ocr-local: {message}\n")
+
+
+def _checked(
+    kind: type[int] | type[float], accept: Callable[[float], bool], name: str
+) -> Callable[[str], float]:
+    """An argparse `type`: `kind(text)` if `accept` takes it (argparse names `name` in its error)."""
+
+    def parse(text: str) -> float:
+        value = kind(text)
+        if not math.isfinite(value) or not accept(value):
+            raise ValueError(text)
+        return value
+
+    parse.__name__ = name
+    return parse
+
+
+_POSITIVE_SECONDS = _checked(float, lambda value: value > 0, "positive number of seconds")
+_POSITIVE_COUNT = _checked(int, lambda value: value > 0, "positive integer")
+_PORT = _checked(int, lambda value: 0 <= value <= 65_535, "port (0 to 65535)")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="ocr-local", description=__doc__.splitlines()[0] if __doc__ else None
-    )
+    parser = _Parser(prog="ocr-local", description=__doc__.splitlines()[0] if __doc__ else None)
     commands = parser.add_subparsers(dest="command", required=True)
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--out", default="out", help="local folder for outputs, report and logs")
     common.add_argument(
         "--param", action="append", default=[], metavar="Key=Value", help="template parameter"
     )
-    common.add_argument("--template", default=str(DEFAULT_TEMPLATE), help="SAM template to run")
+    common.add_argument("--template", default=str(cfn.DEFAULT_TEMPLATE), help="SAM template to run")
     run_cmd = commands.add_parser("run", parents=[common], help="process a folder of images once")
     run_cmd.add_argument("--images", default="events/images", help="folder of images (searched recursively)")
-    run_cmd.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for all executions")
-    run_cmd.add_argument("--concurrency", type=int, default=4, help="parallel uploads")
+    run_cmd.add_argument(
+        "--timeout", type=_POSITIVE_SECONDS, default=300.0, help="seconds to wait for all executions"
+    )
+    run_cmd.add_argument("--concurrency", type=_POSITIVE_COUNT, default=4, help="parallel uploads")
     serve_cmd = commands.add_parser("serve", parents=[common], help="keep the stack up as a drop folder")
     serve_cmd.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help="moto port on 127.0.0.1 (0: any free port)"
+        "--port", type=_PORT, default=DEFAULT_PORT, help="moto port on 127.0.0.1 (0: any free port)"
     )
-    serve_cmd.add_argument("--max-seconds", type=float, default=86_400.0, help="stop after this long")
+    serve_cmd.add_argument(
+        "--max-seconds", type=_POSITIVE_SECONDS, default=86_400.0, help="stop after this long"
+    )
     invoke_cmd = commands.add_parser("invoke", parents=[common], help="invoke one function with an event")
-    invoke_cmd.add_argument("function", help="the function's logical id (e.g. OnUploadFunction) or name")
+    invoke_cmd.add_argument("function", help="the function's logical id (e.g. OnUploadFunction)")
     invoke_cmd.add_argument("-e", "--event", required=True, help="JSON event file (e.g. events/s3_put.json)")
     return parser
+
+
+def check(args: argparse.Namespace) -> None:
+    """Every user error the command line and the template show, before anything is imported or started
+    (and before any file is created): parameters, template, images, port, function and event. Adds
+    `overrides`, and `image_paths` (run) or `event_data` (invoke), to `args`."""
+    args.overrides = parameters(args.param)
+    template = Path(args.template)
+    if not template.is_file():
+        raise UsageError(f"template {template} not found")
+    cfn.check_overrides(template, args.overrides)
+    if args.command == "run":
+        args.image_paths = find_images(Path(args.images))
+    elif args.command == "serve":
+        cfn.check_port_free(args.port)
+    else:
+        functions = cfn.function_ids(template)
+        if args.function not in functions:
+            raise UsageError(f"no function {args.function!r}; the template has: {', '.join(functions)}")
+        args.event_data = read_event(Path(args.event))
+
+
+def _stack_errors() -> tuple[type[Exception], ...]:
+    """The template's and the stack's own errors (exit 1), the latter from the modules already loaded: a
+    module not loaded raised none, and importing it here would cost the imports the checks avoid."""
+    where = {
+        "local_stack.stack": "StackError",
+        "local_stack.server": "MotoServerError",
+        "local_stack.lambda_hook": "HookError",
+        "local_stack.provision": "ProvisionError",
+    }
+    return cfn.TemplateError, *(
+        getattr(sys.modules[module], name) for module, name in where.items() if module in sys.modules
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -137,12 +212,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     commands = {"run": run, "serve": serve, "invoke": invoke}
     try:
-        args.overrides = parameters(args.param)  # before any command creates or truncates a file
+        check(args)
         return commands[args.command](args)
-    except (UsageError, ParameterError, PortInUse) as exc:
+    except (UsageError, cfn.ParameterError, cfn.PortInUse) as exc:
         print(f"ocr-local: {exc}", file=sys.stderr)
         return 2
-    except (TemplateError, StackError, MotoServerError, HookError, ProvisionError) as exc:
+    except _stack_errors() as exc:
         print(f"ocr-local: {exc}", file=sys.stderr)
         return 1
 

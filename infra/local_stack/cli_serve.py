@@ -1,4 +1,6 @@
-"""`ocr-local serve` (a local drop folder) and `ocr-local invoke` (one function, one event file)."""
+"""`ocr-local serve` (a local drop folder) and `ocr-local invoke` (one function, one event file), and the
+command line's own checks. The stack is imported when a command starts it, so a user error costs no import
+of moto or boto3."""
 
 from __future__ import annotations
 
@@ -13,17 +15,17 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from local_stack.executions import ExecutionRecord
-from local_stack.outputs import LocalOutputs, download_outputs
-from local_stack.report import summary_table, totals_line, write_html
-from local_stack.resources import notifications
-from local_stack.runner import AsyncInvocation
-from local_stack.stack import LocalStack
+if TYPE_CHECKING:
+    from local_stack.executions import ExecutionRecord
+    from local_stack.outputs import LocalOutputs
+    from local_stack.runner import AsyncInvocation
+    from local_stack.stack import LocalStack
 
 _SERVE_POLL_SECONDS = 1.0
-_MAX_EVENT_BYTES = 6 * 1024 * 1024
+MAX_EVENT_BYTES = 6 * 1024 * 1024
+"""Lambda's synchronous payload limit."""
 
 
 class UsageError(ValueError):
@@ -43,6 +45,8 @@ def parameters(pairs: Sequence[str]) -> dict[str, str]:
 
 def start_stack(args: argparse.Namespace, **options: Any) -> LocalStack:
     """`LocalStack.start` with the command's `--template` and `--param` overrides (`args.overrides`)."""
+    from local_stack.stack import LocalStack
+
     return LocalStack.start(template=Path(args.template), param_overrides=args.overrides, **options)
 
 
@@ -67,6 +71,8 @@ def quiet_handlers(out: Path) -> Iterator[TextIO]:
 
 def _upload_notices(stack: LocalStack) -> queue.Queue[str]:
     """Lines for uploads the S3-notified functions reported as duplicate or skipped, or failed on."""
+    from local_stack.resources import notifications
+
     notified = {n["LambdaFunctionArn"].split(":")[6] for b in stack.spec.buckets for n in notifications(b)}
     notices: queue.Queue[str] = queue.Queue()
 
@@ -111,6 +117,9 @@ def _banner(stack: LocalStack, out: Path) -> str:
 
 def serve(args: argparse.Namespace) -> int:
     """Keep the stack up; report, download and add to report.html each finished execution until stopped."""
+    from local_stack.outputs import download_outputs
+    from local_stack.report import summary_table, totals_line, write_html
+
     out = Path(args.out)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -148,26 +157,28 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_event(path: Path) -> Any:
+def read_event(path: Path) -> Any:
+    """The JSON event in `path`; `UsageError` when it is missing, over `MAX_EVENT_BYTES` or not JSON."""
     if not path.is_file():
         raise UsageError(f"event file {path} not found")
-    if path.stat().st_size > _MAX_EVENT_BYTES:
+    if path.stat().st_size > MAX_EVENT_BYTES:
         raise UsageError(f"event file {path} is larger than Lambda's 6 MB payload limit")
     try:
         return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot read event file {path}: {exc.strerror}") from None
     except ValueError as exc:
         raise UsageError(f"event file {path} is not JSON: {exc}") from None
 
 
 def invoke(args: argparse.Namespace) -> int:
-    """Invoke one function synchronously on the stack's runner: its log on stderr, its result on stdout."""
-    event = _read_event(Path(args.event))
+    """Invoke `args.function` (a logical id, checked) with `args.event_data` synchronously on the stack's
+    runner: its log on stderr, its result on stdout."""
     with quiet_handlers(Path(args.out)), start_stack(args) as stack:
         by_id = {f.logical_id: f.name for f in stack.spec.functions}
-        name = by_id.get(args.function, args.function)
-        if name not in by_id.values():
-            raise UsageError(f"no function {args.function!r}; the template has: {', '.join(sorted(by_id))}")
-        payload, errored = stack.runner.invoke(name, event)
+        if args.function not in by_id:
+            raise UsageError(f"function {args.function} is not created with these parameters (Condition)")
+        payload, errored = stack.runner.invoke(by_id[args.function], args.event_data)
         sys.stderr.write(stack.lambda_log.read_text(encoding="utf-8", errors="replace"))
     sys.stdout.write(json.dumps(json.loads(payload), indent=2) + "\n")
     return 1 if errored else 0

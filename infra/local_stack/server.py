@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import logging
 import os
-import socket
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,9 +19,12 @@ from moto.core.request import (
 )
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+from local_stack.cfn import HOST as HOST
+from local_stack.cfn import PortInUse as PortInUse
+from local_stack.cfn import check_port_free as check_port_free
+
 log = logging.getLogger(__name__)
 
-HOST = "127.0.0.1"
 DUMMY_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -51,28 +53,6 @@ _M_ARENA_MAX = -8
 
 class MotoServerError(RuntimeError):
     """The moto server did not start or refused its configuration."""
-
-
-class PortInUse(MotoServerError):
-    """The requested port is taken."""
-
-    def __init__(self, port: int):
-        super().__init__(f"port {port} on {HOST} is already in use; choose another with --port (0: any free)")
-        self.port = port
-
-
-def check_port_free(port: int) -> None:
-    """Raise `PortInUse` unless `port` can be bound on `HOST` (0 always can)."""
-    if port == 0:
-        return
-    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        probe.bind((HOST, port))
-    except OSError as exc:
-        raise PortInUse(port) from exc
-    finally:
-        probe.close()
 
 
 def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:

@@ -1,6 +1,6 @@
 """Create `template.yaml`'s resources in moto and read them into the typed `StackSpec` the stack runs.
 
-The template is read with cfn-lint's loader and translated offline by the SAM translator (Globals,
+The template is read by `local_stack.cfn` and translated offline by the SAM translator (Globals,
 function events, dead-letter queues, event invoke configs: SAM's own semantics); parameters take their
 defaults unless overridden and are checked against their constraints; moto's CloudFormation creates the
 resources and resolves their intrinsics (`local_stack.provision`), so the template that deploys drives the
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,20 +22,31 @@ from samtranslator.parser.parser import Parser  # type: ignore[import-untyped]
 from samtranslator.translator.translator import Translator  # type: ignore[import-untyped]
 
 from local_stack.builder import SUPPORTED, Environment, build, for_moto
-from local_stack.cfn import TemplateError, load_yaml
+from local_stack.cfn import (
+    ParameterError,
+    TemplateError,
+    check_known,
+    check_overrides,
+    check_parameter,
+    declared_parameters,
+    read_template,
+)
 from local_stack.provision import apply_ignored, create_stack
 from local_stack.resources import StackSpec
 
-__all__ = ["Environment", "ParameterError", "TemplateError", "plan"]
+__all__ = [
+    "Environment",
+    "ParameterError",
+    "TemplateError",
+    "check_overrides",
+    "declared_parameters",
+    "plan",
+]
 
 log = logging.getLogger(__name__)
 
 
 _LOCAL_URI = {"AWS::Serverless::Function": "CodeUri", "AWS::Serverless::StateMachine": "DefinitionUri"}
-
-
-class ParameterError(TemplateError):
-    """A parameter override is unknown or breaks its declared constraints (message names both)."""
 
 
 def plan(
@@ -54,7 +64,7 @@ def plan(
     deploy time; `TemplateError` on a parameter without a value or an intrinsic that cannot be resolved.
     """
     env = environment or Environment()
-    template = load_yaml(template_path.read_text(encoding="utf-8"))
+    template = read_template(template_path)
     parameters = _parameters(template.get("Parameters") or {}, dict(overrides or {}), check_constraints)
     translated, code_uris, definition_files = translate(template, template_path.parent, parameters, env)
     document = for_moto(translated, parameters, definition_files, env)
@@ -110,45 +120,8 @@ def translate(
     return translated, code_uris, definition_files
 
 
-def check_parameter(name: str, spec: Mapping[str, Any], value: str) -> None:
-    """Raise `ParameterError` unless `value` meets the constraints CloudFormation checks for `name`."""
-    allowed = spec.get("AllowedValues")
-    if allowed is not None and value not in {str(a) for a in allowed}:
-        choices = ", ".join(str(a) for a in allowed)
-        raise ParameterError(f"parameter {name}={value!r} is not allowed; allowed values: {choices}")
-    pattern = spec.get("AllowedPattern")
-    if pattern is not None and re.fullmatch(str(pattern), value) is None:
-        raise ParameterError(f"parameter {name}={value!r} does not match its AllowedPattern {pattern}")
-    if str(spec.get("Type", "String")) != "Number":
-        return
-    try:
-        number = float(value)
-    except ValueError:
-        raise ParameterError(f"parameter {name}={value!r} is not a number") from None
-    low, high = spec.get("MinValue"), spec.get("MaxValue")
-    if (low is not None and number < float(low)) or (high is not None and number > float(high)):
-        span = f"{low if low is not None else '-inf'} to {high if high is not None else 'inf'}"
-        raise ParameterError(f"parameter {name}={value} is out of range; allowed values: {span}")
-
-
-def check_overrides(template_path: Path, overrides: Mapping[str, str]) -> None:
-    """Raise `ParameterError` for an unknown override or one breaking its constraints (nothing started)."""
-    declared = declared_parameters(template_path)
-    _check_known(declared, overrides)
-    for name, value in overrides.items():
-        check_parameter(name, declared[name], str(value))
-
-
-def _check_known(declared: Mapping[str, Any], overrides: Mapping[str, str]) -> None:
-    unknown = sorted(set(overrides) - set(declared))
-    if unknown:
-        raise ParameterError(
-            f"unknown parameter {', '.join(unknown)}; the template declares: {', '.join(declared)}"
-        )
-
-
 def _parameters(declared: Mapping[str, Any], overrides: dict[str, str], check: bool) -> dict[str, Any]:
-    _check_known(declared, overrides)
+    check_known(declared, overrides)
     values: dict[str, Any] = {}
     for name, spec in declared.items():
         if name in overrides:
@@ -165,11 +138,3 @@ def _parameters(declared: Mapping[str, Any], overrides: dict[str, str], check: b
             )
         values[name] = str(value)
     return values
-
-
-def declared_parameters(template_path: Path) -> dict[str, Any]:
-    """The template's `Parameters` section as written (no resolution)."""
-    parameters = load_yaml(template_path.read_text(encoding="utf-8")).get("Parameters") or {}
-    if not isinstance(parameters, dict):
-        raise TemplateError("Parameters must be a mapping")
-    return parameters

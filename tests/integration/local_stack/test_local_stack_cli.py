@@ -1,15 +1,13 @@
-"""`ocr-local` as a user meets it: user errors in one line and exit 2, `invoke` with an event, `serve`."""
+"""`ocr-local` end to end: `invoke` with an event fixture, `serve` with uploads (user errors: unit tests)."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -24,57 +22,6 @@ def _cli(*args: str, timeout: float = DEADLINE) -> subprocess.CompletedProcess[s
     return subprocess.run(
         [*CLI, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
     )
-
-
-@pytest.fixture
-def busy_port() -> Iterator[int]:
-    with socket.socket() as holder:
-        holder.bind(("127.0.0.1", 0))
-        holder.listen()
-        yield holder.getsockname()[1]
-
-
-def test_serve_on_a_busy_port_exits_2_with_one_line_naming_the_port(busy_port: int, tmp_path: Path) -> None:
-    # GIVEN a port another program holds
-    started = time.monotonic()
-
-    # WHEN serve is asked to use it
-    result = _cli("serve", "--port", str(busy_port), "--out", str(tmp_path), timeout=30)
-
-    # THEN it exits 2 within seconds with one line naming the port
-    assert result.returncode == 2
-    assert result.stderr.count("\n") == 1 and f"port {busy_port}" in result.stderr
-    assert time.monotonic() - started < 20
-
-
-@pytest.mark.parametrize(
-    ("param", "expected"),
-    [
-        ("Bogus=1", "unknown parameter Bogus; the template declares: BucketNamePrefix"),
-        ("BinarizationMode=weird", "allowed values: endpoint, inline, off, auto"),
-        ("MaxPolls=0", "MaxPolls=0 is out of range; allowed values: 1 to 500"),
-        ("NoEquals", "--param expects Key=Value"),
-    ],
-)
-def test_run_with_a_bad_param_exits_2_with_one_line_naming_it(
-    param: str, expected: str, tmp_path: Path
-) -> None:
-    # GIVEN / WHEN a run with a bad template parameter
-    result = _cli("run", "--param", param, "--out", str(tmp_path), timeout=30)
-
-    # THEN it exits 2 with one line naming the parameter and what is allowed, no traceback
-    assert result.returncode == 2
-    assert result.stderr.count("\n") == 1 and expected in result.stderr
-    assert "Traceback" not in result.stderr
-
-
-def test_invoke_unknown_function_exits_2_listing_the_functions(tmp_path: Path) -> None:
-    # GIVEN / WHEN invoke names no function of the template
-    result = _cli("invoke", "Nope", "-e", "events/s3_put.json", "--out", str(tmp_path))
-
-    # THEN one line lists the template's functions
-    assert result.returncode == 2
-    assert "no function 'Nope'" in result.stderr and "OnUploadFunction" in result.stderr
 
 
 @pytest.mark.slow
