@@ -1,8 +1,9 @@
-"""What the local stack reads and checks before it starts anything (no moto, boto3 or SAM translator):
-`load_yaml` reads a CloudFormation/SAM template (short tags such as `!Ref`, `!Sub`, `!GetAtt` become their
-long form), `check_overrides` checks parameter values as CloudFormation does, `function_ids` lists the
-functions, `check_port_free` probes a port. Intrinsics are resolved by moto's CloudFormation
-(`local_stack.provision`)."""
+"""What the local stack reads and checks before it starts anything (no moto, boto3, SAM translator or
+cfn-lint): `outline` reads a template's parameters and resource types, `check_overrides` checks parameter
+values as CloudFormation does, `function_ids` lists the functions, `check_port_free` probes a port.
+`load_yaml` reads a whole CloudFormation/SAM template with cfn-lint's loader (short tags such as `!Ref`,
+`!Sub`, `!GetAtt` become their long form), for the stack and `infra/lint.py`. Intrinsics are resolved by
+moto's CloudFormation (`local_stack.provision`)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ DEFAULT_TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 HOST = "127.0.0.1"
 """The loopback address every local server binds."""
 FUNCTION_TYPES = frozenset({"AWS::Serverless::Function", "AWS::Lambda::Function"})
-_UNPREFIXED_TAGS = frozenset({"Ref", "Condition"})
 
 
 class TemplateError(ValueError):
@@ -37,40 +37,41 @@ class PortInUse(ValueError):
         self.port = port
 
 
-class _Loader(yaml.CSafeLoader):
-    """YAML 1.1 safe loading with CloudFormation's short tags; a key twice in one mapping is an error."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        keys = [self.construct_object(key) for key, _ in node.value if key.tag != "tag:yaml.org,2002:merge"]
-        repeated = sorted({str(key) for key in keys if keys.count(key) > 1})
-        if repeated:
-            line = node.start_mark.line + 1
-            raise TemplateError(f"template has duplicate keys {', '.join(repeated)} (mapping at line {line})")
-        return super().construct_mapping(node, deep=True)
+class _Outline(yaml.CSafeLoader):
+    """YAML safe loading in which every CloudFormation tag (`!Ref`, `!Sub`, ...) reads as None: enough to
+    see the Parameters and the resources' types before anything is imported (`outline`)."""
 
 
-def _intrinsic(loader: _Loader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    name = suffix if suffix in _UNPREFIXED_TAGS else f"Fn::{suffix}"
-    value: Any
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-        if name == "Fn::GetAtt":
-            value = value.split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        assert isinstance(node, yaml.MappingNode)
-        value = loader.construct_mapping(node, deep=True)
-    return {name: value}
-
-
-_Loader.add_multi_constructor("!", _intrinsic)
+_Outline.add_multi_constructor("!", lambda loader, suffix, node: None)
 
 
 def load_yaml(text: str) -> dict[str, Any]:
-    """Parse a CloudFormation/SAM template (YAML or JSON) into long-form data."""
+    """Parse a CloudFormation/SAM template (YAML or JSON) into long-form data, with cfn-lint's loader
+    (short tags become their long form; a key twice in one mapping is an error). cfn-lint is imported
+    here, on first use: the CLI's checks read the template with `outline` and never need it."""
+    from cfnlint.decode import cfn_yaml
+
     try:
-        data = yaml.load(text, Loader=_Loader)
+        data = cfn_yaml.loads(text)
+    except yaml.YAMLError as exc:
+        raise TemplateError(f"template is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise TemplateError("template must be a mapping at the top level")
+    return data
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TemplateError(f"cannot read template {path}: {exc}") from exc
+
+
+def outline(path: Path) -> dict[str, Any]:
+    """The template at `path` with its intrinsics left out (each tagged value is None): its parameters'
+    declarations and its resources' types, read in milliseconds. `TemplateError` when it is unreadable."""
+    try:
+        data = yaml.load(_text(path), Loader=_Outline)
     except yaml.YAMLError as exc:
         raise TemplateError(f"template is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
@@ -80,15 +81,11 @@ def load_yaml(text: str) -> dict[str, Any]:
 
 def read_template(path: Path) -> dict[str, Any]:
     """`load_yaml` of the file at `path`; `TemplateError` when it cannot be read."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TemplateError(f"cannot read template {path}: {exc}") from exc
-    return load_yaml(text)
+    return load_yaml(_text(path))
 
 
 def _section(template_path: Path, name: str) -> dict[str, Any]:
-    section = read_template(template_path).get(name) or {}
+    section = outline(template_path).get(name) or {}
     if not isinstance(section, dict):
         raise TemplateError(f"{name} must be a mapping")
     return section

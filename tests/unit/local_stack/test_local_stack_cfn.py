@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cfnlint.decode import cfn_yaml
 
-from local_stack.cfn import TemplateError, function_ids, load_yaml
+from local_stack.cfn import TemplateError, function_ids, load_yaml, outline
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -15,13 +14,30 @@ ROOT = Path(__file__).resolve().parents[3]
 @pytest.mark.parametrize(
     "template", ["template.yaml", "tests/integration/local_stack/fixtures/template.yaml"]
 )
-def test_load_yaml_reads_the_project_templates_as_cfn_lint_does(template: str) -> None:
+def test_outline_reads_parameters_and_types_as_the_full_loader_does(template: str) -> None:
     # GIVEN one of the project's templates
-    text = (ROOT / template).read_text(encoding="utf-8")
+    path = ROOT / template
 
-    # WHEN it is loaded by the local stack and by cfn-lint's loader (which the stack used before)
-    # THEN both give the same data
-    assert load_yaml(text) == cfn_yaml.loads(text)
+    # WHEN it is outlined (the CLI's checks) and loaded in full (cfn-lint's loader, the stack's)
+    quick, full = outline(path), load_yaml(path.read_text(encoding="utf-8"))
+
+    # THEN the parameters' declarations and every resource's type are the same
+    assert quick["Parameters"] == full["Parameters"]
+    assert {k: v["Type"] for k, v in quick["Resources"].items()} == {
+        k: v["Type"] for k, v in full["Resources"].items()
+    }
+
+
+def test_outline_reads_tagged_values_as_none(tmp_path: Path) -> None:
+    # GIVEN a template whose values use short tags
+    path = tmp_path / "t.yaml"
+    path.write_text("Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Role: !GetAtt R.Arn\n")
+
+    # WHEN it is outlined
+    data = outline(path)
+
+    # THEN the tagged value reads as None and the type is kept
+    assert data == {"Resources": {"F": {"Type": "AWS::Serverless::Function", "Role": None}}}
 
 
 def test_load_yaml_getatt_sequence_and_mapping_tags_become_long_form() -> None:
@@ -44,7 +60,7 @@ def test_load_yaml_a_key_twice_in_one_mapping_raises_naming_it() -> None:
     text = "Resources:\n  Bucket:\n    Type: A\n  Bucket:\n    Type: B\n"
 
     # WHEN / THEN it is refused, naming the key
-    with pytest.raises(TemplateError, match="duplicate keys Bucket"):
+    with pytest.raises(TemplateError, match="Duplicate found 'Bucket'"):
         load_yaml(text)
 
 
