@@ -7,39 +7,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-
-def normalise_whitespace(text: str) -> str:
-    """Collapse every run of whitespace (spaces, tabs, newlines) to one space and strip the ends."""
-    return " ".join(text.split())
-
-
-def levenshtein(a: str, b: str) -> int:
-    """Edit distance (insertions, deletions, substitutions, each cost 1) between two strings."""
-    if len(a) < len(b):
-        a, b = b, a
-    if not b:
-        return len(a)
-    previous = list(range(len(b) + 1))
-    for i, char_a in enumerate(a, start=1):
-        current = [i]
-        for j, char_b in enumerate(b, start=1):
-            current.append(
-                min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b)),
-            )
-        previous = current
-    return previous[-1]
-
-
-def cer(reference: str, hypothesis: str) -> float:
-    """Character error rate in 0..1+ (edits / reference length) after whitespace normalisation.
-
-    An empty reference gives 0.0 for an empty hypothesis and 1.0 otherwise.
-    """
-    ref = normalise_whitespace(reference)
-    hyp = normalise_whitespace(hypothesis)
-    if not ref:
-        return 0.0 if not hyp else 1.0
-    return levenshtein(ref, hyp) / len(ref)
+from local_stack.samples import cer as cer
 
 
 def f_measure(pred_ink: NDArray[Any], true_ink: NDArray[Any]) -> float:

@@ -9,9 +9,9 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from bench.metrics import cer
 from local_stack.executions import ExecutionRecord
 from local_stack.outputs import LocalOutputs
+from local_stack.samples import cer
 
 _MAX_TEXT_IN_REPORT = 20_000
 
