@@ -15,15 +15,28 @@ from PIL import Image, ImageFilter
 
 ANALYSIS_MAX_SIDE = 768
 ILLUMINATION_GRID = 8
+SHARPNESS_WINDOW = 768
+"""Side of the window, at the image's own resolution and centred on it, the edge sharpness is read on."""
+EDGE_JUMP = 0.4
+"""Edge pixels for the sharpness: a 3x3 jump of at least this share of the window's contrast."""
 
-# Tuned by `python -m bench --only auto_mode` (grid search on the bench corpus; see bench/README.md).
+# Tuned by `python -m bench --only auto_mode` (grid search on the bench corpus, points within two
+# misread characters of the lowest CER counted equal and the one binarizing most taken; see
+# bench/README.md). Refitted with the edge sharpness: LOW_SEPARABILITY 0.80 -> 0.88 (the soft
+# JPEG, highlighter and bleed-through pages read as well or better binarized), HIGH_SATURATION
+# 0.30 -> 0.20 (the palest coloured paper), LOW_SHARPNESS 0.85 (blurred pages, every one read at
+# least as well binarized once the binarizer deconvolves them).
 LOW_CONTRAST = 0.60
-LOW_SEPARABILITY = 0.80
+LOW_SEPARABILITY = 0.88
 HIGH_ILLUMINATION_VARIATION = 0.065
-HIGH_SATURATION = 0.30
+HIGH_SATURATION = 0.20
 DARK_BACKGROUND_FRACTION = 0.55
 BILEVEL_SEPARABILITY = 0.97
 HIGH_NOISE = 0.01
+LOW_SHARPNESS = 0.85
+UPSAMPLED_INTERPOLATION = 1.0 - 1.0 / 40.0
+"""``interpolation`` from which a page counts as interpolated up from a lower resolution: a spectral
+line 40 times its band's median, the OCR service binarizer's own test (`upsampled_peak`); not tuned."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +46,17 @@ class ImageStats:
     ``noise`` is the median absolute difference between the gray image and its 3x3 median: 0 on any
     clean page however blurred or compressed (text edges are a small share of the pixels), about the
     grain's typical amplitude on a grainy one.
+
+    ``sharpness`` is the median, over the stroke edges of a window at the image's own resolution, of
+    the 3x3 jump in gray level over the darkest ink within 2 px: about 1 on a render or a sharp scan
+    (ink reaches full darkness within a pixel), 0.6-0.7 once optics, focus or upsampling from a lower
+    resolution spread each edge over several pixels; 1 when the window has no edges.
+
+    ``interpolation`` tells the two soft cases apart (resampling detection, after Popescu and Farid):
+    linear interpolation from a grid 2-3.3 px apart leaves the rows' second difference periodic, a
+    sharp line in its spectrum; 1 - median / line height in that band of the same window, near 1
+    (above 0.975) on a page upsampled from a lower resolution, 0.6-0.96 on a blurred or sharp one.
+    A blurred page is deconvolved by the binarizer; an upsampled one has lost its detail for good.
     """
 
     contrast: float
@@ -41,6 +65,8 @@ class ImageStats:
     saturation: float
     dark_fraction: float
     noise: float = 0.0
+    sharpness: float = 1.0
+    interpolation: float = 0.0
 
     def as_dict(self) -> dict[str, float]:
         """The statistics rounded for the result record."""
@@ -86,8 +112,59 @@ def _illumination_variation(gray: NDArray[np.float64]) -> float:
     return float(np.std(backgrounds) / mean) if mean > 0 else 0.0
 
 
+def _window_extreme(gray: NDArray[np.uint8], *, lowest: bool) -> NDArray[np.uint8]:
+    """Minimum (or maximum) over each pixel's 3x3 neighbourhood, edges replicated."""
+    pick = np.minimum if lowest else np.maximum
+    padded = np.pad(gray, 1, mode="edge")
+    rows = pick(pick(padded[:-2], padded[1:-1]), padded[2:])
+    out: NDArray[np.uint8] = pick(pick(rows[:, :-2], rows[:, 1:-1]), rows[:, 2:])
+    return out
+
+
+def _edge_sharpness(gray: NDArray[np.uint8]) -> float:
+    """Median over edge pixels of the 3x3 jump over the 5x5 peak darkness below the paper (0..1]."""
+    darkest, paper = np.percentile(gray, [0.5, 98])
+    contrast = float(paper - darkest)
+    if contrast <= 0:
+        return 1.0
+    low3 = _window_extreme(gray, lowest=True)
+    jump = _window_extreme(gray, lowest=False) - low3
+    edges = jump >= EDGE_JUMP * contrast
+    peak = paper - _window_extreme(low3, lowest=True)[edges].astype(np.float64)
+    ratio = jump[edges][peak > 0] / peak[peak > 0]
+    return float(min(1.0, np.median(ratio))) if ratio.size else 1.0
+
+
+def _interpolation(gray: NDArray[np.uint8]) -> float:
+    """1 - median / peak of the rows' mean second-difference spectrum between periods 2 and 3.3 px."""
+    if gray.shape[1] < 64:
+        return 0.0
+    rows = gray.astype(np.float32)
+    d2 = np.abs(rows[:, 2:] - 2.0 * rows[:, 1:-1] + rows[:, :-2]).mean(axis=0)
+    d2 -= d2.mean()
+    spectrum = np.abs(np.fft.rfft(d2 * np.hanning(d2.size)))
+    freq = np.fft.rfftfreq(d2.size)
+    band = spectrum[(freq > 0.3) & (freq < 0.49)]
+    peak = float(band.max()) if band.size >= 8 else 0.0
+    return 1.0 - float(np.median(band)) / peak if peak > 0 else 0.0
+
+
+def _centre_window(image: Image.Image) -> NDArray[np.uint8]:
+    """Gray levels of the central ``SHARPNESS_WINDOW`` square (or less) at the image's resolution."""
+    width, height = image.size
+    side_x, side_y = min(width, SHARPNESS_WINDOW), min(height, SHARPNESS_WINDOW)
+    left, top = (width - side_x) // 2, (height - side_y) // 2
+    window = image.crop((left, top, left + side_x, top + side_y)).convert("RGB").convert("L")
+    return np.asarray(window, dtype=np.uint8)
+
+
 def image_stats(image: Image.Image) -> ImageStats:
-    """Compute :class:`ImageStats` on a copy of ``image`` downscaled to at most ``ANALYSIS_MAX_SIDE``."""
+    """Compute :class:`ImageStats` on a copy of ``image`` downscaled to at most ``ANALYSIS_MAX_SIDE``.
+
+    Edge sharpness and interpolation are read at the image's own resolution instead (downscaling
+    sharpens edges and erases interpolation's period), on its central ``SHARPNESS_WINDOW`` square, so
+    their cost stays bounded on large scans.
+    """
     small = image.convert("RGB")
     small.thumbnail((ANALYSIS_MAX_SIDE, ANALYSIS_MAX_SIDE))
     rgb = np.asarray(small, dtype=np.float64)
@@ -96,6 +173,7 @@ def image_stats(image: Image.Image) -> ImageStats:
     median = np.asarray(luma.filter(ImageFilter.MedianFilter(3)), dtype=np.float64)
     noise = float(np.median(np.abs(np.asarray(luma, dtype=np.float64) - median)) / 255.0)
     low, high = np.percentile(gray, [2, 98])
+    window = _centre_window(image)
     threshold, separability = _otsu(gray)
     channel_max = rgb.max(axis=2)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -107,13 +185,17 @@ def image_stats(image: Image.Image) -> ImageStats:
         saturation=float(saturation.mean()),
         dark_fraction=float((gray <= threshold).mean()),
         noise=noise,
+        sharpness=_edge_sharpness(window),
+        interpolation=_interpolation(window),
     )
 
 
 def decide_binarization(stats: ImageStats) -> BinarizationDecision:
     """Binarize when the page looks degraded in a way local binarization repairs.
 
-    Uneven illumination, colored paper, grain, low contrast or a poorly separable histogram → binarize.
+    Uneven illumination, colored paper, grain, soft edges that are not
+    interpolation's (the binarizer deconvolves a blurred page),
+    low contrast or a poorly separable histogram → binarize.
     An image that is already bilevel, or mostly dark (light text on dark ground, which local binarizers
     tend to mangle), or clean and evenly lit → recognize as is.
     """
@@ -127,6 +209,8 @@ def decide_binarization(stats: ImageStats) -> BinarizationDecision:
         return BinarizationDecision(True, "colored_background", stats)
     if stats.noise >= HIGH_NOISE:
         return BinarizationDecision(True, "noisy", stats)
+    if stats.sharpness < LOW_SHARPNESS and stats.interpolation < UPSAMPLED_INTERPOLATION:
+        return BinarizationDecision(True, "blurred", stats)
     if stats.contrast < LOW_CONTRAST:
         return BinarizationDecision(True, "low_contrast", stats)
     if stats.separability < LOW_SEPARABILITY:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, fields
 
 import numpy as np
+import pytest
 
-from bench.auto_mode import Thresholds, decide, evaluate, label, split, tune
+from bench import auto_mode
+from bench.auto_mode import Thresholds, candidates, decide, evaluate, label, mean_cer, split, tune
 from bench.ocr_accuracy import ImageResult
 from ocr_pipeline.domain.binarization import ImageStats, decide_binarization
 
@@ -19,6 +21,9 @@ CLEAN = {
 }
 
 
+STAT_NAMES = [f.name for f in fields(ImageStats)]
+
+
 def _result(name: str, degradation: str, raw: float, binarized: float, **stats: float) -> ImageResult:
     return ImageResult(name, degradation, {"raw": raw, "binarized": binarized}, {**CLEAN, **stats})
 
@@ -26,8 +31,10 @@ def _result(name: str, degradation: str, raw: float, binarized: float, **stats: 
 def test_decide_mirrors_pipeline_rule_with_current_thresholds() -> None:
     # GIVEN many random statistics
     rng = np.random.default_rng(7)
-    for _ in range(2000):
-        stats = ImageStats(*(float(v) for v in rng.random(6)))
+    for _ in range(4000):
+        values = [float(v) for v in rng.random(8)]
+        values[-1] = 0.9 + 0.1 * values[-1]  # interpolation on both sides of its fixed bound
+        stats = ImageStats(*values)
         # WHEN both rules decide / THEN they agree
         assert decide(asdict(stats), Thresholds()) == decide_binarization(stats).binarize
 
@@ -96,3 +103,69 @@ def test_tune_raises_the_low_contrast_bound_up_to_the_first_page_that_must_stay_
     tuned = tune(results, Thresholds(low_contrast=0.35))
     # THEN the bound sits just below the blurred page, so an unseen page at 0.54 would be binarized
     assert tuned.low_contrast == 0.55
+
+
+def _brute_force_tune(results: list[ImageResult], start: Thresholds) -> Thresholds:
+    """`tune` without tolerance, one `decide` per grid point: the lowest CER, then most binarized,
+    then the highest low-contrast + low-separability bounds, then nearest `start`."""
+
+    def key(t: Thresholds) -> tuple[float, int, float, float]:
+        binarized = sum(decide(r.stats, t) for r in results)
+        distance = sum(abs(getattr(t, f.name) - getattr(start, f.name)) for f in fields(Thresholds))
+        return (
+            round(mean_cer(results, t), 9),
+            -binarized,
+            -round(t.low_contrast + t.low_separability, 9),
+            round(distance, 9),
+        )
+
+    return min(candidates(), key=key)
+
+
+def test_tune_scores_the_whole_grid_like_decide_point_by_point(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN random images and a reduced grid (two or three values per threshold)
+    rng = np.random.default_rng(11)
+    grid = {
+        name: tuple(sorted(rng.choice(values, 3 if i % 2 else 2, replace=False)))
+        for i, (name, values) in enumerate(auto_mode.GRID.items())
+    }
+    monkeypatch.setattr(auto_mode, "GRID", grid)
+    for trial in range(4):
+        results = [
+            ImageResult(
+                f"i{i}",
+                "x",
+                {"raw": float(rng.choice([0.0, 0.002, 0.2])), "binarized": float(rng.choice([0.0, 0.003]))},
+                dict(zip(STAT_NAMES, (float(v) for v in rng.random(8)), strict=True)),
+            )
+            for i in range(24)
+        ]
+        start = Thresholds() if trial % 2 else auto_mode.PRIOR
+        # WHEN tuned vectorised, without tolerance / THEN it picks the brute-force search's point
+        assert tune(results, start, tolerance=0.0) == _brute_force_tune(results, start)
+
+
+def test_tune_counts_a_misread_character_as_no_evidence_against_binarizing() -> None:
+    # GIVEN a faded page binarizing repairs, a page one character worse binarized (0.001) and a
+    # blurred-looking page ten characters worse binarized (0.01), at rising contrast
+    results = [
+        _result("faded", "faded_ink", 0.2, 0.0, contrast=0.3),
+        _result("one", "jpeg", 0.0, 0.001, contrast=0.42),
+        _result("ten", "jpeg", 0.0, 0.01, contrast=0.58),
+    ]
+    start = Thresholds(low_contrast=0.35)
+    # WHEN tuned with and without the tolerance
+    tolerant, exact = tune(results, start), tune(results, start, tolerance=0.0)
+    # THEN the one-character loss is binarized only with the tolerance; the ten-character one never
+    assert [decide(r.stats, tolerant) for r in results] == [True, True, False]
+    assert [decide(r.stats, exact) for r in results] == [True, False, False]
+
+
+def test_decide_binarizes_soft_edges_unless_interpolated() -> None:
+    # GIVEN clean statistics with soft edges from blur, and the same from upsampling
+    blurred = {**CLEAN, "sharpness": 0.6, "interpolation": 0.8}
+    upsampled = {**blurred, "interpolation": 0.99}
+    t = Thresholds(low_sharpness=0.75, low_separability=0.0, low_contrast=0.0)
+    # WHEN decided / THEN only the blurred page is binarized
+    assert decide(blurred, t) is True
+    assert decide(upsampled, t) is False

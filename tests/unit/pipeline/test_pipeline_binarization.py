@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
 from bench.corpus import degrade, make_page
-from ocr_pipeline.domain.binarization import ImageStats, decide_binarization, image_stats
+from ocr_pipeline.domain.binarization import (
+    LOW_SHARPNESS,
+    UPSAMPLED_INTERPOLATION,
+    ImageStats,
+    decide_binarization,
+    image_stats,
+)
 
 
 @pytest.fixture(scope="module")
@@ -83,3 +91,62 @@ def test_decide_grainy_page_binarizes_and_blurred_page_is_not_grainy() -> None:
     assert grain.noise >= 0.02
     assert smooth.noise < 0.005
     assert decide_binarization(grain).reason == "noisy"
+
+
+def _soft(pixels: np.ndarray, sigma: float) -> np.ndarray:
+    return np.asarray(Image.fromarray(pixels).filter(ImageFilter.GaussianBlur(sigma)))
+
+
+def test_image_stats_sharpness_separates_blurred_from_sharp_page(clean_page: np.ndarray) -> None:
+    # GIVEN the same generated page of text sharp and blurred by a 1.3 px Gaussian
+    blurred = _soft(clean_page, 1.3)
+    # WHEN measured
+    sharp_stats, soft_stats = image_stats(Image.fromarray(clean_page)), image_stats(Image.fromarray(blurred))
+    # THEN the sharp page's edges score near 1, the blurred page's well below the threshold, and
+    # neither is taken for a page upsampled from a lower resolution
+    assert sharp_stats.sharpness >= 0.95
+    assert soft_stats.sharpness < LOW_SHARPNESS - 0.05
+    assert max(sharp_stats.interpolation, soft_stats.interpolation) < UPSAMPLED_INTERPOLATION
+
+
+def test_decide_blurred_page_binarizes(clean_page: np.ndarray) -> None:
+    # GIVEN a page of text blurred by a 1.3 px Gaussian, otherwise clean and evenly lit
+    blurred = _soft(clean_page, 1.3)
+    # WHEN decided / THEN it is binarized for its soft edges (the binarizer deconvolves it)
+    assert _decide(blurred) == (True, "blurred")
+
+
+def test_image_stats_interpolation_flags_a_page_upsampled_from_lower_resolution() -> None:
+    # GIVEN a 1000 px page interpolated up from 40-50 % of its resolution (narrower windows hold
+    # fewer periods, and the line stands out less)
+    page = make_page(5, width=1000, height=700, font_px=22)
+    upsampled = degrade(page, "low_resolution", 5).image
+    # WHEN measured
+    stats = image_stats(Image.fromarray(upsampled))
+    # THEN its edges are soft, but the interpolation's period marks it, so it is not "blurred"
+    assert stats.sharpness < LOW_SHARPNESS
+    assert stats.interpolation >= UPSAMPLED_INTERPOLATION
+    assert decide_binarization(stats).reason != "blurred"
+
+
+def test_decide_soft_edges_binarize_only_when_not_interpolated() -> None:
+    # GIVEN clean, well separated statistics with soft edges, once from blur, once from upsampling
+    base = ImageStats(
+        contrast=0.9, separability=0.95, illumination_variation=0.0, saturation=0.0, dark_fraction=0.1
+    )
+    blurred = replace(base, sharpness=LOW_SHARPNESS - 0.1, interpolation=0.8)
+    upsampled = replace(blurred, interpolation=0.99)
+    # WHEN decided / THEN only the blurred page is binarized for its edges
+    assert decide_binarization(blurred).reason == "blurred"
+    assert decide_binarization(upsampled).reason == "clean"
+    assert decide_binarization(base).reason == "clean"
+
+
+def test_image_stats_sharpness_is_read_on_a_bounded_window() -> None:
+    # GIVEN a 3000 x 2000 page with blurred text only in its centre
+    page = np.full((2000, 3000), 240, np.uint8)
+    for row in range(700, 1300, 40):
+        page[row : row + 8, 1100:1900] = 30
+    page = _soft(page, 1.5)
+    # WHEN measured / THEN the centre's soft edges are found at the page's own resolution
+    assert image_stats(Image.fromarray(page)).sharpness < LOW_SHARPNESS
