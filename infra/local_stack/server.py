@@ -119,7 +119,8 @@ def trim_free_memory() -> bool:
 
 
 class FreeMemoryTrimmer:
-    """A thread calling `trim_free_memory` every `period` seconds until `stop`."""
+    """Calls `trim_free_memory` at `start` (what starting the stack freed), then every `period` seconds
+    in a thread of its own until `stop`."""
 
     def __init__(self, period: float = TRIM_SECONDS) -> None:
         self.period = period
@@ -130,6 +131,8 @@ class FreeMemoryTrimmer:
     def start(self) -> None:
         if _glibc() is None or self._thread is not None:
             return
+        trim_free_memory()
+        self.trims += 1
         self._thread = threading.Thread(target=self._run, name="local-stack-trim", daemon=True)
         self._thread.start()
 
