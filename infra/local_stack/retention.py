@@ -25,6 +25,14 @@ the next full garbage collection, which a heap of moto's size makes rare: 4 to 1
 of a burst of 100. That helper only rewords a `KeyError` on `request.files`, which moto never reads for
 these requests, so it is replaced by one that does nothing.
 
+While an execution runs, moto's interpreter holds three threads for it: one for the execution, which
+starts one for its program and waits for it with the execution's `TimeoutSeconds`, and one per task
+attempt (a thread each: 12 KiB of stack touched, the interpreter's frame stack, 4 KiB of thread objects).
+A burst runs every execution at once (most wait for an admission slot), so these grow with N. The
+execution's thread now runs its program itself, and one shared thread (`Deadlines`) times executions out,
+as the waiting thread did: at the deadline it marks the execution timed out and reports its end, and the
+program's own end reports nothing more (`_InlineProgram`, `_TerminatedOnce`).
+
 Object bodies are AWS state: those over `server.S3_MEMORY_BYTES` are already kept in temporary files,
 which moto opened buffered: each kept an 8 KiB write buffer for the life of the object version (8.6 KiB
 per dropped object, tracemalloc); they are opened unbuffered (each body is written and read whole).
@@ -34,15 +42,18 @@ These are private moto and Flask names, pinned like the Lambda hook's (`check_po
 from __future__ import annotations
 
 import contextlib
+import heapq
 import inspect
+import itertools
 import logging
 import os
 import pickle
 import tempfile
 import threading
+import time
 import weakref
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 from local_stack.lambda_hook import PINNED_MOTO_VERSION, HookError
@@ -158,9 +169,136 @@ class UnbufferedSpool:
         return tempfile.SpooledTemporaryFile(max_size, mode, 0 if buffering == -1 else buffering, **options)
 
 
+class Deadlines:
+    """One thread calling each registered function at its time (`call_at`), unless cancelled first."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int]] = []
+        self._calls: dict[int, Callable[[], None]] = {}
+        self._order = itertools.count()
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def call_at(self, when: float, function: Callable[[], None]) -> Callable[[], None]:
+        """Call `function` at `when` (`time.monotonic()`) in this object's thread; return the cancel."""
+        with self._changed:
+            number = next(self._order)
+            self._calls[number] = function
+            heapq.heappush(self._heap, (when, number))
+            if len(self._heap) > 2 * len(self._calls) + 64:  # cancelled entries: rebuild, stay bounded
+                self._heap = [entry for entry in self._heap if entry[1] in self._calls]
+                heapq.heapify(self._heap)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="local-stack-deadlines", daemon=True)
+                self._thread.start()
+            self._changed.notify()
+
+        def cancel() -> None:
+            with self._changed:
+                self._calls.pop(number, None)
+
+        return cancel
+
+    def pending(self) -> int:
+        with self._changed:
+            return len(self._calls)
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                while not self._heap or self._heap[0][0] > time.monotonic():
+                    self._changed.wait(self._heap[0][0] - time.monotonic() if self._heap else None)
+                _, number = heapq.heappop(self._heap)
+                function = self._calls.pop(number, None)
+            if function is not None:
+                try:
+                    function()
+                except Exception:
+                    log.exception("execution deadline not handled")
+
+
+DEADLINES = Deadlines()
+"""Execution timeouts of every stack of this process (moto's interpreter state is process-wide)."""
+
+
+class _TerminatedOnce:
+    """An execution's worker communication that reports the execution's end once."""
+
+    def __init__(self, communication: Any) -> None:
+        self._communication = communication
+        self._lock = threading.Lock()
+        self._reported = False
+
+    def terminated(self) -> None:
+        with self._lock:
+            if self._reported:
+                return
+            self._reported = True
+        self._communication.terminated()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._communication, name)
+
+
+class _InlineProgram:
+    """An execution's program run in the calling thread: moto's `Program.eval` runs it in a thread of
+    its own and waits for it up to the program's `TimeoutSeconds`, then marks the execution timed out;
+    here `DEADLINES` does that at the same time and reports the end (`terminated`) as the waiting thread
+    then did."""
+
+    def __init__(self, program: Any, communication: _TerminatedOnce) -> None:
+        self._program = program
+        self._communication = communication
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._program, name)
+
+    def eval(self, env: Any) -> None:
+        from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+
+        program = self._program
+        timeout = program.timeout_seconds.timeout_seconds if program.timeout_seconds else None
+        env.next_state_name = program.start_at.start_at_name
+        lock = threading.Lock()
+        running = [True]
+
+        def time_out() -> None:
+            with lock:
+                if not running[0]:
+                    return
+                running[0] = False
+            env.set_timed_out()
+            self._communication.terminated()
+
+        cancel = None if timeout is None else DEADLINES.call_at(time.monotonic() + timeout, time_out)
+        try:
+            EvalComponent.eval(program, env)
+        except Exception:  # as in moto's program thread, whose error only its thread saw
+            log.exception("state machine program ended with an error")
+        finally:
+            with lock:
+                running[0] = False
+            if cancel is not None:
+                cancel()
+
+
+def _start_execution(self: Any) -> None:
+    """`ExecutionWorker.start`: the execution's thread runs its program itself (`_InlineProgram`)."""
+    from moto.stepfunctions.parser.utils import TMP_THREADS
+
+    communication = _TerminatedOnce(self._execution_communication)
+    self._execution_communication = communication
+    entrypoint = self._get_evaluation_entrypoint
+    self._get_evaluation_entrypoint = lambda: _InlineProgram(entrypoint(), communication)
+    thread = threading.Thread(target=self._execution_logic, daemon=True)
+    TMP_THREADS.append(thread)
+    thread.start()
+
+
 class _State:
     store: ClassVar[HistoryStore | None] = None
     enctype_helper: ClassVar[Any] = None
+    execution_start: ClassVar[Any] = None
     tracked: ClassVar[list[Any]] = []
     pending: ClassVar[list[Any]] = []
     lock: ClassVar[threading.Lock] = threading.Lock()
@@ -172,9 +310,11 @@ def check_points() -> None:
     from moto.core import model_instances
     from moto.s3 import models as s3_models
     from moto.stepfunctions.parser import utils
+    from moto.stepfunctions.parser.asl.component.program.program import Program
     from moto.stepfunctions.parser.asl.eval.environment import Environment
     from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
     from moto.stepfunctions.parser.backend.execution import Execution
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
     hint = f"the local stack is pinned to moto=={PINNED_MOTO_VERSION}"
     checks = {
@@ -192,6 +332,13 @@ def check_points() -> None:
         "Execution.to_history_output": callable(getattr(Execution, "to_history_output", None)),
         "moto.s3.models.tempfile": getattr(s3_models, "tempfile", None) is tempfile
         or isinstance(getattr(s3_models, "tempfile", None), UnbufferedSpool),
+        "ExecutionWorker: start, _execution_logic, _get_evaluation_entrypoint": all(
+            callable(getattr(ExecutionWorker, name, None))
+            for name in ("start", "_execution_logic", "_get_evaluation_entrypoint")
+        )
+        and "_execution_communication" in ExecutionWorker.__annotations__,
+        "Program.timeout_seconds / start_at": {"timeout_seconds", "start_at"}
+        <= set(_parameters(Program.__init__) or []),
         "flask.debughelpers.attach_enctype_error_multidict(request)": _parameters(
             getattr(debughelpers, "attach_enctype_error_multidict", None)
         )
@@ -212,7 +359,8 @@ def _no_enctype_helper(request: Any) -> None:
 
 def install() -> HistoryStore:
     """Check the moto names, open the history store, track model instances weakly, replace Flask's
-    debug-mode helper and open S3 body files unbuffered (until `uninstall`)."""
+    debug-mode helper, open S3 body files unbuffered and run each execution's program in its execution's
+    thread (until `uninstall`)."""
     from moto.core.model_instances import model_data
 
     check_points()
@@ -225,6 +373,10 @@ def install() -> HistoryStore:
     from moto.s3 import models as s3_models
 
     setattr(s3_models, "tempfile", UnbufferedSpool())  # noqa: B010 (not exported by moto)
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    _State.execution_start = vars(ExecutionWorker)["start"]
+    ExecutionWorker.start = _start_execution  # type: ignore[method-assign]
     for models in model_data.values():
         for model in models.values():
             current = getattr(model, "instances_tracked", None)
@@ -246,6 +398,11 @@ def uninstall() -> None:
     from moto.s3 import models as s3_models
 
     setattr(s3_models, "tempfile", tempfile)  # noqa: B010 (not exported by moto)
+    if _State.execution_start is not None:
+        from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+        ExecutionWorker.start = _State.execution_start  # type: ignore[method-assign]
+        _State.execution_start = None
     if _State.enctype_helper is not None:
         from flask import debughelpers
 

@@ -39,6 +39,7 @@ from local_stack.executions import (
 from local_stack.resources import Resource, StackSpec, key_prefix, notifications
 from local_stack.runner import InvocationRecord, Runner, RunnerOptions
 from local_stack.server import (
+    FreeMemoryTrimmer,
     MotoServer,
     check_port_free,
     limit_malloc_arenas,
@@ -132,6 +133,7 @@ class LocalStack:
         self.scheduler = Scheduler(
             spec.schedules, self.runner.invoke_async, environment.account_id, environment.region
         )
+        self.trimmer = FreeMemoryTrimmer()
 
     @classmethod
     def start(
@@ -192,6 +194,7 @@ class LocalStack:
                 )
                 stack.status_events.start()
                 stack.scheduler.start()
+                stack.trimmer.start()
             except BaseException:
                 if stack is not None:
                     stack._close(moto)
@@ -240,6 +243,7 @@ class LocalStack:
         """Close the runner, then moto, then give moto its own Lambda back: an invocation from an
         execution thread outliving the stop meets the closed runner ("the local stack is stopping"),
         not moto's Docker-based Lambda."""
+        self.trimmer.stop()
         self.runner.close()
         if moto is not None:
             moto.stop()
