@@ -25,7 +25,7 @@ from reprocess.__main__ import main as reprocess
 IMAGES = Path(__file__).resolve().parents[2] / "events" / "images"
 DEADLINE = 90.0
 # 100 objects (the figure in the README) take about 2.5 minutes here; the suite runs fewer.
-BACKFILL_OBJECTS = 40
+BACKFILL_OBJECTS = 12
 NO_FAULTS = {"delay_seconds": 0, "error_rate": 0, "rate_429": 0, "rate_5xx": 0, "lost_rate": 0}
 
 pytestmark = pytest.mark.slow
