@@ -198,7 +198,6 @@ def _stack_errors() -> tuple[type[Exception], ...]:
     module not loaded raised none, and importing it here would cost the imports the checks avoid."""
     where = {
         "local_stack.stack": "StackError",
-        "local_stack.server": "MotoServerError",
         "local_stack.lambda_hook": "HookError",
         "local_stack.provision": "ProvisionError",
     }

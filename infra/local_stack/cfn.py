@@ -51,8 +51,13 @@ def load_yaml(text: str) -> dict[str, Any]:
     here, on first use: the CLI's checks read the template with `outline` and never need it."""
     from cfnlint.decode import cfn_yaml
 
+    return _mapping(cfn_yaml.loads, text)
+
+
+def _mapping(parse: Any, text: str) -> dict[str, Any]:
+    """`parse(text)`, which must be a mapping; `TemplateError` otherwise."""
     try:
-        data = cfn_yaml.loads(text)
+        data = parse(text)
     except yaml.YAMLError as exc:
         raise TemplateError(f"template is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
@@ -70,13 +75,7 @@ def _text(path: Path) -> str:
 def outline(path: Path) -> dict[str, Any]:
     """The template at `path` with its intrinsics left out (each tagged value is None): its parameters'
     declarations and its resources' types, read in milliseconds. `TemplateError` when it is unreadable."""
-    try:
-        data = yaml.load(_text(path), Loader=_Outline)
-    except yaml.YAMLError as exc:
-        raise TemplateError(f"template is not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise TemplateError("template must be a mapping at the top level")
-    return data
+    return _mapping(lambda text: yaml.load(text, Loader=_Outline), _text(path))
 
 
 def read_template(path: Path) -> dict[str, Any]:

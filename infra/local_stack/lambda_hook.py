@@ -1,6 +1,6 @@
 """Route moto's Lambda invocations to the local `Runner` (worker processes), as Lambda would run them.
 
-Twelve private moto functions are replaced while a stack runs (`install`; `uninstall` restores them):
+Eleven private moto functions are replaced while a stack runs (`install`; `uninstall` restores them):
 
 - `moto.awslambda.models.LambdaFunction.invoke(self, body, request_headers, response_headers)`: every
   Invoke API call of a client. `InvocationType=Event` is queued (202, returns at once);
@@ -30,10 +30,7 @@ Twelve private moto functions are replaced while a stack runs (`install`; `unins
 - `ErrorLookupFactory.for_service(self, service_model)`: moto rebuilds a service's error table (every
   error shape of S3's model) for every error response it renders (each `NoSuchKey`); one per service;
 - `DynamoDBBackend.transact_write_items(self, transact_items)`: moto deep-copies every table a
-  transaction touches, for a rollback; only the items it names are copied (`transactions.py`);
-- `moto.backends.list_of_moto_modules()`: moto's server lists its package folder (a stat call per
-  service, ~0.3 ms of CPU) for every request, holding its dispatcher's lock; the folder does not change
-  while the stack runs, so it is listed once.
+  transaction touches, for a rollback; only the items it names are copied (`transactions.py`).
 
 The hook points are private, so `check_hook_points` verifies their signatures and `install` fails
 loudly when a moto upgrade moves them.
@@ -42,7 +39,6 @@ loudly when a moto upgrade moves them.
 from __future__ import annotations
 
 import base64
-import functools
 import inspect
 import io
 import json
@@ -86,7 +82,6 @@ def as_aws_s3_event(event: Any) -> Any:
 
 def _targets() -> list[tuple[Any, str, list[str]]]:
     """(owner, attribute, leading parameter names) of each hook point."""
-    from moto import backends
     from moto.awslambda.models import LambdaFunction
     from moto.core.errors import ErrorLookupFactory
     from moto.dynamodb.models import DynamoDBBackend
@@ -113,7 +108,6 @@ def _targets() -> list[tuple[Any, str, list[str]]]:
         (result_path, "parse", ["string"]),
         (ErrorLookupFactory, "for_service", ["self", "service_model"]),
         (DynamoDBBackend, "transact_write_items", ["self", "transact_items"]),
-        (backends, "list_of_moto_modules", []),
     ]
 
 
@@ -175,12 +169,6 @@ def _once(function: Callable[..., Any], maxsize: int) -> Callable[..., Any]:
     return once
 
 
-def _listed_once(backends: Any) -> Callable[[], tuple[str, ...]]:
-    """moto's `list_of_moto_modules`, listed on first use and then kept."""
-    original = _originals.get((backends, "list_of_moto_modules"), backends.list_of_moto_modules)
-    return functools.cache(lambda: tuple(original()))
-
-
 _DYNAMODB_LOCK = threading.Lock()
 
 
@@ -197,7 +185,7 @@ def install(
     function_class, eval_utils, notifications, task_class, parser_class, comm_class, dynamo_class = (
         t[0] for t in targets[:7]
     )
-    json_path, result_path, errors_class, dynamo_backend, backends = (t[0] for t in targets[7:])
+    json_path, result_path, errors_class, dynamo_backend = (t[0] for t in targets[7:])
     import moto.dynamodb.models as dynamo_models
 
     def invoke(self: Any, body: Any, request_headers: Any, response_headers: Any) -> bytes:
@@ -293,7 +281,6 @@ def install(
             ),
         ),
         (dynamo_models, "copy", transactions.CopyWithoutTables()),
-        (backends, "list_of_moto_modules", _listed_once(backends)),
     ]
     for owner, attribute, replacement in replacements:
         _originals.setdefault((owner, attribute), vars(owner).get(attribute, getattr(owner, attribute)))

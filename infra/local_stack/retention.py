@@ -56,13 +56,10 @@ import zlib
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
+from local_stack.executions import TERMINAL_HISTORY_EVENTS
 from local_stack.lambda_hook import PINNED_MOTO_VERSION, HookError
 
 log = logging.getLogger(__name__)
-
-_TERMINAL_EVENTS = frozenset(
-    {"ExecutionSucceeded", "ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"}
-)
 
 
 class HistoryStore:
@@ -483,7 +480,7 @@ def _release(store: HistoryStore, execution: Any) -> bool:
         return True
     events = env.event_manager.get_event_history()
     last = events[-1].get("type") if events else None
-    if str(getattr(last, "value", last)) not in _TERMINAL_EVENTS:
+    if str(getattr(last, "value", last)) not in TERMINAL_HISTORY_EVENTS:
         return False
     arn = str(execution.exec_arn)
     store.put(arn, events)

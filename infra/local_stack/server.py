@@ -7,11 +7,9 @@ import functools
 import logging
 import os
 import threading
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import requests
 from cheroot import wsgi
 from moto.core.request import (
     PRESERVED_HEADER_NAMES_ENVIRON_KEY,
@@ -35,7 +33,6 @@ DUMMY_CREDENTIALS = {
 # Invoke API (used by Step Functions tasks) to LambdaSimpleBackend.invoke, which echoes the payload and
 # never reaches the hooked `_invoke_lambda`.
 MOTO_CONFIG: dict[str, Any] = {"stepfunctions": {"execute_state_machine": True}}
-_HTTP_TIMEOUT = (5, 30)
 S3_MEMORY_BYTES = {"MOTO_S3_DEFAULT_KEY_BUFFER_SIZE": str(16 * 1024)}
 """moto keeps an object body in memory up to this size, then in a temporary file: a drop of N images
 costs disk, not resident memory, in N (moto's default keeps every body under 5 MiB in memory). 16 KiB
@@ -50,10 +47,6 @@ moto's interpreter runs three threads per running execution (a burst of N runs N
 glibc would give them up to 8 arenas per core, and what one arena frees the others cannot reuse: a
 burst of 200 peaked at 611 MiB with glibc's default, 525 MiB with 2 arenas."""
 _M_ARENA_MAX = -8
-
-
-class MotoServerError(RuntimeError):
-    """The moto server did not start or refused its configuration."""
 
 
 TRIM_SECONDS = 1.0
@@ -232,12 +225,6 @@ class MotoServer:
             **DUMMY_CREDENTIALS,
         }
 
-    def reset(self) -> None:
-        """Forget every resource (moto's state is per process, not per server)."""
-        response = requests.post(f"{self.endpoint}/moto-api/reset", timeout=_HTTP_TIMEOUT)
-        if response.status_code != 200:
-            raise MotoServerError(f"moto reset failed: HTTP {response.status_code}")
-
     def stop(self) -> None:
         """Stop the server and restore moto's process-wide configuration and the variables it exported."""
         from moto.core.config import default_user_config
@@ -265,25 +252,23 @@ class MotoServer:
             os.environ[key] = value
 
 
-def start_moto(port: int = 0, config: Mapping[str, Any] | None = None) -> MotoServer:
-    """Start moto on 127.0.0.1 (`port=0`: a free port), reset it and apply `config` (default `MOTO_CONFIG`).
+def start_moto(port: int = 0) -> MotoServer:
+    """Start moto on 127.0.0.1 (`port=0`: a free port), reset its state and apply `MOTO_CONFIG` (moto's
+    state and configuration are this process's: set here, not through its `/moto-api` endpoints).
 
     Also exports `MOTO_PORT`: moto's Step Functions interpreter calls Lambda at `localhost:$MOTO_PORT`.
     """
     from moto.core.config import default_user_config
+    from moto.moto_api._internal.models import moto_api_backend
 
-    wanted = dict(config if config is not None else MOTO_CONFIG)
-    previous = {section: copy.deepcopy(default_user_config.get(section, {})) for section in wanted}
+    previous = {section: copy.deepcopy(default_user_config.get(section, {})) for section in MOTO_CONFIG}
     server = HttpServer(port)
     running = MotoServer(server, server.start(), previous)
     running.previous_environment["MOTO_PORT"] = os.environ.get("MOTO_PORT")
     os.environ["MOTO_PORT"] = str(running.port)
     try:
-        running.reset()
-        response = requests.post(f"{running.endpoint}/moto-api/config", json=wanted, timeout=_HTTP_TIMEOUT)
-        if response.status_code not in (200, 201):
-            raise MotoServerError(f"moto refused its configuration: HTTP {response.status_code}")
-        _check_config()
+        moto_api_backend.reset()
+        moto_api_backend.set_config(MOTO_CONFIG)
         _parse_models()
     except Exception:
         running.stop()
@@ -304,13 +289,3 @@ def _parse_models(services: tuple[str, ...] = MODELS) -> None:
 
     for service in services:
         get_service_model(service)
-
-
-def _check_config() -> None:
-    """moto's configuration lives in this process: read it back from the source of truth."""
-    from moto.core.config import default_user_config
-
-    if not default_user_config.get("stepfunctions", {}).get("execute_state_machine"):
-        raise MotoServerError("moto did not enable stepfunctions.execute_state_machine")
-    if default_user_config.get("lambda", {}).get("use_docker", True) is False:
-        raise MotoServerError("lambda.use_docker=false bypasses the in-process handler hook; leave it unset")

@@ -27,6 +27,7 @@ from botocore.config import Config
 
 from local_stack import lambda_hook, retention
 from local_stack.builder import Environment
+from local_stack.cfn import DEFAULT_TEMPLATE
 from local_stack.event_rules import Scheduler
 from local_stack.executions import (
     NOT_STARTED,
@@ -46,13 +47,11 @@ from local_stack.server import (
     raise_open_files_limit,
     start_moto,
 )
-from local_stack.status_events import Delivery, StatusEventWatcher
+from local_stack.status_events import Delivery, StatusEventWatcher, described
 from local_stack.template import check_overrides, declared_parameters, plan
 
 log = logging.getLogger(__name__)
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_TEMPLATE = PROJECT_ROOT / "template.yaml"
 LOCAL_PARAMETER_DEFAULTS: dict[str, str] = {"MaxWaitSeconds": "2"}
 _POLL_INTERVAL_SECONDS = 0.25
 _DELIVERY_WAIT_SECONDS = 300.0
@@ -121,9 +120,8 @@ class LocalStack:
         self._key_of_execution: dict[str, str | None] = {}
         self._finished: dict[str, ExecutionRecord] = {}
         self._stopped = False
-        # Own clients: the watcher thread must not share the caller's.
         self.status_events = StatusEventWatcher(
-            sfn=client("stepfunctions"),
+            describe=functools.partial(described, environment.account_id, environment.region),
             invoke=self._invoke_async_to_end,
             rules=spec.rules,
             state_machine_arns=[machine.arn for machine in spec.state_machines],

@@ -2,6 +2,7 @@
 
 moto's EventBridge cannot invoke Lambda, so a background watcher stands in for it: moto's interpreter
 tells it (`terminated`, through `lambda_hook`) when an execution of the stack's state machines ends; it
+reads the execution from moto's backend in this process (`described`: no DescribeExecution request),
 builds the event as AWS documents it and invokes every target of every matching rule asynchronously
 (EventBridge invokes Lambda so: the function's retries and dead-letter queue apply), waiting for the
 outcome. A failed target is logged and recorded; it never stops the watcher.
@@ -10,6 +11,7 @@ outcome. A failed target is logged and recorded; it never stops the watcher.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import queue
 import threading
@@ -20,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from local_stack.event_rules import EventRuleSpec, event_envelope
-from local_stack.executions import TERMINAL, TERMINAL_HISTORY_EVENTS, history_events
+from local_stack.executions import TERMINAL
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,8 @@ _STOP_JOIN_SECONDS = 30.0
 
 Invoke = Callable[[str, Any], tuple[bool, int, str | None]]
 """(function ARN, event) → (ok, attempts, error): one asynchronous invocation, run to its end."""
+Describe = Callable[[str], Mapping[str, Any]]
+"""execution ARN → the execution as `describe_execution` returns it (`described`)."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,27 @@ class Delivery:
 
 def _epoch_ms(value: datetime | None) -> int | None:
     return None if value is None else int(value.timestamp() * 1000)
+
+
+def described(account_id: str, region: str, execution_arn: str) -> dict[str, Any]:
+    """The execution as moto's DescribeExecution answers, read from its backend in this process, with
+    `stopDate` for every terminal status (moto's API leaves it out for TIMED_OUT; its backend has it)."""
+    from moto.stepfunctions.responses import get_backend
+
+    execution = get_backend(account_id, region).describe_execution(execution_arn)
+    output = execution.output if execution.status == "SUCCEEDED" else None
+    return {
+        "executionArn": execution_arn,
+        "stateMachineArn": execution.state_machine_arn,
+        "name": execution.name,
+        "status": execution.status,
+        "startDate": execution.start_date,
+        "stopDate": execution.stop_date,
+        "input": execution.execution_input,
+        "output": output if output is None or isinstance(output, str) else json.dumps(output),
+        "error": execution.error,
+        "cause": execution.cause,
+    }
 
 
 def status_change_event(execution: Mapping[str, Any], account_id: str, region: str) -> dict[str, Any]:
@@ -88,14 +113,14 @@ class StatusEventWatcher:
     def __init__(
         self,
         *,
-        sfn: Any,
+        describe: Describe,
         invoke: Invoke,
         rules: Sequence[EventRuleSpec],
         state_machine_arns: Sequence[str],
         account_id: str,
         region: str,
     ):
-        self._sfn = sfn
+        self._describe = describe
         self._invoke_target = invoke
         self._rules = list(rules)
         self._machines = list(state_machine_arns)
@@ -170,7 +195,7 @@ class StatusEventWatcher:
         if self._stop.is_set() or self.handled(arn):
             return
         try:
-            execution = self._completed(self._sfn.describe_execution(executionArn=arn))
+            execution = self._describe(arn)
             if execution.get("status") in TERMINAL:
                 self._deliver(status_change_event(execution, self._account_id, self._region))
         except Exception:
@@ -179,22 +204,6 @@ class StatusEventWatcher:
             self._handled[arn] = None
             while len(self._handled) > MAX_TRACKED:
                 self._handled.popitem(last=False)
-
-    def _completed(self, execution: dict[str, Any]) -> dict[str, Any]:
-        """`execution` with `stopDate`, `error` and `cause` taken from the history's terminal event when
-        `describe_execution` leaves them out (moto does for TIMED_OUT), else the time it was noticed."""
-        if execution.get("stopDate") is not None:
-            return execution
-        history = history_events(self._sfn, str(execution["executionArn"]))
-        ends = [event for event in history if event.get("type") in TERMINAL_HISTORY_EVENTS]
-        if not ends:
-            return {**execution, "stopDate": datetime.now(UTC)}
-        details = next((v for k, v in ends[-1].items() if k.endswith("EventDetails")), None) or {}
-        found = {**execution, "stopDate": ends[-1]["timestamp"]}
-        for name in ("error", "cause"):
-            if found.get(name) is None and details.get(name) is not None:
-                found[name] = details[name]
-        return found
 
     def _deliver(self, event: dict[str, Any]) -> None:
         detail = event["detail"]

@@ -47,28 +47,3 @@ def test_check_hook_points_installed_moto_passes() -> None:
     # GIVEN the pinned moto
     # WHEN / THEN the real hook points are accepted
     check_hook_points()
-
-
-def test_moto_modules_are_listed_once_and_stay_the_same() -> None:
-    # GIVEN moto's lister of its service folders, counting its calls
-    from moto import backends
-
-    from local_stack.lambda_hook import _listed_once
-
-    calls = []
-
-    def lister() -> Any:
-        calls.append(1)
-        return backends.list_of_moto_modules()
-
-    class Fake:
-        list_of_moto_modules = staticmethod(lister)
-
-    # WHEN the kept version answers two requests
-    listed = _listed_once(Fake)
-    first, second = listed(), listed()
-
-    # THEN the folder was listed once, and the names are moto's own
-    assert len(calls) == 1
-    assert first == second == tuple(backends.list_of_moto_modules())
-    assert "s3" in first and "stepfunctions" in first

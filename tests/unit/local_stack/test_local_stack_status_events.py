@@ -1,4 +1,4 @@
-"""The status-change watcher with fake Step Functions and Lambda clients: events, matching, delivery."""
+"""The status-change watcher with fake Step Functions and Lambda: events, matching, delivery."""
 
 from __future__ import annotations
 
@@ -29,19 +29,11 @@ def _execution(name: str, status: str, stop: datetime | None = STOP) -> dict[str
 
 
 class FakeSfn:
-    def __init__(self, executions: list[dict[str, Any]], history: list[dict[str, Any]] | None = None):
+    def __init__(self, executions: list[dict[str, Any]]):
         self.executions = executions
-        self.history = history or []
 
-    def describe_execution(self, executionArn: str) -> dict[str, Any]:
-        return next(dict(e) for e in self.executions if e["executionArn"] == executionArn)
-
-    def get_paginator(self, operation: str) -> Any:
-        assert operation == "get_execution_history"
-        return self
-
-    def paginate(self, **_: Any) -> list[dict[str, Any]]:
-        return [{"events": self.history}]
+    def describe(self, execution_arn: str) -> dict[str, Any]:
+        return next(dict(e) for e in self.executions if e["executionArn"] == execution_arn)
 
 
 class FakeLambda:
@@ -68,7 +60,7 @@ def _rule(statuses: list[str]) -> EventRuleSpec:
 def _watcher(sfn: FakeSfn, lam: FakeLambda, statuses: list[str]) -> StatusEventWatcher:
     """A watcher told (as moto's hook tells it) of every terminal execution of `sfn`."""
     watcher = StatusEventWatcher(
-        sfn=sfn,
+        describe=sfn.describe,
         invoke=lam,
         rules=[_rule(statuses)],
         state_machine_arns=[MACHINE],
@@ -136,24 +128,6 @@ def test_sweep_delivers_matching_terminal_execution_once() -> None:
     assert [(d.status, d.ok, d.attempts) for d in watcher.deliveries] == [("TIMED_OUT", True, 1)]
 
 
-def test_sweep_takes_missing_stop_date_from_terminal_history_event() -> None:
-    # GIVEN a timed-out execution described without stopDate (as moto does) and its history
-    stopped = datetime(2026, 1, 2, 3, 4, 9, tzinfo=UTC)
-    history = [
-        {"type": "ExecutionStarted", "timestamp": START},
-        {"type": "ExecutionTimedOut", "timestamp": stopped, "executionTimedOutEventDetails": {}},
-    ]
-    lam = FakeLambda()
-    watcher = _watcher(FakeSfn([_execution("t", "TIMED_OUT", None)], history), lam, ["TIMED_OUT"])
-
-    # WHEN a sweep runs
-    watcher.sweep()
-
-    # THEN the event's stopDate is the history event's time
-    ((_, payload),) = lam.calls
-    assert payload["detail"]["stopDate"] == int(stopped.timestamp() * 1000)
-
-
 def test_failing_target_is_recorded_with_its_attempts_without_raising() -> None:
     # GIVEN a function whose asynchronous invocation fails after its retries
     lam = FakeLambda(function_error="Unhandled")
@@ -185,7 +159,7 @@ def test_stopped_watcher_delivers_nothing() -> None:
 def test_watcher_without_rules_is_inactive_and_everything_counts_as_handled() -> None:
     # GIVEN a watcher with no rule
     watcher = StatusEventWatcher(
-        sfn=FakeSfn([]),
+        describe=FakeSfn([]).describe,
         invoke=FakeLambda(),
         rules=[],
         state_machine_arns=[MACHINE],
