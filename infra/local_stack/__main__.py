@@ -81,8 +81,7 @@ class _Progress:
 def run(args: argparse.Namespace) -> int:
     """Upload `args.image_paths` (found under `args.images`), wait, download the outputs, print the summary,
     write report.html."""
-    from local_stack.outputs import download_outputs
-    from local_stack.report import summary_table, totals_line, write_html
+    from local_stack.report import download_outputs, summary_table, totals_line, write_html
     from local_stack.samples import truth_path
 
     images_dir, images, out = Path(args.images), args.image_paths, Path(args.out)

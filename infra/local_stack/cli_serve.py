@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from local_stack.executions import ExecutionRecord
-    from local_stack.outputs import LocalOutputs
+    from local_stack.report import LocalOutputs
     from local_stack.runner import AsyncInvocation
     from local_stack.stack import LocalStack
 
@@ -117,8 +117,7 @@ def _banner(stack: LocalStack, out: Path) -> str:
 
 def serve(args: argparse.Namespace) -> int:
     """Keep the stack up; report, download and add to report.html each finished execution until stopped."""
-    from local_stack.outputs import download_outputs
-    from local_stack.report import summary_table, totals_line, write_html
+    from local_stack.report import download_outputs, summary_table, totals_line, write_html
 
     out = Path(args.out)
     stop = threading.Event()

@@ -30,7 +30,7 @@ Eleven private moto functions are replaced while a stack runs (`install`; `unins
 - `ErrorLookupFactory.for_service(self, service_model)`: moto rebuilds a service's error table (every
   error shape of S3's model) for every error response it renders (each `NoSuchKey`); one per service;
 - `DynamoDBBackend.transact_write_items(self, transact_items)`: moto deep-copies every table a
-  transaction touches, for a rollback; only the items it names are copied (`transactions.py`).
+  transaction touches, for a rollback; only the items it names are copied (`transact_write_items`).
 
 The hook points are private, so `check_hook_points` verifies their signatures and `install` fails
 loudly when a moto upgrade moves them.
@@ -39,6 +39,7 @@ loudly when a moto upgrade moves them.
 from __future__ import annotations
 
 import base64
+import copy
 import inspect
 import io
 import json
@@ -49,7 +50,6 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote_plus, unquote_plus
 
-from local_stack import transactions
 from local_stack.runner import Runner, Throttled, UnknownFunction
 
 log = logging.getLogger(__name__)
@@ -276,11 +276,11 @@ def install(
         (
             dynamo_backend,
             "transact_write_items",
-            transactions.transact_write_items(
+            transact_write_items(
                 _originals.get((dynamo_backend, "transact_write_items"), dynamo_backend.transact_write_items)
             ),
         ),
-        (dynamo_models, "copy", transactions.CopyWithoutTables()),
+        (dynamo_models, "copy", CopyWithoutTables()),
     ]
     for owner, attribute, replacement in replacements:
         _originals.setdefault((owner, attribute), vars(owner).get(attribute, getattr(owner, attribute)))
@@ -339,3 +339,80 @@ def uninstall() -> None:
     for (owner, attribute), original in _originals.items():
         setattr(owner, attribute, original)
     _originals.clear()
+
+
+# -- DynamoDB transactions without a copy of every table they touch ------------------------------
+
+_SKIP = threading.local()
+
+
+class CopyWithoutTables:
+    """Stands for the `copy` module inside `moto.dynamodb.models`: a `Table` is not copied while a
+    transaction of this thread runs (its touched items are, by `transact_write_items`)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+    @staticmethod
+    def deepcopy(value: Any, memo: dict[int, Any] | None = None) -> Any:
+        from moto.dynamodb.models.table import Table
+
+        if getattr(_SKIP, "active", False) and isinstance(value, Table):
+            return value
+        return copy.deepcopy(value, memo)
+
+
+def _touched(backend: Any, transact_items: list[dict[str, Any]]) -> list[tuple[Any, Any, Any, Any]]:
+    """(table, hash value, range value, copy of the item or None) of each item the transaction names."""
+    saved = []
+    for entry in transact_items:
+        for operation in entry.values():
+            table = backend.tables.get(operation.get("TableName"))
+            if table is None:
+                continue
+            key = operation.get("Key")
+            if key is None:
+                attributes = operation.get("Item", {})
+                names = (table.hash_key_attr, table.range_key_attr)
+                key = {name: attributes[name] for name in names if name and name in attributes}
+            try:
+                hash_value, range_value = backend.get_keys_value(table, key)
+                current = table.get_item(hash_value, range_value)
+            except Exception:
+                continue  # moto rejects this operation before writing anything for it
+            saved.append((table, hash_value, range_value, copy.deepcopy(current)))
+    return saved
+
+
+def _restore(saved: list[tuple[Any, Any, Any, Any]]) -> None:
+    for table, hash_value, range_value, before in reversed(saved):
+        if before is None:
+            table.delete_item(hash_value, range_value)
+        elif range_value:
+            table.items[hash_value][range_value] = before
+        else:
+            table.items[hash_value] = before
+
+
+def transact_write_items(original: Callable[[Any, list[dict[str, Any]]], None]) -> Any:
+    """`DynamoDBBackend.transact_write_items` backing up the touched items only.
+
+    moto's version backs up each table a transaction names with `copy.deepcopy` (every item, for every
+    transaction) so it can roll back when a condition fails: with the admission table holding one item
+    per waiting image, that copy grew with the burst and was the largest share of moto's CPU. This one
+    keeps a copy of the items the transaction names (the only ones it can write) and restores those when
+    the transaction raises; the table-wide copy is skipped (`CopyWithoutTables`). Requests are
+    serialised by the hook's DynamoDB lock, as before."""
+
+    def replacement(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        saved = _touched(self, transact_items)
+        _SKIP.active = True
+        try:
+            original(self, transact_items)
+        except BaseException:
+            _restore(saved)
+            raise
+        finally:
+            _SKIP.active = False
+
+    return replacement

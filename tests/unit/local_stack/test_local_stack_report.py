@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 
 from local_stack.executions import ExecutionRecord
-from local_stack.outputs import LocalOutputs
-from local_stack.report import summary_table, totals_line, write_html
+from local_stack.report import LocalOutputs, summary_table, totals_line, write_html
 
 
 def _outputs(tmp_path: Path, record: dict[str, object] | None) -> LocalOutputs:
