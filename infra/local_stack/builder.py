@@ -135,7 +135,6 @@ def build(
             name=str(props["StateMachineName"]),
             arn=arn("states", "stateMachine", props["StateMachineName"]),
             definition=definition(logical_id, props),
-            type=str(props.get("StateMachineType", "STANDARD")),
         )
         for logical_id, props in by_type.get(STATE_MACHINE, [])
     ]

@@ -104,10 +104,6 @@ class Worker:
         self.init_seconds = 0.0
         self.init_cpu_seconds = 0.0
 
-    def alive(self) -> bool:
-        with self._lock:
-            return not self._closed and not readable(self._pidfd, 0)
-
     def rss_mb(self) -> float:
         """Resident memory now (`/proc/PID/statm`), 0 once gone."""
         try:

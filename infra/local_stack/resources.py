@@ -46,7 +46,6 @@ class StateMachineSpec:
     name: str
     arn: str
     definition: str
-    type: str = "STANDARD"
 
 
 @dataclass(frozen=True)

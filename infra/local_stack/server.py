@@ -18,9 +18,7 @@ from moto.core.request import (
 )
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-from local_stack.cfn import HOST as HOST
-from local_stack.cfn import PortInUse as PortInUse
-from local_stack.cfn import check_port_free as check_port_free
+from local_stack.cfn import HOST, PortInUse
 
 log = logging.getLogger(__name__)
 

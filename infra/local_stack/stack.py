@@ -27,7 +27,7 @@ from botocore.config import Config
 
 from local_stack import lambda_hook, retention
 from local_stack.builder import Environment
-from local_stack.cfn import DEFAULT_TEMPLATE
+from local_stack.cfn import DEFAULT_TEMPLATE, check_port_free
 from local_stack.event_rules import Scheduler
 from local_stack.executions import (
     NOT_STARTED,
@@ -42,7 +42,6 @@ from local_stack.runner import InvocationRecord, Runner, RunnerOptions
 from local_stack.server import (
     FreeMemoryTrimmer,
     MotoServer,
-    check_port_free,
     limit_malloc_arenas,
     raise_open_files_limit,
     start_moto,
