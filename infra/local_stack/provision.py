@@ -22,7 +22,6 @@ from moto.cloudformation import parsing
 from moto.cloudformation.models import cloudformation_backends
 from moto.core.common_models import CloudFormationModel
 
-from local_stack.builder import definition
 from local_stack.cfn import TemplateError
 from local_stack.resources import StackSpec, notifications
 
@@ -117,6 +116,7 @@ parsing.logger.addFilter(_WithoutUnsupportedTypes())
 _EVALUATED = frozenset({"Ref", "Fn::GetAtt", "Fn::Sub", "Fn::Join", "Fn::If", "Fn::Select", "Fn::Split"})
 _EVALUATED |= {"Fn::Base64", "Fn::ToJsonString"}
 _SUB_NAME = re.compile(r"\$\{([^!}.][^}.]*)")
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_.:-]+)\}")
 
 
 def create_stack(
@@ -187,3 +187,20 @@ def apply_ignored(spec: StackSpec, region: str) -> None:
                 )
     except Exception as exc:
         raise ProvisionError(f"cannot create the local stack: {exc}") from exc
+
+
+def definition(logical_id: str, props: Mapping[str, Any]) -> str:
+    """The definition as JSON text, `DefinitionSubstitutions` replaced in its text as CloudFormation does
+    (a placeholder may stand for a number); unknown placeholders stay and fail the JSON check."""
+    if "DefinitionString" not in props:
+        raise TemplateError(f"{logical_id}: no local definition (DefinitionUri file or Definition)")
+    substitutions = {str(k): str(v) for k, v in (props.get("DefinitionSubstitutions") or {}).items()}
+    text = _PLACEHOLDER.sub(
+        lambda m: substitutions.get(m.group(1), m.group(0)), str(props["DefinitionString"])
+    )
+    try:
+        return json.dumps(json.loads(text))
+    except json.JSONDecodeError as exc:
+        left = sorted(set(_PLACEHOLDER.findall(text)))
+        hint = f"; placeholders without a DefinitionSubstitutions value: {left}" if left else ""
+        raise TemplateError(f"{logical_id}: definition is not valid JSON after substitution{hint}") from exc

@@ -26,7 +26,6 @@ import boto3
 from botocore.config import Config
 
 from local_stack import lambda_hook, retention
-from local_stack.builder import Environment
 from local_stack.cfn import DEFAULT_TEMPLATE, check_port_free
 from local_stack.event_rules import Scheduler
 from local_stack.executions import (
@@ -47,7 +46,7 @@ from local_stack.server import (
     start_moto,
 )
 from local_stack.status_events import Delivery, StatusEventWatcher, described
-from local_stack.template import check_overrides, declared_parameters, plan
+from local_stack.template import Environment, check_overrides, declared_parameters, plan
 
 log = logging.getLogger(__name__)
 

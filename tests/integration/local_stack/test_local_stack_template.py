@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 from moto import mock_aws
 
-from local_stack.builder import Environment
 from local_stack.cfn import TemplateError, load_yaml
 from local_stack.resources import key_prefix, notifications
-from local_stack.template import ParameterError, plan
+from local_stack.template import Environment, ParameterError, plan
 
 FIXTURE = Path(__file__).parent / "fixtures" / "template.yaml"
 PROJECT_TEMPLATE = Path(__file__).resolve().parents[3] / "template.yaml"

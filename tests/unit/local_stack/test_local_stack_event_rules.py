@@ -8,11 +8,10 @@ from typing import Any
 
 import pytest
 
-from local_stack.builder import Environment
 from local_stack.cfn import TemplateError
 from local_stack.event_rules import EventRuleSpec, Scheduler, ScheduleSpec
 from local_stack.resources import StackSpec
-from local_stack.template import plan
+from local_stack.template import Environment, plan
 
 PROJECT_TEMPLATE = Path(__file__).resolve().parents[3] / "template.yaml"
 ENV = Environment(region="eu-west-1", stack_name="t")
