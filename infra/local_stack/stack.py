@@ -30,6 +30,7 @@ from local_stack.cfn import DEFAULT_TEMPLATE, check_port_free
 from local_stack.event_rules import Scheduler
 from local_stack.executions import (
     NOT_STARTED,
+    TERMINAL,
     ExecutionRecord,
     describe,
     key_of,
@@ -361,10 +362,14 @@ class LocalStack:
             if not executions:
                 result.append(ExecutionRecord(key=key, status=NOT_STARTED))
                 continue
-            arn = executions[-1]["executionArn"]
+            latest, arn = executions[-1], executions[-1]["executionArn"]
             record = self._finished.get(arn)
             if record is None or record.executions != len(executions):
-                record = describe(self.sfn, key, arn, len(executions), self._poll_states)
+                if latest["status"] in TERMINAL:
+                    record = describe(self.sfn, key, arn, len(executions), self._poll_states)
+                else:  # the listing says all there is of a running execution (its history is not read)
+                    status, name = str(latest["status"]), str(latest.get("name"))
+                    record = ExecutionRecord(key, status, arn, name, executions=len(executions))
                 if record.finished:
                     # A terminal execution never changes: its history is read once.
                     self._finished[arn] = record
