@@ -35,13 +35,12 @@ from typing import Any
 from bench.common import RESULTS_DIR, Pixels, peak_rss_mb, png_bytes, rss_mb, write_json
 from bench.throughput import failure_errors, keys_under, running
 from local_stack import LocalStack
-from local_stack.executions import key_of, list_executions
+from local_stack.executions import key_of
 from local_stack.runner import RunnerOptions
 
 WORKERS = 2
 UPLOADERS = 8
 POLL_SECONDS = 0.5
-MAX_PAGES = 1000
 PREFIX = "burst/"
 SAMPLED = 20
 """Executions whose histories are read for the transitions per image."""
@@ -70,9 +69,8 @@ def _stems(keys: set[str], prefix: str) -> set[str]:
 
 def _executions_per_key(stack: Any) -> Counter[str]:
     counts: Counter[str] = Counter()
-    for execution in list_executions(stack.sfn, stack.state_machine_arn, max_pages=MAX_PAGES):
-        described = stack.sfn.describe_execution(executionArn=execution["executionArn"])
-        key = key_of(described.get("input", ""))
+    for execution in stack.executions():
+        key = key_of(execution["input"])
         if key is not None:
             counts[key] += 1
     return counts

@@ -90,6 +90,41 @@ def list_executions(
     return [execution for page in pages for execution in page["executions"]]
 
 
+def summaries(
+    account_id: str, region: str, machine_arn: str, *, status: str | None = None
+) -> list[dict[str, Any]]:
+    """The state machine's executions (optionally of one status) as ListExecutions summarises them, plus
+    their `input`, read from moto's backend in this process, newest first.
+
+    The stack's own bookkeeping (which key an execution is for, whether anything is still running)
+    reads them here: a ListExecutions request serialises every execution of the machine, and polled a
+    few times a second during a burst of hundreds that costs the stack more CPU than its functions.
+    """
+    from moto.stepfunctions.responses import get_backend
+
+    machine = get_backend(account_id, region).describe_state_machine(machine_arn)
+    listed = [(e, _status(e)) for e in list(machine.executions)]
+    executions = [(e, s) for e, s in listed if status is None or s == status]
+    return [
+        {
+            "executionArn": e.execution_arn,
+            "name": e.name,
+            "status": s,
+            "startDate": e.start_date,
+            "input": e.execution_input,
+        }
+        for e, s in sorted(executions, key=lambda pair: pair[0].start_date, reverse=True)
+    ]
+
+
+def _status(execution: Any) -> str:
+    """An execution's status; RUNNING for one moto has listed but not yet started (no status yet)."""
+    try:
+        return str(execution.status)
+    except AttributeError:
+        return "RUNNING"
+
+
 def history_events(
     sfn: Any, execution_arn: str, *, max_pages: int = _MAX_HISTORY_PAGES
 ) -> Iterator[dict[str, Any]]:

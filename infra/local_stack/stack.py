@@ -34,8 +34,8 @@ from local_stack.executions import (
     ExecutionRecord,
     describe,
     key_of,
-    list_executions,
     poll_states,
+    summaries,
 )
 from local_stack.resources import Resource, StackSpec, key_prefix, notifications
 from local_stack.runner import InvocationRecord, Runner, RunnerOptions
@@ -223,8 +223,9 @@ class LocalStack:
         try:
             self.scheduler.stop()
             self.status_events.stop()
+            env = self.environment
             for machine in self.spec.state_machines:
-                for execution in list_executions(self.sfn, machine.arn, status="RUNNING"):
+                for execution in summaries(env.account_id, env.region, machine.arn, status="RUNNING"):
                     self.sfn.stop_execution(executionArn=execution["executionArn"], error="LocalStackStopped")
         except Exception:
             log.warning("could not stop running executions", exc_info=True)
@@ -348,11 +349,10 @@ class LocalStack:
         """The current record of each key (default: every uploaded key), in upload order."""
         wanted = list(dict.fromkeys(keys if keys is not None else self._uploaded))
         by_key: dict[str, list[dict[str, Any]]] = {}
-        for execution in list_executions(self.sfn, self.state_machine_arn):
+        for execution in self.executions():
             arn = execution["executionArn"]
             if arn not in self._key_of_execution:
-                described = self.sfn.describe_execution(executionArn=arn)
-                self._key_of_execution[arn] = key_of(described.get("input", ""))
+                self._key_of_execution[arn] = key_of(execution["input"])
             key = self._key_of_execution[arn]
             if key is not None:
                 by_key.setdefault(key, []).append(execution)
@@ -375,6 +375,15 @@ class LocalStack:
                     self._finished[arn] = record
             result.append(record)
         return result
+
+    def executions(self, status: str | None = None) -> list[dict[str, Any]]:
+        """The state machine's executions (optionally of one status), newest first (`summaries`)."""
+        env = self.environment
+        return summaries(env.account_id, env.region, self.state_machine_arn, status=status)
+
+    def running(self) -> int:
+        """How many executions of the state machine are running."""
+        return len(self.executions("RUNNING"))
 
     def known_keys(self) -> list[str]:
         """Every key named by an execution so far (uploaded here or by anyone else), oldest first."""

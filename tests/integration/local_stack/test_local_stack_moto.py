@@ -273,3 +273,33 @@ def test_server_keeps_connections_and_metadata_spelling(stack: LocalStack) -> No
     # THEN both answers come on the same connection (keep-alive), and the metadata keeps its spelling
     assert statuses == [403, 403] and sockets[0] is not None and sockets[0] is sockets[1]
     assert stack.s3.head_object(Bucket=stack.bucket, Key="other/meta.txt")["Metadata"] == {"scan_id": "7"}
+
+
+def test_waiting_reads_executions_in_process_not_through_list_executions(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a stack whose ListExecutions and DescribeExecution requests are counted
+    calls: list[str] = []
+    events = stack.sfn.meta.events
+    hook = "before-call.sfn.*"
+
+    def count(event_name: str, **_: object) -> None:
+        calls.append(event_name.rsplit(".", 1)[-1])
+
+    events.register(hook, count)
+    try:
+        # WHEN three objects are uploaded and waited for, polling their records many times
+        keys = [stack.upload_bytes(b"hello", f"incoming/inproc-{i}.txt") for i in range(3)]
+        records = stack.wait_all(deadline_seconds=30, keys=keys)
+        running = stack.running()
+    finally:
+        events.unregister(hook, count)
+
+    # THEN every execution is found with its key and nothing is left running
+    assert [r.status for r in records] == ["SUCCEEDED"] * 3
+    assert [r.key for r in records] == keys
+    assert running == 0
+    # AND no poll listed the state machine's executions over the API: only each finished execution
+    # is described once (with its history), however many polls the wait took
+    assert "ListExecutions" not in calls
+    assert calls.count("DescribeExecution") == 3
