@@ -2,12 +2,13 @@
 
 Method (see the README's binarization section for the measurements behind each step):
 
-1. grayscale (luma). A page that is already black and white (its darkest and lightest levels are its
-   two dominant ones and hold most pixels, see `bilevel_threshold`) is thresholded halfway between
-   them and returned: a clean scan comes back unchanged. A page of flat paper and soft-edged marks
-   (a black-and-white scan blurred by optics, a clean render) is cut against each pixel's local
-   peak when its edges are sharp, and deconvolved first when they are soft, unless it was
-   upsampled from a lower resolution (`flat.flat_paper_binarize`).
+1. grayscale (luma), smoothed first when it was decoded from a strongly compressed JPEG (`deblock`;
+   the caller passes the file's quality). A page that is already black and white (its darkest and
+   lightest levels are its two dominant ones and hold most pixels, see `bilevel_threshold`) is
+   thresholded halfway between them and returned: a clean scan comes back unchanged. A page of
+   flat paper and soft-edged marks (a black-and-white scan blurred by optics, a clean render) is
+   cut against each pixel's local peak when its edges are sharp, and deconvolved first when they
+   are soft, unless it was upsampled from a lower resolution (`flat.flat_paper_binarize`).
 2. light-on-dark regions (blocks whose local mean lies nearer the local minimum than the maximum) are
    inverted so all text is dark on light.
 3. stroke width `sw`: a first pass (coarse closing background, relative darkness, Otsu) gives an ink
