@@ -38,7 +38,7 @@ from ocr_service.engines.binarize import binarize, to_gray
 from ocr_service.engines.geometry import estimate_skew
 from ocr_service.engines.perspective import find_page
 from ocr_service.engines.recognize import TesseractRecognizer
-from ocr_service.requests_model import RecognizeSettings
+from ocr_service.requests_model import RecognizeSettings, jpeg_quality
 
 SIZES = (12, 14, 16, 18, 22, 26, 32, 40)
 """Text sizes in px: small print (x-height <= 12 px, read at 2x) to headings (read at 1x)."""
@@ -183,11 +183,14 @@ def run(*, quick: bool = False) -> dict[str, Any]:
             seed = 8000 + 10 * f_index + s_index
             page = make_page(seed, width=width, height=height, font=font, font_px=font_px)
             for name in degradations:
-                image = degrade(page, name, seed).image
+                degraded = degrade(page, name, seed)
+                image = degraded.image
                 rows = [b_by_size[f"{font_px} px"], b_by_degradation[name]]
                 for row in rows:
                     row[RAW].append(100.0 * cer(page.text, _read(engine, to_gray(image), True)[0]))
-                _read_both(engine, page.text, binarize(image), seconds, rows)
+                # as BinarizeImage binarizes the page's file: a JPEG with its quality
+                quality = None if degraded.encoded is None else jpeg_quality(degraded.encoded)
+                _read_both(engine, page.text, binarize(image, jpeg_quality=quality), seconds, rows)
     photos = run_photos(engine, fonts, PHOTO_SIZES[:1] if quick else PHOTO_SIZES, (width, height))
     b_columns = (RAW, *COLUMNS)
     return {

@@ -55,13 +55,16 @@ class Page:
     """A rendered page: RGB `image` (H, W, 3) uint8, boolean `ink` mask (H, W), UTF-8 `text`.
 
     `coverage` is the float32 ink coverage in 0..1 from the anti-aliased render (ground truth for
-    recolouring ink); `ink` is `coverage >= 0.5`.
+    recolouring ink); `ink` is `coverage >= 0.5`. `encoded` holds the file bytes `image` was decoded
+    from when the page exists as a file (the `jpeg` degradation's JPEG), so it can be sent as users
+    send it; None otherwise.
     """
 
     image: NDArray[Any]
     ink: NDArray[Any]
     text: str
     coverage: NDArray[Any]
+    encoded: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -223,13 +226,15 @@ def _blur(page: Page, rng: np.random.Generator) -> Page:
 
 def _jpeg(page: Page, rng: np.random.Generator) -> Page:
     quality = int(rng.integers(8, 15))
-    ok, data = cv2.imencode(".jpg", page.image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    # OpenCV's codec takes and gives BGR: the file then holds the page's own colours
+    bgr = cv2.cvtColor(page.image, cv2.COLOR_RGB2BGR)
+    ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise RuntimeError("JPEG encoding failed")
     decoded = cv2.imdecode(data, cv2.IMREAD_COLOR)
     if decoded is None:
         raise RuntimeError("JPEG decoding failed")
-    return replace(page, image=decoded)
+    return replace(page, image=cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB), encoded=data.tobytes())
 
 
 def _colored_paper(page: Page, rng: np.random.Generator) -> Page:

@@ -11,6 +11,9 @@ Columns, for every corpus image:
   hand over: where it reads worse than `raw`, no binarizer can close the gap (pages without a known
   mask, the real scan, have no value).
 
+Each image is sent as users send it: a page that exists as a file (the `jpeg` degradation's JPEG,
+`Page.encoded`) as those bytes, so the service sees the JPEG's quantisation; every other page as PNG.
+
 The pipeline's `inline` mode (RecognizeImage with `makeBinarization`) runs the same binarizer inside the
 service, so it is not measured separately. API cost is counted in OCR tasks per image (each task is one
 POST, at least one status check and one result GET): `raw` 1, `binarized` 2. Status checks here use a
@@ -69,9 +72,14 @@ def _binarized(client: AsposeOcrClient, data: bytes) -> str:
     return _recognize(client, client.binarization_result(task_id))
 
 
+def request_bytes(sample: Sample) -> bytes:
+    """The file a user would send for `sample`: the page's own encoded bytes when it has them, else PNG."""
+    return sample.page.encoded or png_bytes(sample.page.image)
+
+
 def measure(sample: Sample, client: AsposeOcrClient, engine: TesseractRecognizer) -> ImageResult:
     """Every column for one image."""
-    data = png_bytes(sample.page.image)
+    data = request_bytes(sample)
     texts = {
         "raw": _recognize(client, data),
         "binarized": _binarized(client, data),

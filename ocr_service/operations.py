@@ -20,7 +20,7 @@ from typing import Any
 from numpy.typing import NDArray
 from PIL import Image
 
-from ocr_service.engines.binarize import binarize, to_gray
+from ocr_service.engines.binarize import binarize, deblock, to_gray
 from ocr_service.engines.geometry import correct_contrast, deskew, rotate, upscale
 from ocr_service.engines.perspective import correct_perspective
 from ocr_service.engines.recognize import LANGUAGES, THRESHOLD_SAUVOLA, RecognitionError, TesseractRecognizer
@@ -29,6 +29,7 @@ from ocr_service.requests_model import (
     RecognizeSettings,
     check_image_header,
     decode_image_field,
+    jpeg_quality,
     load_rgb,
     parse_recognize_settings,
 )
@@ -60,12 +61,20 @@ def _decode(data: bytes) -> NDArray[Any]:
         raise TaskFailedError(f"cannot decode the image: {exc}") from exc
 
 
-def preprocess(image: NDArray[Any], settings: RecognizeSettings, limits: Limits) -> NDArray[Any]:
+def preprocess(
+    image: NDArray[Any],
+    settings: RecognizeSettings,
+    limits: Limits,
+    *,
+    source_jpeg_quality: int | None = None,
+) -> NDArray[Any]:
     """Apply the requested preprocessing in the documented order, except that upsampling comes
     before binarization when both are requested: binarizing the upsampled page keeps the sub-pixel
     shape of small glyphs that a binary image upsampled afterwards has lost (Tesseract CER on
     10-13 px text: 10.1 % against 13.3 %, see ocr_service/README.md). The output size is the same.
-    With skew correction, a photographed sheet is first warped flat (a scan is left as it is)."""
+    With skew correction, a photographed sheet is first warped flat (a scan is left as it is).
+    `source_jpeg_quality` (the request image's JPEG quality, None for other formats) is handed to
+    the binarizer, which smooths a strongly compressed JPEG first (`binarize.deblock`)."""
     upsample_first = settings.make_upsampling and settings.make_binarization
     if settings.make_skew_correct:
         # geometry first: a photo's desk would otherwise be flattened or binarized with the sheet
@@ -73,9 +82,10 @@ def preprocess(image: NDArray[Any], settings: RecognizeSettings, limits: Limits)
     if settings.make_contrast_correction:
         image = correct_contrast(image)
     if upsample_first:
-        image = upscale(image, max_pixels=limits.max_pixels)
+        # JPEG blocks are 8 of the source's pixels: smooth them at that scale, before upsampling
+        image = upscale(deblock(image, source_jpeg_quality), max_pixels=limits.max_pixels)
     if settings.make_binarization:
-        image = binarize(image)
+        image = binarize(image, jpeg_quality=None if upsample_first else source_jpeg_quality)
     if settings.make_skew_correct:
         image, _ = deskew(image)
     if settings.make_upsampling and not upsample_first:
@@ -87,6 +97,7 @@ def _recognize(
     data: bytes, settings: RecognizeSettings, limits: Limits, engine: TesseractRecognizer
 ) -> list[Result]:
     page = _decode(data)
+    quality = jpeg_quality(data)
     if settings.rotate % 360:
         page = rotate(page, -float(settings.rotate))
     h, w = page.shape[:2]
@@ -100,7 +111,7 @@ def _recognize(
     rtype = settings.result_type
     texts, hocrs, blocks, images = [], [], [], []
     for crop, offset in crops:
-        image = preprocess(crop, settings, limits)
+        image = preprocess(crop, settings, limits, source_jpeg_quality=quality)
         try:
             out = engine.recognize(
                 to_gray(image),
@@ -144,7 +155,7 @@ def prepare(operation: str, body: dict[str, Any], limits: Limits, engine: Tesser
     data = decode_image_field(body, limits.max_bytes)
     check_image_header(data, limits.max_pixels)
     if operation == "BinarizeImage":
-        return _image_job(data, binarize)
+        return _image_job(data, lambda image: binarize(image, jpeg_quality=jpeg_quality(data)))
     if operation == "DeskewImage":
         return _image_job(data, lambda image: deskew(correct_perspective(image)[0])[0])
     if operation == "UpscaleImage":

@@ -27,6 +27,22 @@ _MAGIC = (
     (b"GIF89a", "GIF"),
 )
 
+_ANNEX_K_LUMINANCE = np.array(
+    [
+        [16, 11, 10, 16, 24, 40, 51, 61],
+        [12, 12, 14, 19, 26, 58, 60, 55],
+        [14, 13, 16, 24, 40, 57, 69, 56],
+        [14, 17, 22, 29, 51, 87, 80, 62],
+        [18, 22, 37, 56, 68, 109, 103, 77],
+        [24, 35, 55, 64, 81, 104, 113, 92],
+        [49, 64, 78, 87, 103, 121, 120, 101],
+        [72, 92, 95, 98, 112, 100, 103, 99],
+    ],
+    dtype=np.float64,
+).ravel()
+"""The JPEG standard's example luminance table (ITU-T T.81 Annex K.1), in natural (row) order as
+Pillow's `Image.quantization` gives it; IJG libjpeg scales it by the quality setting."""
+
 
 class BadRequestError(Exception):
     """The request is invalid; `status` is the HTTP status to answer with (400, 413, 415)."""
@@ -154,6 +170,33 @@ def load_rgb(data: bytes) -> NDArray[Any]:
             gray = ((values - values.min()) * (255.0 / span)).astype(np.uint8)
             return np.repeat(gray[:, :, None], 3, axis=2)
         return np.asarray(image.convert("RGB"))
+
+
+def jpeg_quality(data: bytes) -> int | None:
+    """The IJG quality (1-100) a JPEG's luminance quantisation table corresponds to; None when
+    `data` is not a JPEG or carries no table.
+
+    Each table entry of an IJG encoder at quality q is the Annex K entry scaled by 5000 / q (q < 50)
+    or 200 - 2 q (q >= 50), rounded and clamped to 1..255; the scale is read back as the ratio of
+    the sums over the entries that were not clamped. Tables of other encoders (cameras, editors)
+    give the IJG quality of the same overall step size.
+    """
+    if not data.startswith(b"\xff\xd8\xff"):
+        return None
+    try:
+        with Image.open(io.BytesIO(data), formats=["JPEG"]) as image:
+            tables = getattr(image, "quantization", None) or {}
+    except Exception:
+        return None
+    if 0 not in tables or len(tables[0]) != _ANNEX_K_LUMINANCE.size:
+        return None
+    table = np.asarray(tables[0], dtype=np.float64)
+    scaled = (table > 1) & (table < 255)
+    if not scaled.any():
+        return 1 if table.min() >= 255 else 100
+    scale = 100.0 * float(table[scaled].sum() / _ANNEX_K_LUMINANCE[scaled].sum())
+    quality = 5000.0 / scale if scale > 100.0 else (200.0 - scale) / 2.0
+    return min(100, max(1, round(quality)))
 
 
 def _enum(settings: dict[str, Any], key: str, allowed: frozenset[str], default: str) -> str:

@@ -2,12 +2,13 @@
 
 Method (see the README's binarization section for the measurements behind each step):
 
-1. grayscale (luma). A page that is already black and white (its darkest and lightest levels are its
-   two dominant ones and hold most pixels, see `bilevel_threshold`) is thresholded halfway between
-   them and returned: a clean scan comes back unchanged. A page of flat paper and soft-edged marks
-   (a black-and-white scan blurred by optics, a clean render) is cut against each pixel's local
-   peak when its edges are sharp, and deconvolved first when they are soft, unless it was
-   upsampled from a lower resolution (`flat.flat_paper_binarize`).
+1. grayscale (luma), smoothed first when it was decoded from a strongly compressed JPEG (`deblock`;
+   the caller passes the file's quality). A page that is already black and white (its darkest and
+   lightest levels are its two dominant ones and hold most pixels, see `bilevel_threshold`) is
+   thresholded halfway between them and returned: a clean scan comes back unchanged. A page of
+   flat paper and soft-edged marks (a black-and-white scan blurred by optics, a clean render) is
+   cut against each pixel's local peak when its edges are sharp, and deconvolved first when they
+   are soft, unless it was upsampled from a lower resolution (`flat.flat_paper_binarize`).
 2. light-on-dark regions (blocks whose local mean lies nearer the local minimum than the maximum) are
    inverted so all text is dark on light.
 3. stroke width `sw`: a first pass (coarse closing background, relative darkness, Otsu) gives an ink
@@ -133,6 +134,8 @@ class BinarizeParams:
     sheet_only: bool = True
     tile_margin_px: int = 64
     tile_margin_strokes: float = 32.0
+    deblock_below_quality: int = 50
+    deblock_sigma_px: float = 0.7
 
 
 DEFAULT_PARAMS = BinarizeParams()
@@ -446,16 +449,34 @@ def flatten(image: NDArray[Any], params: BinarizeParams = DEFAULT_PARAMS) -> NDA
     return out
 
 
-def binarize(image: NDArray[Any], params: BinarizeParams = DEFAULT_PARAMS) -> NDArray[Any]:
+def deblock(
+    image: NDArray[Any], jpeg_quality: int | None, params: BinarizeParams = DEFAULT_PARAMS
+) -> NDArray[Any]:
+    """`image` smoothed against JPEG blocking and ringing when it was decoded from a JPEG whose
+    estimated quality (`requests_model.jpeg_quality`) is below `deblock_below_quality`: a Gaussian
+    of `deblock_sigma_px`, in the JPEG's own pixels. Any other image (`jpeg_quality` None, or a
+    higher quality) is returned as it is, the same object.
+    """
+    if jpeg_quality is None or jpeg_quality >= params.deblock_below_quality:
+        return image
+    out: NDArray[Any] = cv2.GaussianBlur(image, (0, 0), params.deblock_sigma_px)
+    return out
+
+
+def binarize(
+    image: NDArray[Any], params: BinarizeParams = DEFAULT_PARAMS, *, jpeg_quality: int | None = None
+) -> NDArray[Any]:
     """Binarize a page image: returns (H, W) uint8 with ink 0 and paper 255, same size as the input.
 
     Text in light-on-dark regions comes out dark on white like the rest; an already black-and-white
-    page comes back as it is; around a photographed sheet everything is paper. Raises ValueError on
-    an empty image or an unsupported shape.
+    page comes back as it is; around a photographed sheet everything is paper. `jpeg_quality` is
+    the estimated quality of the JPEG the image was decoded from (None: not a JPEG, or not known);
+    a strongly compressed one is smoothed first (`deblock`). Raises ValueError on an empty image or
+    an unsupported shape.
     """
     if image.size == 0:
         raise ValueError("empty image")
-    gray = to_gray(image)
+    gray = deblock(to_gray(image), jpeg_quality, params)
     hist = page_histogram(gray)
     bilevel = bilevel_threshold(gray, params, hist)
     if bilevel is not None:

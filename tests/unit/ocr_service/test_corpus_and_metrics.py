@@ -7,6 +7,7 @@ import pytest
 
 from bench.corpus import DEGRADATIONS, degrade, make_page
 from bench.metrics import cer, f_measure
+from ocr_service.requests_model import jpeg_quality, load_rgb
 
 
 def test_make_page_same_seed_is_identical() -> None:
@@ -37,6 +38,20 @@ def test_degrade_keeps_shape_and_ground_truth(name: str) -> None:
     assert out.image.shape == page.image.shape and out.image.dtype == np.uint8
     assert not np.array_equal(out.image, page.image)
     assert out.ink is page.ink and out.text == page.text
+
+
+def test_jpeg_degradation_keeps_the_jpeg_its_image_was_decoded_from() -> None:
+    # GIVEN a page with the JPEG degradation, and one with another degradation
+    page = make_page(3, width=400, height=240)
+    jpeg, blurred = degrade(page, "jpeg", seed=5), degrade(page, "blur", seed=5)
+    # WHEN the JPEG's bytes are decoded as the service decodes them
+    assert jpeg.encoded is not None
+    decoded = load_rgb(jpeg.encoded)
+    # THEN they give the page's image exactly, at the degradation's quality (8-14)
+    np.testing.assert_array_equal(decoded, jpeg.image)
+    assert jpeg_quality(jpeg.encoded) in range(8, 15)
+    # AND a page that never was a file has no bytes
+    assert blurred.encoded is None and page.encoded is None
 
 
 def test_degrade_unknown_name_raises() -> None:
