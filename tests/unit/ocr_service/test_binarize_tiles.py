@@ -177,3 +177,17 @@ def test_pages_binarized_from_several_threads_at_once_equal_one_at_a_time(
     # THEN each comes back exactly as it did alone
     for one, other in zip(alone, together, strict=True):
         assert np.array_equal(one, other)
+
+
+def test_serial_opencv_restores_the_thread_setting_after_nested_use() -> None:
+    from ocr_service.engines import tiles
+
+    before = cv2.getNumThreads()
+    with tiles.serial_opencv():
+        inside = cv2.getNumThreads()
+        with tiles.serial_opencv():
+            assert cv2.getNumThreads() == inside
+        assert cv2.getNumThreads() == inside
+    assert cv2.getNumThreads() == before
+    if tiles.workers() >= 2:
+        assert inside == 1
