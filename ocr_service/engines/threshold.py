@@ -84,8 +84,8 @@ def _scaled(image: Image, factor: float) -> Image:
 def _labels(mask: Image, *, stats: bool) -> tuple[int, Image, Image | None]:
     """Connected components (8-connected) of a uint8 mask: (count, labels, stats or None).
 
-    Labels are uint16 (whose histograms OpenCV computes directly) unless the mask has more components
-    than that holds, then int32.
+    Labels are uint16 (OpenCV labels a page several times faster than into int32) unless the mask
+    has more components than that holds, then int32.
     """
     for ltype in (cv2.CV_16U, cv2.CV_32S):
         try:
@@ -101,8 +101,7 @@ def _labels(mask: Image, *, stats: bool) -> tuple[int, Image, Image | None]:
 
 def _count_per_label(labels: Image, count: int, where: Image) -> NDArray[np.float64]:
     """How many pixels of each label lie under the uint8 mask `where`."""
-    if labels.dtype == np.uint16:
-        return histogram(labels, where, bins=count)
+    # the mask picks a few percent of the pixels: counting those beats a histogram of every label
     return np.bincount(labels[where > 0], minlength=count).astype(np.float64)
 
 
@@ -125,7 +124,7 @@ def _select(labels: Image, keep: NDArray[np.bool_], mask: Image, table: Image | 
             box[labels[y : y + h, x : x + w] == label] = 0
         return out
     lut = np.where(keep, 255, 0).astype(np.uint8)
-    selected: Image = lut[labels]
+    selected: Image = lut.take(labels)
     return selected
 
 
