@@ -76,6 +76,18 @@ def serial_opencv() -> Iterator[None]:
                 cv2.setNumThreads(_serial_saved)
 
 
+def _reset_after_fork() -> None:
+    """In a forked child no band runs: OpenCV's thread count as before the bands, nobody counted."""
+    global _serial_lock, _serial_users
+    if _serial_users:
+        cv2.setNumThreads(_serial_saved)
+    _serial_lock, _serial_users = threading.Lock(), 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
+
+
 def bands(rows: int, count: int, margin: int) -> list[tuple[int, int, int, int]]:
     """`count` bands over `rows`: (start, stop, start with margin, stop with margin) each."""
     cuts = [round(i * rows / count) for i in range(count + 1)]
