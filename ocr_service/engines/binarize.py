@@ -362,14 +362,14 @@ def _working_copy(gray: NDArray[Any], params: BinarizeParams, *, sheet: bool = F
 
     The first pass is reused as the working copy when both scales agree. Independent steps run on
     the thread pool next to each other (`tiles.submit`): the copy the light-on-dark regions are
-    looked for on and the sheet search start as soon as the first-pass copy exists, next to the
-    stroke-width measurement; the paper background starts once the stroke width is known, next to
-    the light-on-dark repair. A page whose blocks were inverted (rare) has both done again on its
-    repaired copy.
+    looked for on starts as soon as the first-pass copy exists, next to the stroke-width
+    measurement; the paper background starts once the stroke width is known, next to the
+    light-on-dark repair; the sheet search (on the repaired copy) once the repair is done, next
+    to the background, when the stroke-width bands no longer need the pool. A page whose blocks
+    were inverted (rare) has its background done again on its repaired copy.
     """
     first = _first_copy(gray, params)
     small = submit(_invert_copy, first, params)
-    found = submit(_sheet, first, gray.shape) if sheet else None
     sw, _ = _first_pass(gray, params, first)
     work = _work_copy(gray, first, sw, params)
     background = submit(_background, work, sw * work.shape[1] / gray.shape[1], params)
@@ -379,9 +379,7 @@ def _working_copy(gray: NDArray[Any], params: BinarizeParams, *, sheet: bool = F
         background.result()
         work = _work_copy(gray, first, sw, params)
         background = submit(_background, work, sw * work.shape[1] / gray.shape[1], params)
-        if found is not None:
-            found.result()
-            found = submit(_sheet, first, gray.shape)
+    found = submit(_sheet, first, gray.shape) if sheet else None
     return _Working(gray, sw, work, first, background, found)
 
 

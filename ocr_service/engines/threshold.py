@@ -23,8 +23,6 @@ Image = NDArray[Any]
 FULL = 255.0
 """Darkness 1.0 in uint8 units."""
 _ONES = np.ones((3, 3), np.uint8)
-_FEW = 64
-"""Up to this many dropped components are erased one by one (bounding boxes), more by a lookup."""
 
 
 def darkness8(gray: Image, background: Image) -> Image:
@@ -81,19 +79,16 @@ def _scaled(image: Image, factor: float) -> Image:
     return out
 
 
-def _labels(mask: Image, *, stats: bool) -> tuple[int, Image, Image | None]:
-    """Connected components (8-connected) of a uint8 mask: (count, labels, stats or None).
+def _labels(mask: Image) -> tuple[int, Image]:
+    """Connected components (8-connected) of a uint8 mask: (count, labels).
 
-    Labels are uint16 (whose histograms OpenCV computes directly) unless the mask has more components
-    than that holds, then int32.
+    Labels are uint16 (OpenCV labels a page several times faster than into int32) unless the mask
+    has more components than that holds, then int32.
     """
     for ltype in (cv2.CV_16U, cv2.CV_32S):
         try:
-            if stats:
-                count, labels, table, _ = cv2.connectedComponentsWithStats(mask, connectivity=8, ltype=ltype)
-                return count, labels, table
             count, labels = cv2.connectedComponents(mask, connectivity=8, ltype=ltype)
-            return count, labels, None
+            return count, labels
         except cv2.error:
             continue
     raise AssertionError("unreachable: CV_32S labels cannot overflow")
@@ -101,31 +96,18 @@ def _labels(mask: Image, *, stats: bool) -> tuple[int, Image, Image | None]:
 
 def _count_per_label(labels: Image, count: int, where: Image) -> NDArray[np.float64]:
     """How many pixels of each label lie under the uint8 mask `where`."""
-    if labels.dtype == np.uint16:
-        return histogram(labels, where, bins=count)
+    # the mask picks a few percent of the pixels: counting those beats a histogram of every label
     return np.bincount(labels[where > 0], minlength=count).astype(np.float64)
 
 
-def _select(labels: Image, keep: NDArray[np.bool_], mask: Image, table: Image | None = None) -> Image:
-    """uint8 mask (255) of the labels `keep` marks; `mask` itself when every component is kept.
-
-    With the components' `table` (stats), a few dropped components are erased inside their
-    bounding boxes instead of relabelling the whole image.
-    """
+def _select(labels: Image, keep: NDArray[np.bool_], mask: Image) -> Image:
+    """uint8 mask (255) of the labels `keep` marks; `mask` itself when every component is kept."""
     keep = keep.copy()
     keep[0] = False
-    drop = np.flatnonzero(~keep[1:]) + 1
-    if not drop.size:
+    if keep[1:].all():
         return mask
-    if table is not None and drop.size <= _FEW:
-        out = mask.copy()
-        for label in drop:
-            x, y, w, h = (int(v) for v in table[label, :4])
-            box = out[y : y + h, x : x + w]
-            box[labels[y : y + h, x : x + w] == label] = 0
-        return out
     lut = np.where(keep, 255, 0).astype(np.uint8)
-    selected: Image = lut[labels]
+    selected: Image = lut.take(labels)
     return selected
 
 
@@ -142,11 +124,14 @@ def reaching_ink(dark: Image, strong: Image, min_area: float) -> Image:
     if hist.sum() <= 0:
         return strong
     lighter_mean = otsu_split(hist)[2]
-    count, labels, table = _labels(strong, stats=True)
-    assert table is not None
+    count, labels = _labels(strong)
     seeds = cv2.bitwise_and(_gt(dark, lighter_mean), strong)
     reaching = _count_per_label(labels, count, seeds)
-    return _select(labels, (reaching > 0) | (table[:, cv2.CC_STAT_AREA] < min_area), strong, table)
+    if reaching[1:].all():
+        return strong
+    # the areas only matter when some component is not reached (labelling with stats costs more)
+    area = _count_per_label(labels, count, strong)
+    return _select(labels, (reaching > 0) | (area < min_area), strong)
 
 
 def hysteresis(strong: Image, weak: Image, min_seed: float) -> Image:
@@ -155,7 +140,7 @@ def hysteresis(strong: Image, weak: Image, min_seed: float) -> Image:
     A faint hairline or the soft end of a stroke joins the ink it continues; an isolated faint
     blot (bleed-through, grain), or one seeded only by a speck of noise, does not.
     """
-    count, labels, _ = _labels(weak, stats=False)
+    count, labels = _labels(weak)
     seeds = _count_per_label(labels, count, strong)
     return _select(labels, seeds >= max(1.0, min_seed), weak)
 

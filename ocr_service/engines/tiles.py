@@ -6,7 +6,8 @@ overlap by a margin wider than all of them; each band is processed on its own an
 is kept. One band per core: on two cores, the per-pixel half of the binarizer runs about twice as
 fast, with the same result away from the margins' statistics. `map_rows` hands each band's own
 result back instead (per-band values, histograms that add up); `submit` runs an independent step
-next to the caller's own work on the same pool.
+next to the caller's own work on the same pool. While bands run, OpenCV's own threads are turned
+off (`serial_opencv`): each band already has a core, and a second level of threads only contends.
 """
 
 from __future__ import annotations
@@ -14,16 +15,21 @@ from __future__ import annotations
 import itertools
 import os
 import threading
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
+import cv2
 from numpy.typing import NDArray
 
 MAX_WORKERS = 4
 _pool: ThreadPoolExecutor | None = None
 _pool_pid = 0
 _inside = threading.local()
+_serial_lock = threading.Lock()
+_serial_users = 0
+_serial_saved = 1
 
 Job = Callable[[slice, slice], NDArray[Any]]
 """job(rows of the source, rows of the output) -> the output for those rows."""
@@ -48,6 +54,40 @@ def _executor() -> ThreadPoolExecutor:
     return _pool
 
 
+@contextmanager
+def serial_opencv() -> Iterator[None]:
+    """OpenCV single-threaded inside the block; its previous thread count restored after it.
+
+    OpenCV's setting is process-wide, and pages are binarized from several threads at once: the
+    users are counted, the first one in saves and lowers the setting, the last one out restores it.
+    """
+    global _serial_users, _serial_saved
+    with _serial_lock:
+        if _serial_users == 0:
+            _serial_saved = cv2.getNumThreads()
+            cv2.setNumThreads(1)
+        _serial_users += 1
+    try:
+        yield
+    finally:
+        with _serial_lock:
+            _serial_users -= 1
+            if _serial_users == 0:
+                cv2.setNumThreads(_serial_saved)
+
+
+def _reset_after_fork() -> None:
+    """In a forked child no band runs: OpenCV's thread count as before the bands, nobody counted."""
+    global _serial_lock, _serial_users
+    if _serial_users:
+        cv2.setNumThreads(_serial_saved)
+    _serial_lock, _serial_users = threading.Lock(), 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
+
+
 def bands(rows: int, count: int, margin: int) -> list[tuple[int, int, int, int]]:
     """`count` bands over `rows`: (start, stop, start with margin, stop with margin) each."""
     cuts = [round(i * rows / count) for i in range(count + 1)]
@@ -57,9 +97,10 @@ def bands(rows: int, count: int, margin: int) -> list[tuple[int, int, int, int]]
 def run_rows(source_rows: int, out: NDArray[Any], margin: int, job: Job, *, min_band: int) -> None:
     """Fill `out` (H rows) band by band: `job` sees source rows with `margin` on both sides.
 
-    Source row r maps to output row r x H / `source_rows`. Bands are run in parallel, one per core,
-    and only when each is at least `min_band` source rows tall (else `job` runs once on everything);
-    a `run_rows` called from inside a band runs in that band's thread.
+    Source row r maps to output row r x H / `source_rows`. Bands are run in parallel, one per core
+    (the last in the calling thread, which would otherwise only wait), and only when each is at
+    least `min_band` source rows tall (else `job` runs once on everything); a `run_rows` called
+    from inside a band runs in that band's thread.
     """
     height = out.shape[0]
     count = min(workers(), source_rows // max(1, min_band))
@@ -82,9 +123,15 @@ def run_rows(source_rows: int, out: NDArray[Any], margin: int, job: Job, *, min_
         start = to_out(a) - to_out(a0)
         out[to_out(a) : to_out(b)] = tile[start : start + to_out(b) - to_out(a)]
 
-    futures = [_executor().submit(one, band) for band in bands(source_rows, count, margin)]
-    for future in futures:
-        future.result()
+    *others, last = bands(source_rows, count, margin)
+    with serial_opencv():
+        futures = [_executor().submit(one, band) for band in others]
+        try:
+            one(last)
+        finally:
+            wait(futures)
+        for future in futures:
+            future.result()
 
 
 def map_rows(rows: int, margin: int, job: Callable[[slice, slice], Result], *, min_band: int) -> list[Result]:
@@ -105,8 +152,14 @@ def map_rows(rows: int, margin: int, job: Callable[[slice, slice], Result], *, m
         finally:
             _inside.band = False
 
-    futures = [_executor().submit(one, band) for band in bands(rows, count, margin)]
-    return [future.result() for future in futures]
+    *others, last = bands(rows, count, margin)
+    with serial_opencv():
+        futures = [_executor().submit(one, band) for band in others]
+        try:
+            mine = one(last)
+        finally:
+            wait(futures)
+        return [*(future.result() for future in futures), mine]
 
 
 def submit(fn: Callable[..., Result], *args: Any) -> Future[Result]:

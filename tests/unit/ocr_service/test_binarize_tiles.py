@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -177,3 +178,32 @@ def test_pages_binarized_from_several_threads_at_once_equal_one_at_a_time(
     # THEN each comes back exactly as it did alone
     for one, other in zip(alone, together, strict=True):
         assert np.array_equal(one, other)
+
+
+def test_serial_opencv_restores_the_thread_setting_after_nested_use() -> None:
+    from ocr_service.engines import tiles
+
+    before = cv2.getNumThreads()
+    with tiles.serial_opencv():
+        inside = cv2.getNumThreads()
+        with tiles.serial_opencv():
+            assert cv2.getNumThreads() == inside
+        assert cv2.getNumThreads() == inside
+    assert cv2.getNumThreads() == before
+    if tiles.workers() >= 2:
+        assert inside == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_serial_opencv_is_undone_in_a_child_forked_inside_it() -> None:
+    # GIVEN OpenCV's thread setting outside any band
+    before = cv2.getNumThreads()
+    with tiles.serial_opencv():
+        # WHEN the process forks while a band holds OpenCV single-threaded
+        pid = os.fork()
+        if pid == 0:
+            # THEN the child (where no band runs) has the setting from before the band
+            os._exit(0 if cv2.getNumThreads() == before else 1)
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert cv2.getNumThreads() == before
