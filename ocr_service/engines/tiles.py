@@ -16,7 +16,7 @@ import itertools
 import os
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -97,10 +97,9 @@ def bands(rows: int, count: int, margin: int) -> list[tuple[int, int, int, int]]
 def run_rows(source_rows: int, out: NDArray[Any], margin: int, job: Job, *, min_band: int) -> None:
     """Fill `out` (H rows) band by band: `job` sees source rows with `margin` on both sides.
 
-    Source row r maps to output row r x H / `source_rows`. Bands are run in parallel, one per core
-    (the last in the calling thread, which would otherwise only wait), and only when each is at
-    least `min_band` source rows tall (else `job` runs once on everything); a `run_rows` called
-    from inside a band runs in that band's thread.
+    Source row r maps to output row r x H / `source_rows`. Bands are run in parallel, one per core,
+    and only when each is at least `min_band` source rows tall (else `job` runs once on everything);
+    a `run_rows` called from inside a band runs in that band's thread.
     """
     height = out.shape[0]
     count = min(workers(), source_rows // max(1, min_band))
@@ -123,13 +122,8 @@ def run_rows(source_rows: int, out: NDArray[Any], margin: int, job: Job, *, min_
         start = to_out(a) - to_out(a0)
         out[to_out(a) : to_out(b)] = tile[start : start + to_out(b) - to_out(a)]
 
-    *others, last = bands(source_rows, count, margin)
     with serial_opencv():
-        futures = [_executor().submit(one, band) for band in others]
-        try:
-            one(last)
-        finally:
-            wait(futures)
+        futures = [_executor().submit(one, band) for band in bands(source_rows, count, margin)]
         for future in futures:
             future.result()
 
@@ -152,14 +146,9 @@ def map_rows(rows: int, margin: int, job: Callable[[slice, slice], Result], *, m
         finally:
             _inside.band = False
 
-    *others, last = bands(rows, count, margin)
     with serial_opencv():
-        futures = [_executor().submit(one, band) for band in others]
-        try:
-            mine = one(last)
-        finally:
-            wait(futures)
-        return [*(future.result() for future in futures), mine]
+        futures = [_executor().submit(one, band) for band in bands(rows, count, margin)]
+        return [future.result() for future in futures]
 
 
 def submit(fn: Callable[..., Result], *args: Any) -> Future[Result]:
