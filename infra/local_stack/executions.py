@@ -10,7 +10,6 @@ from typing import Any
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 NOT_STARTED = "NOT_STARTED"
 _MAX_HISTORY_PAGES = 50
-_MAX_LIST_PAGES = 100
 _PAGE_SIZE = 1000
 
 
@@ -79,17 +78,6 @@ def poll_states(definition: str | Mapping[str, Any]) -> frozenset[str]:
     return frozenset(found)
 
 
-def list_executions(
-    sfn: Any, machine_arn: str, *, status: str | None = None, max_pages: int = _MAX_LIST_PAGES
-) -> list[dict[str, Any]]:
-    """Every execution summary of a state machine (optionally of one status), at most `max_pages` pages."""
-    filters = {"statusFilter": status} if status else {}
-    pages = sfn.get_paginator("list_executions").paginate(
-        stateMachineArn=machine_arn, **filters, PaginationConfig=_pages(max_pages)
-    )
-    return [execution for page in pages for execution in page["executions"]]
-
-
 def summaries(
     account_id: str, region: str, machine_arn: str, *, status: str | None = None
 ) -> list[dict[str, Any]]:
@@ -97,8 +85,8 @@ def summaries(
     their `input`, read from moto's backend in this process, newest first.
 
     The stack's own bookkeeping (which key an execution is for, whether anything is still running)
-    reads them here: a ListExecutions request serialises every execution of the machine, and polled a
-    few times a second during a burst of hundreds that costs the stack more CPU than its functions.
+    reads them here: a ListExecutions request serialises every execution of the machine, a cost in N
+    that polling several times a second would pay throughout a burst.
     """
     from moto.stepfunctions.responses import get_backend
 
