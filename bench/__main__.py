@@ -79,6 +79,7 @@ def run(quick: bool, only: Sequence[str] | None, burst: int, out_dir: Path) -> d
         results[name] = produce()
         seconds[name] = time.monotonic() - started
         results[name]["bench_seconds"] = seconds[name]
+        results[name]["cpu"] = machine()["cpu"]
         write_json(out_dir, name, results[name])
         print(f"bench: {name} done in {seconds[name]:.1f} s", file=sys.stderr, flush=True)
 
@@ -143,10 +144,19 @@ def write_summary(results: dict[str, Any], out_dir: Path, *, quick: bool, burst:
     """Write `machine.json`, `SUMMARY.md` and the plots for `results` (each with its `bench_seconds`)."""
     info = machine()
     seconds = {name: r["bench_seconds"] for name, r in results.items() if "bench_seconds" in r}
+    # with --only, the other results are earlier runs', perhaps on another machine: say which ran where
+    cpus: dict[str, list[str]] = {}
+    for name, r in results.items():
+        cpus.setdefault(str(r.get("cpu", "unrecorded")), []).append(name)
+    where = (
+        info["cpu"]
+        if list(cpus) == [info["cpu"]]
+        else "; ".join(f"{cpu} ({', '.join(names)})" for cpu, names in cpus.items())
+    )
     header = [
         "# Benchmark results",
         "",
-        f"Machine: {info['cpu']}, {info['cores']} cores (shared, noisy), Python {info['python']}, "
+        f"Machine: {where}, {info['cores']} cores (shared, noisy), Python {info['python']}, "
         f"OpenCV {info['opencv']}. Mode: {'quick' if quick else 'full'}; burst {burst}. "
         "Reproduce: `make bench` (or `make bench ARGS='--burst 1000'`).",
         "",

@@ -69,6 +69,8 @@ def decide(stats: dict[str, float], t: Thresholds) -> bool:
         return False
     if stats["dark_fraction"] >= t.dark_background_fraction:
         return False
+    if stats.get("sheet_border", 0.0) >= pipeline.SHEET_BORDER:
+        return False
     if stats["illumination_variation"] >= t.high_illumination_variation:
         return True
     if stats["saturation"] >= t.high_saturation:
@@ -144,6 +146,7 @@ def _rule_masks(results: Sequence[ImageResult]) -> tuple[NDArray[np.bool_], NDAr
             ("noise", 0.0),
             ("sharpness", 1.0),
             ("interpolation", 0.0),
+            ("sheet_border", 0.0),
         )
     }
 
@@ -159,6 +162,7 @@ def _rule_masks(results: Sequence[ImageResult]) -> tuple[NDArray[np.bool_], NDAr
         stat("saturation") < axis("high_saturation")
     )
     skip = skip | (stat("dark_fraction") >= axis("dark_background_fraction"))
+    skip = skip | (stat("sheet_border") >= pipeline.SHEET_BORDER)
     binarize = stat("illumination_variation") >= axis("high_illumination_variation")
     binarize = binarize | (stat("saturation") >= axis("high_saturation"))
     binarize = binarize | (stat("noise") >= axis("high_noise"))

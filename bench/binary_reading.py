@@ -29,9 +29,11 @@ from typing import Any
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from bench.corpus import HELD_OUT_FONTS, degrade, make_page, photograph
 from bench.metrics import cer
+from ocr_pipeline.domain.binarization import decide_binarization, image_stats
 from ocr_service import operations
 from ocr_service.engines import recognize
 from ocr_service.engines.binarize import binarize, to_gray
@@ -130,6 +132,7 @@ def run_photos(
     by_size: Table = defaultdict(lambda: defaultdict(list))
     by_font: Table = defaultdict(lambda: defaultdict(list))
     seconds = dict.fromkeys(PHOTO_COLUMNS[1:], 0.0)
+    auto: dict[str, int] = defaultdict(int)
     for f_index, font in enumerate(fonts):
         for s_index, font_px in enumerate(sizes):
             seed = 9000 + 10 * f_index + s_index
@@ -137,6 +140,8 @@ def run_photos(
                 make_page(seed, width=width, height=height, font=font, font_px=font_px),
                 np.random.default_rng(seed),
             )
+            decision = decide_binarization(image_stats(Image.fromarray(photo.image)))
+            auto[("binarized: " if decision.binarize else "as it is: ") + decision.reason] += 1
             readings = _photo_readings(engine, photo.image, binarize(photo.image))
             for column, (text, spent) in zip(PHOTO_COLUMNS, readings, strict=True):
                 if column in seconds:
@@ -150,6 +155,7 @@ def run_photos(
         "cer_percent_by_font": _means(by_font),
         "mean_cer_percent": _overall(by_size, PHOTO_COLUMNS),
         "cpu_seconds": seconds,
+        "auto_decisions": dict(auto),
     }
 
 

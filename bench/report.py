@@ -183,6 +183,9 @@ def binary_reading_md(r: dict[str, Any]) -> list[str]:
             f"CPU (preprocessing and reading): {deskews}.",
             "",
         ]
+        if "auto_decisions" in p:
+            decided = ", ".join(f"{why} {n}" for why, n in sorted(p["auto_decisions"].items()))
+            lines += [f"`auto` on these photos (its decision from their statistics): {decided}.", ""]
     return [
         *lines,
         f"CPU: {r['cpu_seconds'][columns[1]]:.1f} s anti-aliased against "

@@ -14,6 +14,9 @@ from local_stack.stack import LocalStack
 
 IMAGES = Path(__file__).resolve().parents[2] / "events" / "images"
 EXECUTION_TIMEOUT_SECONDS = 3
+STOPPED_EXECUTION_TIMEOUT_SECONDS = 30
+"""For the tests that stop an execution: long enough that a loaded machine's stop never arrives after
+the deadline (the stop is sent as soon as the execution runs, so the test does not wait for it)."""
 DEADLINE = 30.0
 # The OCR service keeps every task Processing far longer than the execution may run.
 SLOW_TASKS = {"delay_seconds": 60}
@@ -22,9 +25,14 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def stack() -> Iterator[LocalStack]:
+def execution_timeout() -> int:
+    return EXECUTION_TIMEOUT_SECONDS
+
+
+@pytest.fixture
+def stack(execution_timeout: int) -> Iterator[LocalStack]:
     overrides = {
-        "ExecutionTimeoutSeconds": str(EXECUTION_TIMEOUT_SECONDS),
+        "ExecutionTimeoutSeconds": str(execution_timeout),
         "FirstWaitSeconds": "1",
         "MaxWaitSeconds": "1",
         "MaxPolls": "100",
@@ -32,7 +40,7 @@ def stack() -> Iterator[LocalStack]:
         # execution may run would hold the only runner slot through the abort.
         "InLambdaPollSeconds": "0",
     }
-    # ExecutionTimeoutSeconds=3 is below its MinValue (60): checks off to see a timeout in seconds.
+    # ExecutionTimeoutSeconds below its MinValue (60): checks off to see a timeout in seconds.
     with LocalStack.start(param_overrides=overrides, check_parameters=False) as running:
         running.ocr.set_faults(**SLOW_TASKS)
         yield running
@@ -76,6 +84,7 @@ def test_execution_over_its_timeout_writes_timed_out_failure_record(stack: Local
     assert stack.s3.head_object(Bucket=stack.bucket, Key=key)["ETag"] == etag
 
 
+@pytest.mark.parametrize("execution_timeout", [STOPPED_EXECUTION_TIMEOUT_SECONDS])
 def test_aborted_execution_writes_aborted_failure_record(stack: LocalStack) -> None:
     # GIVEN a running execution
     key = stack.upload(IMAGES / "clean.png", "incoming/events/aborted.png")
@@ -93,6 +102,7 @@ def test_aborted_execution_writes_aborted_failure_record(stack: LocalStack) -> N
     assert [d.ok for d in stack.deliveries if d.execution_arn == record.execution_arn] == [True]
 
 
+@pytest.mark.parametrize("execution_timeout", [STOPPED_EXECUTION_TIMEOUT_SECONDS])
 def test_executions_aborted_by_stack_stop_deliver_no_event(stack: LocalStack) -> None:
     # GIVEN a running execution
     key = stack.upload(IMAGES / "clean.png", "incoming/events/left-running.png")

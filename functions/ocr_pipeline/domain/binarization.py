@@ -34,6 +34,14 @@ DARK_BACKGROUND_FRACTION = 0.55
 BILEVEL_SEPARABILITY = 0.97
 HIGH_NOISE = 0.01
 LOW_SHARPNESS = 0.85
+SHEET_BORDER = 0.95
+"""``sheet_border`` from which a page counts as a photographed sheet: a desk shows along every side of
+the frame, the OCR service's own test for a phone photo (`perspective.find_page`: the whole sheet
+inside the frame, at least `SHEET_CONTRAST` brighter than what surrounds it); not tuned."""
+SHEET_CONTRAST = 40.0 / 255.0
+"""Share of the grey range the frame's edge must lie below the paper to count as desk."""
+SHEET_BAND = 0.015
+"""Width of the band along each side of the frame read for ``sheet_border``, as a share of the long side."""
 UPSAMPLED_INTERPOLATION = 1.0 - 1.0 / 40.0
 """``interpolation`` from which a page counts as interpolated up from a lower resolution: a spectral
 line 40 times its band's median, the OCR service binarizer's own test (`upsampled_peak`); not tuned."""
@@ -57,6 +65,11 @@ class ImageStats:
     sharp line in its spectrum; 1 - median / line height in that band of the same window, near 1
     (above 0.975) on a page upsampled from a lower resolution, 0.6-0.96 on a blurred or sharp one.
     A blurred page is deconvolved by the binarizer; an upsampled one has lost its detail for good.
+
+    ``sheet_border`` is the least, over the frame's four sides, of the share of a band along that side
+    lying at least ``SHEET_CONTRAST`` below the paper (the bright level of the central half): 1 on a
+    phone photo that shows the whole sheet on a darker desk, 0 on a scan (paper or white margins reach
+    the edge), and below 1 when only some sides are dark (a shadow, light falling off to one corner).
     """
 
     contrast: float
@@ -67,6 +80,7 @@ class ImageStats:
     noise: float = 0.0
     sharpness: float = 1.0
     interpolation: float = 0.0
+    sheet_border: float = 0.0
 
     def as_dict(self) -> dict[str, float]:
         """The statistics rounded for the result record."""
@@ -149,6 +163,19 @@ def _interpolation(gray: NDArray[np.uint8]) -> float:
     return 1.0 - float(np.median(band)) / peak if peak > 0 else 0.0
 
 
+def _sheet_border(gray: NDArray[np.float64]) -> float:
+    """The least share, over the four sides, of a band along the frame's edge darker than the paper."""
+    height, width = gray.shape
+    if min(height, width) < 16:
+        return 0.0
+    centre = gray[height // 4 : height - height // 4, width // 4 : width - width // 4]
+    paper = float(np.percentile(centre, 90))
+    band = max(2, round(SHEET_BAND * max(height, width)))
+    desk = gray < paper - 255.0 * SHEET_CONTRAST
+    sides = (desk[:band], desk[-band:], desk[:, :band], desk[:, -band:])
+    return float(min(side.mean() for side in sides))
+
+
 def _centre_window(image: Image.Image) -> NDArray[np.uint8]:
     """Gray levels of the central ``SHARPNESS_WINDOW`` square (or less) at the image's resolution."""
     width, height = image.size
@@ -187,6 +214,7 @@ def image_stats(image: Image.Image) -> ImageStats:
         noise=noise,
         sharpness=_edge_sharpness(window),
         interpolation=_interpolation(window),
+        sheet_border=_sheet_border(gray),
     )
 
 
@@ -197,12 +225,17 @@ def decide_binarization(stats: ImageStats) -> BinarizationDecision:
     interpolation's (the binarizer deconvolves a blurred page),
     low contrast or a poorly separable histogram → binarize.
     An image that is already bilevel, or mostly dark (light text on dark ground, which local binarizers
-    tend to mangle), or clean and evenly lit → recognize as is.
+    tend to mangle), or a photographed sheet, or clean and evenly lit → recognize as is.
+    A phone photo reads better as it is: RecognizeImage flattens the grey photo and its reader keeps
+    the grey edges of small, soft text, while a binarized photo has lost both its desk (so nothing is
+    left to flatten it by) and those edges (bench/README.md: 0.12 % against 2.28 % CER on held-out faces).
     """
     if stats.separability >= BILEVEL_SEPARABILITY and stats.saturation < HIGH_SATURATION:
         return BinarizationDecision(False, "already_bilevel", stats)
     if stats.dark_fraction >= DARK_BACKGROUND_FRACTION:
         return BinarizationDecision(False, "dark_background", stats)
+    if stats.sheet_border >= SHEET_BORDER:
+        return BinarizationDecision(False, "photographed_sheet", stats)
     if stats.illumination_variation >= HIGH_ILLUMINATION_VARIATION:
         return BinarizationDecision(True, "uneven_illumination", stats)
     if stats.saturation >= HIGH_SATURATION:

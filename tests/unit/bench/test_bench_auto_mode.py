@@ -32,8 +32,10 @@ def test_decide_mirrors_pipeline_rule_with_current_thresholds() -> None:
     # GIVEN many random statistics
     rng = np.random.default_rng(7)
     for _ in range(4000):
-        values = [float(v) for v in rng.random(8)]
-        values[-1] = 0.9 + 0.1 * values[-1]  # interpolation on both sides of its fixed bound
+        values = [float(v) for v in rng.random(len(STAT_NAMES))]
+        for fixed in ("interpolation", "sheet_border"):  # on both sides of their fixed bounds
+            index = STAT_NAMES.index(fixed)
+            values[index] = 0.9 + 0.1 * values[index]
         stats = ImageStats(*values)
         # WHEN both rules decide / THEN they agree
         assert decide(asdict(stats), Thresholds()) == decide_binarization(stats).binarize
@@ -136,7 +138,7 @@ def test_tune_scores_the_whole_grid_like_decide_point_by_point(monkeypatch: pyte
                 f"i{i}",
                 "x",
                 {"raw": float(rng.choice([0.0, 0.002, 0.2])), "binarized": float(rng.choice([0.0, 0.003]))},
-                dict(zip(STAT_NAMES, (float(v) for v in rng.random(8)), strict=True)),
+                dict(zip(STAT_NAMES, (float(v) for v in rng.random(len(STAT_NAMES))), strict=True)),
             )
             for i in range(24)
         ]
@@ -169,3 +171,12 @@ def test_decide_binarizes_soft_edges_unless_interpolated() -> None:
     # WHEN decided / THEN only the blurred page is binarized
     assert decide(blurred, t) is True
     assert decide(upsampled, t) is False
+
+
+def test_decide_sends_a_photographed_sheet_raw_whatever_the_thresholds() -> None:
+    # GIVEN a soft, unevenly lit page with a desk along every side, and the same with one side paper
+    photo = {**CLEAN, "illumination_variation": 0.2, "sharpness": 0.6, "sheet_border": 1.0}
+    shadowed = {**photo, "sheet_border": 0.5}
+    # WHEN decided at the current thresholds / THEN only the photo is recognized as it is
+    assert decide(photo, Thresholds()) is False
+    assert decide(shadowed, Thresholds()) is True

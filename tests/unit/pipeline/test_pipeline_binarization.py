@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
 from bench.corpus import degrade, make_page
 from ocr_pipeline.domain.binarization import (
+    DARK_BACKGROUND_FRACTION,
     LOW_SHARPNESS,
+    SHEET_BORDER,
     UPSAMPLED_INTERPOLATION,
     ImageStats,
     decide_binarization,
@@ -150,3 +153,43 @@ def test_image_stats_sharpness_is_read_on_a_bounded_window() -> None:
     page = _soft(page, 1.5)
     # WHEN measured / THEN the centre's soft edges are found at the page's own resolution
     assert image_stats(Image.fromarray(page)).sharpness < LOW_SHARPNESS
+
+
+def _on_desk(page: np.ndarray, margin: float) -> np.ndarray:
+    """`page` photographed on a darker desk: a frame `margin` of the page larger on each side, the
+    sheet's corners pulled in unevenly (perspective), light falling off, the optics' blur."""
+    h, w = page.shape[:2]
+    mx, my = round(margin * w), round(margin * h)
+    fw, fh = w + 2 * mx, h + 2 * my
+    corners = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.float32)
+    pull = np.array([[0.2, 0.5], [-0.6, 0.1], [-0.3, -0.7], [0.5, -0.2]], np.float32)
+    moved = corners + np.array([mx, my], np.float32) + pull * np.array([mx, my], np.float32)
+    matrix = cv2.getPerspectiveTransform(corners, moved)
+    sheet = cv2.warpPerspective(page, matrix, (fw, fh), flags=cv2.INTER_LINEAR)
+    inside = cv2.warpPerspective(np.full((h, w), 255, np.uint8), matrix, (fw, fh)) > 127
+    yy, xx = np.mgrid[0:fh, 0:fw].astype(np.float32)
+    desk = 100.0 + 20.0 * xx / fw
+    light = 1.0 - 0.15 * (xx / fw) * (yy / fh)
+    photo = np.where(inside[:, :, None], sheet * light[:, :, None], desk[:, :, None])
+    return _soft(np.clip(photo, 0, 255).astype(np.uint8), 0.6)
+
+
+def test_decide_photographed_sheet_is_recognized_as_it_is(clean_page: np.ndarray) -> None:
+    # GIVEN a phone photo of the page whose desk shows along every side but covers a small share of
+    # the frame (so the page is not mostly dark), with soft edges and light falling off
+    photo = _on_desk(clean_page, 0.06)
+    stats = image_stats(Image.fromarray(photo))
+    assert stats.dark_fraction < DARK_BACKGROUND_FRACTION
+    # WHEN decided / THEN it is recognized as it is, for being a photographed sheet
+    assert stats.sheet_border >= SHEET_BORDER
+    assert decide_binarization(stats).reason == "photographed_sheet"
+    assert decide_binarization(replace(stats, sheet_border=0.0)).binarize is True
+
+
+@pytest.mark.parametrize("degradation", ["uneven_illumination", "shadow", "stains", "clean"])
+def test_image_stats_a_scan_darkened_along_some_sides_is_no_photographed_sheet(degradation: str) -> None:
+    # GIVEN pages whose light falls off to a corner, with a shadow along a side, stained, or clean
+    page = make_page(5, width=640, height=400, font_px=22)
+    image = degrade(page, degradation, 5).image
+    # WHEN measured / THEN not every side of the frame is desk
+    assert image_stats(Image.fromarray(image)).sheet_border < SHEET_BORDER
