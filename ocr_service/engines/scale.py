@@ -127,7 +127,8 @@ def stroke_width(ink: Image) -> float:
     parts = map_rows(
         ink.shape[0], RIDGE_MARGIN, lambda rows, own: _ridge(ink[rows], own), min_band=4 * RIDGE_MARGIN
     )
-    values = np.concatenate(parts)
+    # float64: on a mask without paper every distance is OpenCV's "infinite" (float32 max)
+    values = np.concatenate(parts).astype(np.float64)
     return 2.0 * float(np.median(values)) if values.size else 0.0
 
 

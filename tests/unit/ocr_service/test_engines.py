@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -62,6 +64,20 @@ def test_binarize_inverted_region_comes_out_dark_on_white(clean: Page) -> None:
 def test_binarize_blank_page_is_all_white() -> None:
     blank = np.full((100, 200, 3), 240, np.uint8)
     assert np.all(binarize(blank) == 255)
+
+
+@pytest.mark.parametrize("level", [0, 255])
+def test_binarize_uniform_page_gives_one_level_without_numeric_warnings(level: int) -> None:
+    # GIVEN an all-black and an all-white page (a lens cap, a blank scan)
+    page = np.full((300, 400), level, np.uint8)
+    # WHEN binarized with numeric warnings as errors (an all-ink first pass has no paper to measure
+    # strokes against: every distance is OpenCV's float32 "infinite")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        out = binarize(page)
+    # THEN one level comes back, the page's size
+    assert out.shape == page.shape
+    assert len(np.unique(out)) == 1
 
 
 def test_recognize_clean_page_cer_below_2_percent(clean: Page, engine: TesseractRecognizer) -> None:
