@@ -1,6 +1,6 @@
 """Route moto's Lambda invocations to the local `Runner` (worker processes), as Lambda would run them.
 
-Eleven private moto functions are replaced while a stack runs (`install`; `uninstall` restores them):
+Twelve private moto functions are replaced while a stack runs (`install`; `uninstall` restores them):
 
 - `moto.awslambda.models.LambdaFunction.invoke(self, body, request_headers, response_headers)`: every
   Invoke API call of a client. `InvocationType=Event` is queued (202, returns at once);
@@ -12,6 +12,10 @@ Eleven private moto functions are replaced while a stack runs (`install`; `unins
   `ClientError`);
 - `moto.s3.notifications._invoke_awslambda(account_id, event, fn_arn, region)`: an S3 notification is an
   asynchronous invocation, so the upload returns before the function runs (moto runs it inside the PUT);
+- `moto.s3.notifications.send_event(account_id, event_name, bucket, key)`: moto completes a multipart
+  upload through `put_object`, which notifies `ObjectCreated:Put`, and then notifies
+  `ObjectCreated:CompleteMultipartUpload`; S3 sends only the second, so the first is dropped (every
+  large `aws s3 cp` would otherwise be delivered twice);
 - `StateTaskLambda._from_error`: moto names every Invoke API error of a task whose `Resource` is a
   function ARN `Exception`; Step Functions names it `Lambda.<code>` (`Lambda.TooManyRequestsException`),
   which is what the ASL's Retry matches;
@@ -100,6 +104,7 @@ def _targets() -> list[tuple[Any, str, list[str]]]:
         (LambdaFunction, "invoke", ["self", "body", "request_headers", "response_headers"]),
         (lambda_eval_utils, "boto_client_for", ["region", "service", "state_credentials"]),
         (notifications, "_invoke_awslambda", ["account_id", "event_body", "fn_arn", "region_name"]),
+        (notifications, "send_event", ["account_id", "event_name", "bucket", "key"]),
         (StateTaskLambda, "_from_error", ["self", "env", "ex"]),
         (AmazonStateLanguageParser, "parse", ["definition"]),
         (BaseExecutionWorkerCommunication, "terminated", ["self"]),
@@ -182,10 +187,10 @@ def install(
     state machine ARN) (idempotent; the latest call wins)."""
     targets = _targets()
     check_hook_points(targets)
-    function_class, eval_utils, notifications, task_class, parser_class, comm_class, dynamo_class = (
-        t[0] for t in targets[:7]
+    function_class, eval_utils, notifications, _, task_class, parser_class, comm_class, dynamo_class = (
+        t[0] for t in targets[:8]
     )
-    json_path, result_path, errors_class, dynamo_backend = (t[0] for t in targets[7:])
+    json_path, result_path, errors_class, dynamo_backend = (t[0] for t in targets[8:])
     import moto.dynamodb.models as dynamo_models
 
     def invoke(self: Any, body: Any, request_headers: Any, response_headers: Any) -> bytes:
@@ -218,6 +223,14 @@ def install(
             runner.invoke_async(fn_arn, as_aws_s3_event(event_body), duplicates=True)
         except (UnknownFunction, Throttled) as exc:
             log.error("S3 notification not delivered: %s", exc, extra={"function": fn_arn})
+
+    original_send_event = _originals.get((notifications, "send_event"), notifications.send_event)
+    single_put = notifications.S3NotificationEvent.OBJECT_CREATED_PUT_EVENT
+
+    def send_event(account_id: str, event_name: Any, bucket: Any, key: Any) -> None:
+        if event_name == single_put and getattr(key, "multipart", None) is not None:
+            return  # moto's put_object inside complete_multipart_upload: not an event S3 sends
+        original_send_event(account_id, event_name, bucket, key)
 
     original_from_error = _originals.get((task_class, "_from_error"), task_class._from_error)
 
@@ -266,6 +279,7 @@ def install(
         (function_class, "invoke", invoke),
         (eval_utils, "boto_client_for", client_for),
         (notifications, "_invoke_awslambda", invoke_from_s3),
+        (notifications, "send_event", send_event),
         (task_class, "_from_error", from_error),
         (parser_class, "parse", parse),
         (comm_class, "terminated", terminated),

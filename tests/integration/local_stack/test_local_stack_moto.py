@@ -219,6 +219,36 @@ def test_object_outside_the_filter_starts_nothing(stack: LocalStack) -> None:
     assert len(stack.invocations) == before
 
 
+def test_multipart_upload_is_notified_once_as_s3_does(stack: LocalStack) -> None:
+    # GIVEN a matching object uploaded in parts, as `aws s3 cp` and boto3 upload large files
+    def notified() -> int:
+        return sum(
+            1
+            for i in list(stack.invocations)
+            if i.function_name.endswith("StartFunction") and i.invocation_type == "Event"
+        )
+
+    before = notified()
+    key = "incoming/multipart.txt"
+    upload = stack.s3.create_multipart_upload(Bucket=stack.bucket, Key=key)["UploadId"]
+    part = stack.s3.upload_part(Bucket=stack.bucket, Key=key, UploadId=upload, PartNumber=1, Body=b"hello")
+
+    # WHEN the upload is completed
+    stack.s3.complete_multipart_upload(
+        Bucket=stack.bucket,
+        Key=key,
+        UploadId=upload,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]},
+    )
+    (record,) = stack.wait_all(deadline_seconds=30, keys=[key])
+    assert stack.wait_idle(30)
+
+    # THEN the function was notified once (ObjectCreated:CompleteMultipartUpload; moto also sends
+    # ObjectCreated:Put from inside the completion, which S3 does not), and the execution ran
+    assert notified() - before == 1
+    assert record.status == "SUCCEEDED"
+
+
 def test_second_stack_in_same_process_is_refused(stack: LocalStack, stub_ocr: object) -> None:
     # GIVEN a running stack
     # WHEN / THEN starting another one fails clearly (moto's state is process-wide)
