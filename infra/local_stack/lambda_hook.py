@@ -1,6 +1,6 @@
 """Route moto's Lambda invocations to the local `Runner` (worker processes), as Lambda would run them.
 
-Twelve private moto functions are replaced while a stack runs (`install`; `uninstall` restores them):
+Thirteen private moto functions are replaced while a stack runs (`install`; `uninstall` restores them):
 
 - `moto.awslambda.models.LambdaFunction.invoke(self, body, request_headers, response_headers)`: every
   Invoke API call of a client. `InvocationType=Event` is queued (202, returns at once);
@@ -16,6 +16,9 @@ Twelve private moto functions are replaced while a stack runs (`install`; `unins
   upload through `put_object`, which notifies `ObjectCreated:Put`, and then notifies
   `ObjectCreated:CompleteMultipartUpload`; S3 sends only the second, so the first is dropped (every
   large `aws s3 cp` would otherwise be delivered twice);
+- `moto.s3.notifications._get_s3_event(event_name, bucket, key, notification_id)`: moto's event lacks
+  the object's `versionId` (sent by S3 for a versioned bucket, which names an execution after the
+  version: a re-put of the same bytes is a new version) and its `sequencer`; both are added;
 - `StateTaskLambda._from_error`: moto names every Invoke API error of a task whose `Resource` is a
   function ARN `Exception`; Step Functions names it `Lambda.<code>` (`Lambda.TooManyRequestsException`),
   which is what the ASL's Retry matches;
@@ -46,6 +49,7 @@ import base64
 import copy
 import inspect
 import io
+import itertools
 import json
 import logging
 import threading
@@ -84,6 +88,25 @@ def as_aws_s3_event(event: Any) -> Any:
     return event
 
 
+_SEQUENCER = itertools.count(1)
+
+
+def with_version_and_sequencer(event: Any, bucket: Any, key: Any) -> Any:
+    """`event` (moto's S3 notification for `key`) with what S3 adds to its `s3.object`: the
+    `versionId` when the bucket is versioned, and a `sequencer` (hex, rising with every event here;
+    S3's rises per key), as in https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html
+    """
+    version = getattr(key, "version_id", None)
+    for record in event.get("Records", []) if isinstance(event, dict) else []:
+        obj = record.get("s3", {}).get("object")
+        if not isinstance(obj, dict):
+            continue
+        if getattr(bucket, "is_versioned", False) and version and version != "null":
+            obj["versionId"] = str(version)
+        obj["sequencer"] = f"{next(_SEQUENCER):016X}"
+    return event
+
+
 def _targets() -> list[tuple[Any, str, list[str]]]:
     """(owner, attribute, leading parameter names) of each hook point."""
     from moto.awslambda.models import LambdaFunction
@@ -105,6 +128,7 @@ def _targets() -> list[tuple[Any, str, list[str]]]:
         (lambda_eval_utils, "boto_client_for", ["region", "service", "state_credentials"]),
         (notifications, "_invoke_awslambda", ["account_id", "event_body", "fn_arn", "region_name"]),
         (notifications, "send_event", ["account_id", "event_name", "bucket", "key"]),
+        (notifications, "_get_s3_event", ["event_name", "bucket", "key", "notification_id"]),
         (StateTaskLambda, "_from_error", ["self", "env", "ex"]),
         (AmazonStateLanguageParser, "parse", ["definition"]),
         (BaseExecutionWorkerCommunication, "terminated", ["self"]),
@@ -187,10 +211,10 @@ def install(
     state machine ARN) (idempotent; the latest call wins)."""
     targets = _targets()
     check_hook_points(targets)
-    function_class, eval_utils, notifications, _, task_class, parser_class, comm_class, dynamo_class = (
-        t[0] for t in targets[:8]
+    function_class, eval_utils, notifications, _, _, task_class, parser_class, comm_class, dynamo_class = (
+        t[0] for t in targets[:9]
     )
-    json_path, result_path, errors_class, dynamo_backend = (t[0] for t in targets[8:])
+    json_path, result_path, errors_class, dynamo_backend = (t[0] for t in targets[9:])
     import moto.dynamodb.models as dynamo_models
 
     def invoke(self: Any, body: Any, request_headers: Any, response_headers: Any) -> bytes:
@@ -231,6 +255,13 @@ def install(
         if event_name == single_put and getattr(key, "multipart", None) is not None:
             return  # moto's put_object inside complete_multipart_upload: not an event S3 sends
         original_send_event(account_id, event_name, bucket, key)
+
+    original_s3_event = _originals.get((notifications, "_get_s3_event"), notifications._get_s3_event)
+
+    def s3_event(event_name: str, bucket: Any, key: Any, notification_id: str) -> Any:
+        return with_version_and_sequencer(
+            original_s3_event(event_name, bucket, key, notification_id), bucket, key
+        )
 
     original_from_error = _originals.get((task_class, "_from_error"), task_class._from_error)
 
@@ -280,6 +311,7 @@ def install(
         (eval_utils, "boto_client_for", client_for),
         (notifications, "_invoke_awslambda", invoke_from_s3),
         (notifications, "send_event", send_event),
+        (notifications, "_get_s3_event", s3_event),
         (task_class, "_from_error", from_error),
         (parser_class, "parse", parse),
         (comm_class, "terminated", terminated),

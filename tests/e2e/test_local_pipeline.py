@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -84,35 +85,59 @@ def test_same_name_png_and_jpg_in_one_folder_keep_separate_outputs(stack: LocalS
         assert json.loads(_read(stack, f"results/{relative}.json"))["input"]["key"] == key
 
 
-def test_duplicate_notification_and_same_object_reput_submit_once(stack: LocalStack) -> None:
-    # GIVEN an image processed once
+def _s3_event(stack: LocalStack, key: str) -> dict[str, object]:
+    """The ObjectCreated:Put notification S3 sends for the current version of `key`."""
+    head = stack.s3.head_object(Bucket=stack.bucket, Key=key)
+    obj = {"key": key, "eTag": head["ETag"].strip('"'), "size": head["ContentLength"]}
+    record = {
+        "eventSource": "aws:s3",
+        "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": stack.bucket}, "object": {**obj, "versionId": head["VersionId"]}},
+    }
+    return {"Records": [record]}
+
+
+def test_duplicate_notification_submits_once(stack: LocalStack) -> None:
+    # GIVEN an image processed once, whose execution is pinned to the version S3 notified
     data = (IMAGES / "low-contrast.jpg").read_bytes()
     key = stack.upload_bytes(data, "incoming/e2e/dup.jpg")
     stack.wait_all(DEADLINE, [key])
     submissions = _submissions(stack)
+    version = stack.s3.head_object(Bucket=stack.bucket, Key=key)["VersionId"]
+    relative = key.removeprefix("incoming/")
+    assert json.loads(_read(stack, f"results/{relative}.json"))["input"]["version_id"] == version
 
-    # WHEN the same bytes are put again (same eTag) and the on-upload function gets the same event again
-    stack.upload_bytes(data, key)
+    # WHEN the on-upload function gets the same notification again (S3 delivers at least once)
     upload_function = next(f for f in stack.spec.functions if "on_upload" in f.handler)
-    etag = stack.s3.head_object(Bucket=stack.bucket, Key=key)["ETag"].strip('"')
-    event = {
-        "Records": [
-            {
-                "eventSource": "aws:s3",
-                "eventName": "ObjectCreated:Put",
-                "s3": {
-                    "bucket": {"name": stack.bucket},
-                    "object": {"key": key, "eTag": etag, "size": len(data)},
-                },
-            }
-        ]
-    }
-    stack.clients["lambda"].invoke(FunctionName=upload_function.name, Payload=json.dumps(event))
+    answer = stack.clients["lambda"].invoke(
+        FunctionName=upload_function.name, Payload=json.dumps(_s3_event(stack, key))
+    )
     (record,) = stack.wait_all(DEADLINE, [key])
 
-    # THEN there is still one execution and the OCR API saw no new submission
+    # THEN it is counted a duplicate: still one execution, and the OCR API saw no new submission
+    assert json.loads(answer["Payload"].read())["duplicates"] == 1
     assert (record.status, record.executions) == ("SUCCEEDED", 1)
     assert _submissions(stack) == submissions
+
+
+def test_same_bytes_put_again_is_a_new_version_processed_once_more(stack: LocalStack) -> None:
+    # GIVEN an image processed once
+    data = (IMAGES / "low-contrast.jpg").read_bytes()
+    key = stack.upload_bytes(data, "incoming/e2e/again.jpg")
+    stack.wait_all(DEADLINE, [key])
+    submissions = _submissions(stack)
+
+    # WHEN the same bytes are put again (the bucket is versioned: a new version, the same eTag)
+    stack.upload_bytes(data, key)
+    deadline = time.monotonic() + DEADLINE
+    while time.monotonic() < deadline and stack.records([key])[0].executions < 2:
+        time.sleep(0.2)
+    (record,) = stack.wait_all(DEADLINE, [key])
+
+    # THEN, as on AWS (S3 notifies the new version id), the new version is its own execution, each
+    # stage submitted once for it
+    assert (record.status, record.executions) == ("SUCCEEDED", 2)
+    assert _submissions(stack) == submissions + 2
 
 
 def test_api_task_error_writes_failure_record_naming_stage_and_cause(stack: LocalStack) -> None:
