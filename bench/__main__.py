@@ -9,7 +9,6 @@ cost, service. `auto_mode` needs
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import json
@@ -24,7 +23,7 @@ from typing import Any
 
 from bench import auto_mode, binarization, cost, ocr_accuracy, polling, report, service_throughput, throughput
 from bench import burst as burst_bench
-from bench.common import RESULTS_DIR, machine, real_scan, write_json
+from bench.common import RESULTS_DIR, Parser, machine, output_folder, real_scan, write_json
 from bench.corpus import Sample, corpus, photo_pages
 
 NAMES = ("binarization", "ocr_accuracy", "auto_mode", "polling", "throughput", "burst", "cost", "service")
@@ -169,13 +168,13 @@ def write_summary(results: dict[str, Any], out_dir: Path, *, quick: bool, burst:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser = Parser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smoke mode: a few images, one stack point")
     parser.add_argument("--only", nargs="+", choices=NAMES, metavar="NAME", help=f"any of {', '.join(NAMES)}")
     parser.add_argument(
         "--burst", type=int, help=f"objects in the burst (default {DEFAULT_BURST}, quick {QUICK_BURST})"
     )
-    parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="results folder")
+    parser.add_argument("--out", type=output_folder, default=RESULTS_DIR, help="results folder")
     args = parser.parse_args(argv)
     burst = args.burst if args.burst is not None else (QUICK_BURST if args.quick else DEFAULT_BURST)
     if not 1 <= burst <= 10_000:

@@ -20,7 +20,6 @@ billed transitions), drain time and the longest admission wait.
 
 from __future__ import annotations
 
-import argparse
 import heapq
 import json
 import math
@@ -29,6 +28,8 @@ import re
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from bench.common import Parser
 
 ASL = Path(__file__).resolve().parents[1] / "infra" / "ocr_pipeline.asl.json"
 BASE_TRANSITIONS = 7
@@ -169,7 +170,7 @@ def run(objects: int = 10_000, concurrency: int = 5) -> dict[str, object]:
 
 def main(argv: list[str] | None = None) -> int:
     """Print the model's table as JSON."""
-    parser = argparse.ArgumentParser(prog="python -m bench.admission")
+    parser = Parser(prog="python -m bench.admission")
     parser.add_argument("--objects", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=5)
     args = parser.parse_args(argv)

@@ -9,7 +9,6 @@ page; Tesseract CER raw (its Otsu), with its internal Sauvola, and after each bi
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -21,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 from skimage.filters import threshold_sauvola
 
+from bench.common import Parser
 from bench.corpus import A4_300DPI, corpus, degrade, make_page
 from bench.metrics import cer, f_measure
 from ocr_service.engines.binarize import binarize, to_gray
@@ -91,7 +91,7 @@ def _table(
 
 
 def main(argv: list[str] | None = None) -> str:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = Parser(prog="python -m bench.binarization_eval", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="2 pages instead of 6; CER on 2 pages always")
     parser.add_argument("--out", type=Path, help="also write the Markdown to this file")
     args = parser.parse_args(argv)

@@ -14,7 +14,6 @@ photos, the real scan, A4 300 dpi pages with nine degradations and an A4 phone p
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -26,7 +25,7 @@ import cv2
 import numpy as np
 
 from bench.binarization_real import dibco_dir, documents
-from bench.common import Pixels, real_scan
+from bench.common import Parser, Pixels, real_scan
 
 ROOT = Path(__file__).resolve().parents[1]
 A4_DEGRADATIONS = (
@@ -113,7 +112,7 @@ def _reference(rev: str, folder: Path) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = Parser(prog="python -m bench.binarization_identity", description=__doc__.splitlines()[0])
     parser.add_argument("--against", default="main", help="git revision to compare with (default: main)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:

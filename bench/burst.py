@@ -19,7 +19,6 @@ interpreter runs three per running execution).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -32,7 +31,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.common import RESULTS_DIR, Pixels, peak_rss_mb, png_bytes, rss_mb, write_json
+from bench.common import (
+    RESULTS_DIR,
+    Parser,
+    Pixels,
+    output_folder,
+    peak_rss_mb,
+    png_bytes,
+    rss_mb,
+    write_json,
+)
 from bench.throughput import failure_errors, keys_under, running
 from local_stack import LocalStack
 from local_stack.executions import key_of
@@ -211,18 +219,17 @@ _FAULT_FLAGS = {
 def main(argv: Sequence[str] | None = None) -> int:
     from bench.__main__ import samples
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = Parser(prog="python -m bench.burst", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--burst", type=int, default=200, help="objects dropped at once (1000 is fine)")
     for field_name, (flag, text) in _FAULT_FLAGS.items():
         default = getattr(DEFAULT_FAULTS, field_name)
         parser.add_argument(flag, dest=field_name, type=float, default=default, help=f"{text} ({default})")
     parser.add_argument("--seed", type=int, default=DEFAULT_FAULTS.seed)
     parser.add_argument("--deadline", type=float, default=3600.0, help="seconds before giving up")
-    parser.add_argument("--out", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--out", type=output_folder, default=RESULTS_DIR)
     args = parser.parse_args(argv)
     if args.burst < 1:
-        print("bench.burst: --burst must be at least 1", file=sys.stderr)
-        return 2
+        parser.error("--burst must be at least 1")
     rates = {name: getattr(args, name) for name in _FAULT_FLAGS}
     faults = Faults(**rates, seed=args.seed)
     images = [s.page.image for s in samples(quick=True) if s.degradation != "real_scan"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import os
@@ -10,7 +11,7 @@ import resource
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import cv2
 import numpy as np
@@ -155,6 +156,26 @@ def write_json(out_dir: Path, name: str, data: dict[str, Any]) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.json"
     path.write_text(json.dumps(data, indent=2, default=_plain) + "\n", encoding="utf-8")
+    return path
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error in one line (`<prog>: ...`) and exits 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message}\n")
+
+
+def output_folder(text: str) -> Path:
+    """argparse `type` of an `--out` folder: created at once, so an unusable path is a usage error
+    before any benchmark has run, not a traceback after it."""
+    path = Path(text)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot create folder {text!r}: {exc.strerror}") from exc
+    if not os.access(path, os.W_OK):
+        raise argparse.ArgumentTypeError(f"folder {text!r} is not writable")
     return path
 
 

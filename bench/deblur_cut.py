@@ -11,13 +11,13 @@ for each face set; `deblur_cut` (`BinarizeParams`) is the corpus faces' overall 
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections import defaultdict
 
 import cv2
 import numpy as np
 
+from bench.common import Parser
 from bench.corpus import FONTS, HELD_OUT_FONTS, make_page
 from ocr_service.engines.binarize import DEFAULT_PARAMS, BinarizeParams, to_gray
 from ocr_service.engines.flat import blur_sigma, deblur, sharpness
@@ -64,7 +64,7 @@ def measure(fonts: list[str], seed: int) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
+    Parser(prog="python -m bench.deblur_cut", description=__doc__.splitlines()[0]).parse_args(argv)
     for label, fonts in (("corpus faces", list(FONTS)), ("held-out faces", list(HELD_OUT_FONTS))):
         row = measure(fonts, 9100)
         cells = (f"{k} {v:.3f}" if k != "pages" else f"{v:.0f} pages" for k, v in row.items())

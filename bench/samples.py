@@ -8,7 +8,6 @@ degradation that real scans and phone photos show.
 
 from __future__ import annotations
 
-import argparse
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from bench.common import Parser, output_folder
 from bench.corpus import degrade, make_page
 from local_stack.samples import truth_path
 
@@ -77,8 +77,10 @@ def generate(folder: Path = DEFAULT_FOLDER) -> list[Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Regenerate the sample images deterministically.")
-    parser.add_argument("--out", type=Path, default=DEFAULT_FOLDER)
+    parser = Parser(
+        prog="python -m bench.samples", description="Regenerate the sample images deterministically."
+    )
+    parser.add_argument("--out", type=output_folder, default=DEFAULT_FOLDER)
     args = parser.parse_args(argv)
     for path in generate(args.out):
         print(f"{path} ({path.stat().st_size} bytes)")
