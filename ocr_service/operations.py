@@ -1,4 +1,4 @@
-"""The four supported operations: request validation (synchronous) and the job they queue.
+"""The five supported operations: request validation (synchronous) and the job they queue.
 
 Recognition preprocessing order (as documented by Aspose for RecognizeImage): Rotate, then
 contrast -> binarization -> skew -> upsampling; with both binarization and upsampling requested,
@@ -35,7 +35,7 @@ from ocr_service.requests_model import (
 )
 from ocr_service.tasks import Job, Result, TaskFailedError
 
-OPERATIONS = ("BinarizeImage", "DeskewImage", "UpscaleImage", "RecognizeImage")
+OPERATIONS = ("BinarizeImage", "DeskewImage", "DewarpImage", "UpscaleImage", "RecognizeImage")
 PDF_TYPES = frozenset({"Pdf", "TextAndPdf", "PdfAndHocr", "TextAndPdfAndHocr"})
 
 
@@ -158,6 +158,9 @@ def prepare(operation: str, body: dict[str, Any], limits: Limits, engine: Tesser
         return _image_job(data, lambda image: binarize(image, jpeg_quality=jpeg_quality(data)))
     if operation == "DeskewImage":
         return _image_job(data, lambda image: deskew(correct_perspective(image)[0])[0])
+    if operation == "DewarpImage":
+        # a photographed sheet's perspective flattened (no page-curl model); a scan comes back as it is
+        return _image_job(data, lambda image: correct_perspective(image)[0])
     if operation == "UpscaleImage":
         return _image_job(data, lambda image: upscale(image, max_pixels=limits.max_pixels))
     settings = parse_recognize_settings(body)

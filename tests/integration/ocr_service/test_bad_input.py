@@ -125,5 +125,5 @@ def test_supported_formats_complete(service: RunningService, auth: dict[str, str
 
 
 def test_unknown_route_returns_404(service: RunningService, auth: dict[str, str]) -> None:
-    response = requests.get(service.base_url + "/v5.0/ocr/DewarpImage?id=x", headers=auth, timeout=TIMEOUT)
+    response = requests.get(service.base_url + "/v5.0/ocr/RecognizeReceipt?id=x", headers=auth, timeout=TIMEOUT)
     assert response.status_code == 404 and response.json()["status"] == 404

@@ -20,6 +20,7 @@ import requests
 import urllib3
 from aspose_ocr_cloud.api.binarize_image_api import BinarizeImageApi
 from aspose_ocr_cloud.api.deskew_image_api import DeskewImageApi
+from aspose_ocr_cloud.api.dewarp_image_api import DewarpImageApi
 from aspose_ocr_cloud.api.recognize_image_api import RecognizeImageApi
 from aspose_ocr_cloud.api.upscale_image_api import UpscaleImageApi
 from aspose_ocr_cloud.api.utilities_api import UtilitiesApi
@@ -31,6 +32,7 @@ from aspose_ocr_cloud.models.dsr_mode import DsrMode
 from aspose_ocr_cloud.models.language import Language
 from aspose_ocr_cloud.models.ocr_binarize_image_body import OCRBinarizeImageBody
 from aspose_ocr_cloud.models.ocr_deskew_image_body import OCRDeskewImageBody
+from aspose_ocr_cloud.models.ocr_dewarp_image_body import OCRDewarpImageBody
 from aspose_ocr_cloud.models.ocr_recognize_image_body import OCRRecognizeImageBody
 from aspose_ocr_cloud.models.ocr_response import OCRResponse
 from aspose_ocr_cloud.models.ocr_settings_recognize_image import OCRSettingsRecognizeImage
@@ -39,7 +41,7 @@ from aspose_ocr_cloud.models.problem_details import ProblemDetails
 from aspose_ocr_cloud.models.result_type import ResultType
 from PIL import Image
 
-from bench.corpus import Page
+from bench.corpus import Page, photograph
 from bench.metrics import cer
 from ocr_service.testing import RunningService, start_service
 from tests.integration.ocr_service.conftest import TIMEOUT
@@ -226,6 +228,39 @@ def test_sdk_deskew_straightens_rotated_page(client: ApiClient, page: Page) -> N
     assert response.results is not None and response.results[0].type == "ImagePNG"
     width, height = _png_size(str(response.results[0].data))
     assert width > rotated.width and height > rotated.height
+
+
+def _border_mean(image: np.ndarray) -> float:
+    """Mean grey level of a band 3 % of the short side wide along the image's edges."""
+    gray = np.asarray(Image.fromarray(image).convert("L"), np.float64)
+    band = max(2, round(0.03 * min(gray.shape)))
+    inner = gray[band:-band, band:-band]
+    return float((gray.sum() - inner.sum()) / (gray.size - inner.size))
+
+
+def test_sdk_dewarp_flattens_a_photographed_sheet_and_keeps_a_scan(client: ApiClient, page: Page) -> None:
+    # GIVEN a phone photo of the page (the sheet in perspective on a darker desk) and the page itself
+    photo, _ = photograph(page, np.random.default_rng(7))
+    api = DewarpImageApi(client)
+    outputs = []
+    for image in (photo.image, page.image):
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="PNG")
+        # WHEN each is dewarped through the SDK
+        task_id = api.post_dewarp_image(
+            OCRDewarpImageBody(image=base64.b64encode(buffer.getvalue()).decode())
+        )
+        response = _wait(api.get_dewarp_image, task_id)
+        assert response.results is not None and response.results[0].type == "ImagePNG"
+        data = base64.b64decode(str(response.results[0].data))
+        outputs.append(np.asarray(Image.open(io.BytesIO(data))))
+    flat, scan = outputs
+    # THEN the photo comes back as its sheet alone (smaller than the frame, paper up to its edges,
+    # where the frame's edges were desk) and the scan as it was
+    assert flat.shape[0] < photo.image.shape[0] and flat.shape[1] < photo.image.shape[1]
+    assert _border_mean(flat) > _border_mean(photo.image) + 40
+    assert scan.shape[:2] == page.image.shape[:2]
+    assert np.array_equal(np.asarray(Image.fromarray(scan).convert("RGB")), page.image)
 
 
 def test_sdk_upscale_doubles_size(client: ApiClient, page_b64: str) -> None:
