@@ -125,5 +125,7 @@ def test_supported_formats_complete(service: RunningService, auth: dict[str, str
 
 
 def test_unknown_route_returns_404(service: RunningService, auth: dict[str, str]) -> None:
-    response = requests.get(service.base_url + "/v5.0/ocr/RecognizeReceipt?id=x", headers=auth, timeout=TIMEOUT)
+    # an Aspose v5 operation this service does not emulate
+    url = service.base_url + "/v5.0/ocr/RecognizeReceipt?id=x"
+    response = requests.get(url, headers=auth, timeout=TIMEOUT)
     assert response.status_code == 404 and response.json()["status"] == 404
