@@ -65,7 +65,10 @@ image (so the held-out score never sees the fitted constants; `high_noise` at it
 
 def decide(stats: dict[str, float], t: Thresholds) -> bool:
     """`decide_binarization`'s rule with thresholds `t` (the unit tests pin it to the pipeline's)."""
-    if stats["separability"] >= t.bilevel_separability and stats["saturation"] < t.high_saturation:
+    bilevel = stats["separability"] >= t.bilevel_separability
+    if (bilevel or stats.get("two_level_share", 0.0) >= pipeline.BILEVEL_SHARE) and (
+        stats["saturation"] < t.high_saturation
+    ):
         return False
     if stats["dark_fraction"] >= t.dark_background_fraction:
         return False
@@ -147,6 +150,7 @@ def _rule_masks(results: Sequence[ImageResult]) -> tuple[NDArray[np.bool_], NDAr
             ("sharpness", 1.0),
             ("interpolation", 0.0),
             ("sheet_border", 0.0),
+            ("two_level_share", 0.0),
         )
     }
 
@@ -158,9 +162,10 @@ def _rule_masks(results: Sequence[ImageResult]) -> tuple[NDArray[np.bool_], NDAr
     def stat(key: str) -> NDArray[np.float64]:
         return stats[key].reshape([1] * len(names) + [-1])
 
-    skip = (stat("separability") >= axis("bilevel_separability")) & (
-        stat("saturation") < axis("high_saturation")
+    bilevel = (stat("separability") >= axis("bilevel_separability")) | (
+        stat("two_level_share") >= pipeline.BILEVEL_SHARE
     )
+    skip = bilevel & (stat("saturation") < axis("high_saturation"))
     skip = skip | (stat("dark_fraction") >= axis("dark_background_fraction"))
     skip = skip | (stat("sheet_border") >= pipeline.SHEET_BORDER)
     binarize = stat("illumination_variation") >= axis("high_illumination_variation")

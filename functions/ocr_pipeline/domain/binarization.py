@@ -32,6 +32,12 @@ HIGH_ILLUMINATION_VARIATION = 0.065
 HIGH_SATURATION = 0.20
 DARK_BACKGROUND_FRACTION = 0.55
 BILEVEL_SEPARABILITY = 0.97
+BILEVEL_SHARE = 0.99
+"""``two_level_share`` from which an image counts as already black and white, whatever its size: the
+OCR service returns such an image unchanged (its `bilevel_threshold`), so binarizing it only costs a
+call; not tuned."""
+BILEVEL_TOLERANCE = 2
+"""Grey levels either side of each of the two dominant levels counted into ``two_level_share``."""
 HIGH_NOISE = 0.01
 LOW_SHARPNESS = 0.85
 SHEET_BORDER = 0.95
@@ -66,6 +72,12 @@ class ImageStats:
     (above 0.975) on a page upsampled from a lower resolution, 0.6-0.96 on a blurred or sharp one.
     A blurred page is deconvolved by the binarizer; an upsampled one has lost its detail for good.
 
+    ``two_level_share`` is the share of the pixels, counted at the image's own resolution, within
+    ``BILEVEL_TOLERANCE`` grey levels of its two most frequent levels: 1 on a 1-bit scan or fax, about
+    0.93-0.95 on a clean grey render (the anti-aliased edges), less on anything degraded. The
+    separability of the downscaled copy cannot tell: downscaling a 300 dpi black-and-white page
+    turns its strokes grey (separability 0.87 on an A4 page, against 1.0 at 700 px).
+
     ``sheet_border`` is the least, over the frame's four sides, of the share of a band along that side
     lying at least ``SHEET_CONTRAST`` below the paper (the bright level of the central half): 1 on a
     phone photo that shows the whole sheet on a darker desk, 0 on a scan (paper or white margins reach
@@ -81,6 +93,7 @@ class ImageStats:
     sharpness: float = 1.0
     interpolation: float = 0.0
     sheet_border: float = 0.0
+    two_level_share: float = 0.0
 
     def as_dict(self) -> dict[str, float]:
         """The statistics rounded for the result record."""
@@ -163,6 +176,20 @@ def _interpolation(gray: NDArray[np.uint8]) -> float:
     return 1.0 - float(np.median(band)) / peak if peak > 0 else 0.0
 
 
+def _two_level_share(image: Image.Image) -> float:
+    """Share of the pixels (full resolution) near the image's two most frequent grey levels."""
+    hist = np.asarray(image.convert("L").histogram(), dtype=np.float64)
+    total = hist.sum()
+    if total <= 0:
+        return 0.0
+    near = np.convolve(hist, np.ones(2 * BILEVEL_TOLERANCE + 1), mode="same")
+    first = int(np.argmax(hist))
+    others = hist.copy()
+    others[max(0, first - 2 * BILEVEL_TOLERANCE) : first + 2 * BILEVEL_TOLERANCE + 1] = -1.0
+    second = int(np.argmax(others))
+    return float(min(1.0, (near[first] + near[second]) / total))
+
+
 def _sheet_border(gray: NDArray[np.float64]) -> float:
     """The least share, over the four sides, of a band along the frame's edge darker than the paper."""
     height, width = gray.shape
@@ -215,6 +242,7 @@ def image_stats(image: Image.Image) -> ImageStats:
         sharpness=_edge_sharpness(window),
         interpolation=_interpolation(window),
         sheet_border=_sheet_border(gray),
+        two_level_share=_two_level_share(image),
     )
 
 
@@ -230,7 +258,8 @@ def decide_binarization(stats: ImageStats) -> BinarizationDecision:
     the grey edges of small, soft text, while a binarized photo has lost both its desk (so nothing is
     left to flatten it by) and those edges (bench/README.md: 0.12 % against 2.28 % CER on held-out faces).
     """
-    if stats.separability >= BILEVEL_SEPARABILITY and stats.saturation < HIGH_SATURATION:
+    bilevel = stats.separability >= BILEVEL_SEPARABILITY or stats.two_level_share >= BILEVEL_SHARE
+    if bilevel and stats.saturation < HIGH_SATURATION:
         return BinarizationDecision(False, "already_bilevel", stats)
     if stats.dark_fraction >= DARK_BACKGROUND_FRACTION:
         return BinarizationDecision(False, "dark_background", stats)

@@ -33,7 +33,7 @@ def test_decide_mirrors_pipeline_rule_with_current_thresholds() -> None:
     rng = np.random.default_rng(7)
     for _ in range(4000):
         values = [float(v) for v in rng.random(len(STAT_NAMES))]
-        for fixed in ("interpolation", "sheet_border"):  # on both sides of their fixed bounds
+        for fixed in ("interpolation", "sheet_border", "two_level_share"):  # both sides of fixed bounds
             index = STAT_NAMES.index(fixed)
             values[index] = 0.9 + 0.1 * values[index]
         stats = ImageStats(*values)

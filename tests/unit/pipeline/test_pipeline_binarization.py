@@ -11,6 +11,7 @@ from PIL import Image, ImageFilter
 
 from bench.corpus import degrade, make_page
 from ocr_pipeline.domain.binarization import (
+    BILEVEL_SHARE,
     DARK_BACKGROUND_FRACTION,
     LOW_SHARPNESS,
     SHEET_BORDER,
@@ -193,3 +194,18 @@ def test_image_stats_a_scan_darkened_along_some_sides_is_no_photographed_sheet(d
     image = degrade(page, degradation, 5).image
     # WHEN measured / THEN not every side of the frame is desk
     assert image_stats(Image.fromarray(image)).sheet_border < SHEET_BORDER
+
+
+def test_decide_a_black_and_white_a4_scan_is_already_bilevel_at_any_size() -> None:
+    # GIVEN an A4 page at 300 dpi stored black and white (1-bit, as a fax or a bilevel scanner writes
+    # it), and the same page rendered grey
+    page = make_page(5, width=2480, height=3508, font_px=42)
+    bilevel = Image.fromarray(np.where(page.ink, 0, 255).astype(np.uint8)).convert("1")
+    # WHEN measured and decided (the statistics' copy is downscaled 4.6x, which greys the strokes)
+    stats = image_stats(bilevel)
+    grey = image_stats(Image.fromarray(page.image))
+    # THEN the black-and-white page is recognized as it is (BinarizeImage would return it unchanged),
+    # and the grey render is not taken for black and white
+    assert stats.two_level_share >= BILEVEL_SHARE
+    assert decide_binarization(stats).reason == "already_bilevel"
+    assert grey.two_level_share < BILEVEL_SHARE
