@@ -14,6 +14,12 @@ from numpy.typing import NDArray
 from PIL import Image, ImageFilter
 
 ANALYSIS_MAX_SIDE = 768
+DETAIL_MAX_SIDE = 2 * ANALYSIS_MAX_SIDE
+"""Side of the central crop that contrast, separability and noise are read on (downscaled to
+``ANALYSIS_MAX_SIDE``): a page up to this size is read whole, as the thresholds were tuned; a larger
+scan is downscaled at most 2x there instead of 4.6x for an A4 page at 300 dpi, which greys its strokes
+and averages its grain away (a clean A4 render's separability: 0.867 whole, 0.894 on the crop; a
+1000 x 700 page's 0.895)."""
 ILLUMINATION_GRID = 8
 SHARPNESS_WINDOW = 768
 """Side of the window, at the image's own resolution and centred on it, the edge sharpness is read on."""
@@ -212,23 +218,36 @@ def _centre_window(image: Image.Image) -> NDArray[np.uint8]:
     return np.asarray(window, dtype=np.uint8)
 
 
-def image_stats(image: Image.Image) -> ImageStats:
-    """Compute :class:`ImageStats` on a copy of ``image`` downscaled to at most ``ANALYSIS_MAX_SIDE``.
-
-    Edge sharpness and interpolation are read at the image's own resolution instead (downscaling
-    sharpens edges and erases interpolation's period), on its central ``SHARPNESS_WINDOW`` square, so
-    their cost stays bounded on large scans.
-    """
+def _downscaled(image: Image.Image) -> tuple[NDArray[np.float64], NDArray[np.float64], Image.Image]:
+    """(RGB, grey, luma image) of a copy of ``image`` downscaled to at most ``ANALYSIS_MAX_SIDE``."""
     small = image.convert("RGB")
     small.thumbnail((ANALYSIS_MAX_SIDE, ANALYSIS_MAX_SIDE))
     rgb = np.asarray(small, dtype=np.float64)
-    gray = rgb @ np.array([0.299, 0.587, 0.114])
-    luma = small.convert("L")
-    median = np.asarray(luma.filter(ImageFilter.MedianFilter(3)), dtype=np.float64)
-    noise = float(np.median(np.abs(np.asarray(luma, dtype=np.float64) - median)) / 255.0)
-    low, high = np.percentile(gray, [2, 98])
+    return rgb, rgb @ np.array([0.299, 0.587, 0.114]), small.convert("L")
+
+
+def image_stats(image: Image.Image) -> ImageStats:
+    """Compute :class:`ImageStats` on a copy of ``image`` downscaled to at most ``ANALYSIS_MAX_SIDE``.
+
+    Contrast, separability and noise are read on the central ``DETAIL_MAX_SIDE`` square of a larger
+    image instead, so a large scan's strokes and grain are not averaged away. Edge sharpness and
+    interpolation are read at the image's own resolution (downscaling sharpens edges and erases
+    interpolation's period), on its central ``SHARPNESS_WINDOW`` square, so their cost stays bounded on
+    large scans.
+    """
+    rgb, gray, luma = _downscaled(image)
+    width, height = image.size
+    detail, luma_detail = gray, luma
+    if max(width, height) > DETAIL_MAX_SIDE:
+        side_x, side_y = min(width, DETAIL_MAX_SIDE), min(height, DETAIL_MAX_SIDE)
+        left, top = (width - side_x) // 2, (height - side_y) // 2
+        _, detail, luma_detail = _downscaled(image.crop((left, top, left + side_x, top + side_y)))
+    median = np.asarray(luma_detail.filter(ImageFilter.MedianFilter(3)), dtype=np.float64)
+    noise = float(np.median(np.abs(np.asarray(luma_detail, dtype=np.float64) - median)) / 255.0)
+    low, high = np.percentile(detail, [2, 98])
     window = _centre_window(image)
-    threshold, separability = _otsu(gray)
+    threshold, _ = _otsu(gray)
+    _, separability = _otsu(detail)
     channel_max = rgb.max(axis=2)
     with np.errstate(divide="ignore", invalid="ignore"):
         saturation = np.where(channel_max > 0, (channel_max - rgb.min(axis=2)) / channel_max, 0.0)
