@@ -246,8 +246,9 @@ def image_stats(image: Image.Image) -> ImageStats:
     noise = float(np.median(np.abs(np.asarray(luma_detail, dtype=np.float64) - median)) / 255.0)
     low, high = np.percentile(detail, [2, 98])
     window = _centre_window(image)
-    threshold, _ = _otsu(gray)
-    _, separability = _otsu(detail)
+    threshold, separability = _otsu(gray)
+    if detail is not gray:
+        separability = _otsu(detail)[1]
     channel_max = rgb.max(axis=2)
     with np.errstate(divide="ignore", invalid="ignore"):
         saturation = np.where(channel_max > 0, (channel_max - rgb.min(axis=2)) / channel_max, 0.0)
