@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from local_stack.samples import cer, truth_path
+from tests.integration.local_stack.serve_support import ROOT, next_line, start_serve
 
-ROOT = Path(__file__).resolve().parents[2]
 AWS = Path(sys.executable).with_name("aws")
 IMAGE = ROOT / "events" / "images" / "clean.png"
 DEADLINE = 90.0
@@ -26,41 +26,18 @@ file over 8 MB by default (scans and phone photos often are)."""
 pytestmark = pytest.mark.slow
 
 
-def _line(
-    process: subprocess.Popen[str], contains: str, deadline: float, seen: list[str], *, starts: bool = False
-) -> str:
-    """The next line of `process`'s stdout containing (or, `starts`, starting with) `contains`; every
-    line read is kept in `seen`."""
-    assert process.stdout is not None
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        seen.append(line)
-        if line.startswith(contains) if starts else contains in line:
-            return line
-        if not line and process.poll() is not None:
-            break
-    raise AssertionError(f"no line with {contains!r} in {seen}")
-
-
 def test_aws_cli_uploads_in_parts_lists_the_execution_and_reads_the_text(tmp_path: Path) -> None:
     # GIVEN a serving drop folder and the AWS CLI configured by its printed export line, uploading in parts
     assert AWS.is_file(), f"the AWS CLI is a dev dependency (make install): {AWS}"
     config = tmp_path / "aws-config"
     config.write_text(MULTIPART_CONFIG, encoding="utf-8")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "local_stack", "serve", "--port", "0", "--out", str(tmp_path / "out")],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    process = start_serve(tmp_path / "out")
     deadline = time.monotonic() + DEADLINE
     seen: list[str] = []
     try:
-        exports = _line(process, "export AWS_ENDPOINT_URL=", deadline, seen).split()[1:]
-        bucket = _line(process, "bucket", deadline, seen).split()[1]
-        machine = _line(process, "state machine", deadline, seen).split()[2]
+        exports = next_line(process, "export AWS_ENDPOINT_URL=", deadline, seen).split()[1:]
+        bucket = next_line(process, "bucket", deadline, seen).split()[1]
+        machine = next_line(process, "state machine", deadline, seen).split()[2]
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
             **dict(item.split("=", 1) for item in exports),
@@ -78,7 +55,7 @@ def test_aws_cli_uploads_in_parts_lists_the_execution_and_reads_the_text(tmp_pat
         # WHEN the image is copied in, and its execution is reported finished
         key = "incoming/cli/clean.png"
         aws("s3", "cp", str(IMAGE), f"s3://{bucket}/{key}")
-        finished = _line(process, key, deadline, seen, starts=True)  # the execution's line
+        finished = next_line(process, key, deadline, seen, starts=True)  # the execution's line
         statuses = aws(
             "stepfunctions", "list-executions", "--state-machine-arn", machine,
             "--query", "executions[].status", "--output", "text",

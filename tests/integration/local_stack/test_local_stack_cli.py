@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,6 +11,8 @@ from pathlib import Path
 
 import boto3
 import pytest
+
+from tests.integration.local_stack.serve_support import next_line, start_serve
 
 ROOT = Path(__file__).resolve().parents[3]
 CLI = [sys.executable, "-m", "local_stack"]
@@ -36,34 +37,16 @@ def test_invoke_with_an_events_fixture_prints_the_result_and_the_function_log(tm
     assert '"message":"started"' in result.stderr and "REPORT RequestId:" in result.stderr
 
 
-def _line(process: subprocess.Popen[str], contains: str, deadline: float) -> str:
-    assert process.stdout is not None
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if contains in line:
-            return line
-        if not line and process.poll() is not None:
-            break
-    raise AssertionError(f"no line with {contains!r}")
-
-
 @pytest.mark.slow
 def test_serve_prints_exports_reports_each_upload_and_totals_on_sigterm(tmp_path: Path) -> None:
     # GIVEN a serving stack on a free port
-    process = subprocess.Popen(
-        [*CLI, "serve", "--port", "0", "--out", str(tmp_path)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    process = start_serve(tmp_path)
     deadline = time.monotonic() + DEADLINE
     try:
-        exports = _line(process, "export AWS_ENDPOINT_URL=", deadline).split()
+        exports = next_line(process, "export AWS_ENDPOINT_URL=", deadline).split()
         variables = dict(item.split("=", 1) for item in exports[1:])
-        bucket = _line(process, "bucket", deadline).split()[1]
-        assert "arn:aws:states:" in _line(process, "state machine", deadline)
+        bucket = next_line(process, "bucket", deadline).split()[1]
+        assert "arn:aws:states:" in next_line(process, "state machine", deadline)
 
         # WHEN an image is uploaded through the printed endpoint, and its notification is delivered
         # again (S3 delivers at least once)
@@ -76,7 +59,7 @@ def test_serve_prints_exports_reports_each_upload_and_totals_on_sigterm(tmp_path
         s3 = boto3.client("s3", **endpoint)
         data = (ROOT / "events" / "images" / "clean.png").read_bytes()
         s3.put_object(Bucket=bucket, Key="incoming/clean.png", Body=data)
-        finished = _line(process, "incoming/clean.png", deadline)
+        finished = next_line(process, "incoming/clean.png", deadline)
         head = s3.head_object(Bucket=bucket, Key="incoming/clean.png")
         obj = {"key": "incoming/clean.png", "eTag": head["ETag"].strip('"'), "versionId": head["VersionId"]}
         record = {
@@ -89,7 +72,7 @@ def test_serve_prints_exports_reports_each_upload_and_totals_on_sigterm(tmp_path
             InvocationType="Event",
             Payload=json.dumps({"Records": [record]}),
         )
-        duplicate = _line(process, "duplicate upload", deadline)
+        duplicate = next_line(process, "duplicate upload", deadline)
     finally:
         process.send_signal(signal.SIGTERM)
         remaining, _ = process.communicate(timeout=30)
