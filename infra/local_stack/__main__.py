@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -50,6 +51,18 @@ def find_images(folder: Path) -> list[Path]:
     if len(images) > MAX_IMAGES:
         raise UsageError(f"{len(images)} images under {folder}; at most {MAX_IMAGES} per run")
     return images
+
+
+def check_out_folder(folder: Path) -> None:
+    """`--out` is a writable folder, or one that can be created: its nearest existing ancestor is a
+    writable folder. Nothing is created here."""
+    existing = folder
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"--out {folder}: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {folder}: {existing} is not writable")
 
 
 class _Progress:
@@ -181,6 +194,7 @@ def check(args: argparse.Namespace) -> None:
     if not template.is_file():
         raise UsageError(f"template {template} not found")
     cfn.check_overrides(template, args.overrides)
+    check_out_folder(Path(args.out))
     if args.command == "run":
         args.image_paths = find_images(Path(args.images))
     elif args.command == "serve":

@@ -208,3 +208,20 @@ def test_a_bad_option_fails_in_one_line_without_the_usage(args: tuple[str, ...],
 
     # THEN one line names it (no usage block)
     _assert_user_error(code, stderr, loaded, expected)
+
+
+@pytest.mark.parametrize("command", ["run", "serve", "invoke"])
+def test_an_unusable_out_folder_fails_in_one_line_before_loading_the_stack(
+    command: str, tmp_path: Path
+) -> None:
+    # GIVEN an --out below a regular file (so no folder can be created there)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x", encoding="utf-8")
+    extra = {"run": [], "serve": ["--port", "0"], "invoke": ["OnUploadFunction", "-e", "events/s3_put.json"]}
+
+    # WHEN the command runs with it
+    code, stderr, loaded = _cli(command, "--out", str(blocker / "out"), *extra[command])
+
+    # THEN one line names the path that is not a folder; nothing was loaded or written
+    _assert_user_error(code, stderr, loaded, f"{blocker} is not a folder")
+    assert blocker.read_text(encoding="utf-8") == "x"
