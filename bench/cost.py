@@ -27,9 +27,10 @@ from typing import Any
 from bench import polling
 
 GOAL_PER_1000 = 0.10
-S3_REQUESTS_PER_IMAGE = {"GET": 5, "PUT": 7}
-"""Endpoint mode, from the code: GETs of the upload, the binarized PNG and a submission record per stage
-(checked before POSTing); PUTs of a claim + accepted record per stage, the PNG, the text, the result."""
+S3_REQUESTS_PER_IMAGE = {"GET": 3, "PUT": 7}
+"""Endpoint mode, from the code: GETs of the upload (validation, then the binarization stage) and of the
+binarized PNG; PUTs of a claim + accepted record per stage, the PNG, the text, the result. A submission
+record is read only by a retried invocation, whose claim finds it in the way."""
 TEMPLATE = Path(__file__).resolve().parents[1] / "template.yaml"
 
 

@@ -1,10 +1,10 @@
 """Exactly one accepted vendor task per stage per execution, whatever is retried.
 
 Before a stage POSTs, it claims ``<SubmissionPrefix><execution>/<stage>.json`` with a conditional
-create (``If-None-Match: *``). Only the invocation that created the claim POSTs; once the API accepted
-the task, the claim is replaced by the accepted record with the task id. A retried, timed-out or
-duplicated invocation of the same stage finds the record and resumes with its task id instead of
-POSTing again:
+create (``If-None-Match: *``), and reads the record only when the create finds one there. Only the
+invocation that created the claim POSTs; once the API accepted the task, the claim is replaced by the
+accepted record with the task id. A retried, timed-out or duplicated invocation of the same stage finds
+the record and resumes with its task id instead of POSTing again:
 
 * ``accepted`` → the task id is reused (no request to the API);
 * ``posting`` younger than the POST's own timeout → another invocation is POSTing right now:
@@ -129,9 +129,6 @@ def submit_once(
 ) -> Submission:
     """Return the stage's task, POSTing (``post``) only if no invocation of this execution has before."""
     now = clock()
-    existing = ledger.load(stage)
-    if existing is not None:
-        return _resume(ledger, existing, now)
     claim = SubmissionRecord(
         execution=ledger.execution,
         stage=stage,
@@ -139,11 +136,13 @@ def submit_once(
         state=SubmissionState.POSTING,
         claimed_at=now.isoformat(timespec="milliseconds"),
     )
+    # The claim is created first: the stage's first invocation (nearly every one) reads nothing, and a
+    # retried or duplicated one finds the record in its way and resumes from it.
     if not ledger.store.create(ledger.bucket, ledger.key(stage), _bytes(claim), content_type=_JSON):
-        raced = ledger.load(stage)
-        if raced is None:
+        existing = ledger.load(stage)
+        if existing is None:
             raise SubmissionInProgress(f"{stage.value}: submission record is being written concurrently")
-        return _resume(ledger, raced, clock())
+        return _resume(ledger, existing, clock())
     try:
         task_id = post()
     except OcrApiReplyLost as exc:

@@ -54,6 +54,42 @@ def test_submit_once_first_call_posts_and_records_accepted_task() -> None:
     assert (record.state, record.task_id, record.operation) == ("accepted", "task-1", "BinarizeImage")
 
 
+class CountingStore(FakeStore):
+    """A :class:`FakeStore` that counts its requests."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[str] = []
+
+    def read_optional(self, bucket: str, key: str, *, max_bytes: int) -> bytes | None:
+        self.requests.append("GET")
+        return super().read_optional(bucket, key, max_bytes=max_bytes)
+
+    def create(self, bucket: str, key: str, body: bytes, *, content_type: str) -> bool:
+        self.requests.append("PUT If-None-Match")
+        if (bucket, key) in self.objects:
+            return False
+        self.objects[(bucket, key)] = body
+        return True
+
+    def write(self, bucket: str, key: str, body: bytes, *, content_type: str) -> None:
+        self.requests.append("PUT")
+        super().write(bucket, key, body, content_type=content_type)
+
+
+def test_submit_once_first_call_reads_nothing_and_a_retry_reads_the_record_in_its_way() -> None:
+    # GIVEN no record / WHEN a stage submits, then its invocation is retried
+    store, post = CountingStore(), Poster()
+    submit_once(_ledger(store), Stage.BINARIZE, post, clock=_at(0))
+    first = list(store.requests)
+    store.requests.clear()
+    again = submit_once(_ledger(store), Stage.BINARIZE, post, clock=_at(5))
+    # THEN the first call claimed and recorded without a read; the retry's claim failed and it read the record
+    assert first == ["PUT If-None-Match", "PUT"]
+    assert store.requests == ["PUT If-None-Match", "GET"]
+    assert (post.calls, again.task_id, again.resumed) == (1, "task-1", True)
+
+
 def test_submit_once_retried_invocation_reuses_task_without_posting() -> None:
     # GIVEN a stage that already submitted / WHEN the invocation is retried (e.g. after a crash)
     store, post = FakeStore(), Poster()
