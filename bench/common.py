@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import platform
 import resource
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image
 
 from bench.corpus import Page, Sample
 from ocr_pipeline.adapters.ocr_api import AsposeOcrClient
@@ -47,15 +44,6 @@ class BenchError(RuntimeError):
     """A benchmark could not produce its measurement (a task never finished, an output is missing...)."""
 
 
-@dataclass(frozen=True)
-class Service:
-    """What the benchmarks need from a running OCR service (`ocr_service.testing.RunningService`)."""
-
-    base_url: str
-    client_id: str
-    client_secret: str
-
-
 def real_scan() -> Sample:
     """scikit-image's `data.page()` (a real camera scan, 384x191) with its transcription; no ink mask."""
     from skimage import data
@@ -74,11 +62,6 @@ def png_bytes(image: Pixels) -> bytes:
     if not ok:
         raise BenchError("PNG encoding failed")
     return bytes(data.tobytes())
-
-
-def decode_png(data: bytes) -> Pixels:
-    """Gray or RGB uint8 array of a PNG."""
-    return np.asarray(Image.open(io.BytesIO(data)))
 
 
 def ocr_client(service: Any) -> AsposeOcrClient:

@@ -110,7 +110,6 @@ def designs(
     *,
     ocr_seconds: float,
     checks_per_task_template: float = 1.0,
-    submit_choice: bool = True,
 ) -> dict[str, Counts]:
     """Counts of each design from the stack's burst measurement (`throughput.stack_burst` output).
 
@@ -206,9 +205,7 @@ def run(
     # Modelled designs start from the plain Wait loop's measured invocations (no in-Lambda wait).
     loop_base = measured_variant if off and measured_variant is not None else measured
     table_counts = {"standard_measured (template defaults)": measured_counts(measured)}
-    table_counts.update(
-        designs(loop_base, ocr_seconds=ocr_seconds, submit_choice=polling.submit_routes_through_choice())
-    )
+    table_counts.update(designs(loop_base, ocr_seconds=ocr_seconds))
     if measured_variant is not None:
         label = ", ".join(f"{k}={v}" for k, v in measured_variant.get("params", {}).items())
         table_counts[f"standard_measured ({label})"] = measured_counts(measured_variant)

@@ -222,11 +222,6 @@ def template_has_in_lambda_poll(template: Path = TEMPLATE) -> bool:
     return "InLambdaPollSeconds" in declared_parameters(template)
 
 
-def submit_routes_through_choice(asl: Path = ASL) -> bool:
-    """Kept for callers of the earlier model: the submit states always continue into a Choice."""
-    return True
-
-
 def probe_image() -> bytes:
     """A 0.7 MP sample page (``events/images/clean.png``), the image the task times were measured on."""
     return (ROOT / "events" / "images" / "clean.png").read_bytes()

@@ -228,6 +228,7 @@ class MotoServer:
         from moto.core.config import default_user_config
 
         self.server.stop()
+        logging.getLogger(STATE_ERROR_LOGGER).removeFilter(_STATE_ERRORS)
         for section, value in self.previous_config.items():
             default_user_config[section] = value  # type: ignore[literal-required]
         for key, previous in self.previous_environment.items():
@@ -250,6 +251,24 @@ class MotoServer:
             os.environ[key] = value
 
 
+STATE_ERROR_LOGGER = "moto.stepfunctions.parser.asl.component.eval_component"
+STATE_ERROR_CHARS = 300
+
+
+class StateErrorSummary(logging.Filter):
+    """moto's interpreter logs every state that fails (an execution's Fail state too) as the error and the
+    repr of the state's whole parse tree, kilobytes a line: the line keeps the error's first
+    `STATE_ERROR_CHARS` characters (the execution's history holds all of it)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == "%s at '%s'" and isinstance(record.args, tuple) and len(record.args) == 2:
+            record.msg, record.args = "state failed: %s", (str(record.args[0])[:STATE_ERROR_CHARS],)
+        return True
+
+
+_STATE_ERRORS = StateErrorSummary()
+
+
 def start_moto(port: int = 0) -> MotoServer:
     """Start moto on 127.0.0.1 (`port=0`: a free port), reset its state and apply `MOTO_CONFIG` (moto's
     state and configuration are this process's: set here, not through its `/moto-api` endpoints).
@@ -264,6 +283,7 @@ def start_moto(port: int = 0) -> MotoServer:
     running = MotoServer(server, server.start(), previous)
     running.previous_environment["MOTO_PORT"] = os.environ.get("MOTO_PORT")
     os.environ["MOTO_PORT"] = str(running.port)
+    logging.getLogger(STATE_ERROR_LOGGER).addFilter(_STATE_ERRORS)
     try:
         moto_api_backend.reset()
         moto_api_backend.set_config(MOTO_CONFIG)

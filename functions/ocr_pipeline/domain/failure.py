@@ -23,7 +23,6 @@ from ocr_pipeline.domain.submission import Ledger
 from ocr_pipeline.settings import LayoutSettings
 
 MAX_MESSAGE_CHARS = 4000
-CHECK_IMAGE = "check_image"
 UNKNOWN_STAGE = "unknown"
 
 

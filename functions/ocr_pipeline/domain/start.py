@@ -34,13 +34,6 @@ class ObjectRef(BaseModel):
         """Plain JSON for the state machine input."""
         return self.model_dump(mode="json")
 
-    @classmethod
-    def from_payload(cls, payload: dict[str, Any]) -> ObjectRef:
-        """Inverse of :meth:`to_payload` (empty version id or eTag read as absent)."""
-        return cls.model_validate(
-            {**payload, "version_id": payload.get("version_id") or None, "etag": payload.get("etag") or None}
-        )
-
 
 class StartOutcome(StrEnum):
     """What happened to one notified object."""
