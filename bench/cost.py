@@ -28,9 +28,23 @@ from bench import polling
 
 GOAL_PER_1000 = 0.10
 S3_REQUESTS_PER_IMAGE = {"GET": 3, "PUT": 7}
-"""Endpoint mode, from the code: GETs of the upload (validation, then the binarization stage) and of the
-binarized PNG; PUTs of a claim + accepted record per stage, the PNG, the text, the result. A submission
-record is read only by a retried invocation, whose claim finds it in the way."""
+"""Endpoint mode, from the code, for a run that measured no requests: GETs of the upload (validation,
+then the binarization stage) and of the binarized PNG; PUTs of a claim + accepted record per stage, the
+PNG, the text, the result. A submission record is read only by a retried invocation."""
+DYNAMODB_UNITS = {
+    "PutItem": (1, 0),
+    "DeleteItem": (1, 0),
+    "UpdateItem": (2, 0),
+    "TransactWriteItems": (6, 0),
+    "GetItem": (0, 1),
+    "Query": (0, 1),
+}
+"""(write, read) request units of one admission-table request: a waiter item is under 1 KB, the slots
+item under 2 KB (5 holders of ~0.3 KB), a grant is a transaction (2 units per KB) that updates the slots
+item and deletes a waiter, reads are strongly consistent and under 4 KB. A refused condition or a
+cancelled transaction is billed as the write it attempted."""
+S3_CLASSES = {"GET": "get", "HEAD": "get", "PUT": "put", "POST": "put"}
+"""S3 request kinds by price tier (DELETE is free)."""
 TEMPLATE = Path(__file__).resolve().parents[1] / "template.yaml"
 
 
@@ -47,6 +61,9 @@ class Prices:
     lambda_gb_second_arm64: float = 0.0000133334
     s3_put: float = 0.005 / 1000
     s3_get: float = 0.0004 / 1000
+    dynamodb_write_unit: float = 0.625 / 1_000_000
+    dynamodb_read_unit: float = 0.125 / 1_000_000
+    secrets_manager_call: float = 0.05 / 10_000
 
 
 PRICES = Prices()
@@ -71,6 +88,9 @@ class Counts:
     s3_puts: float
     express_requests: float = 0.0
     express_seconds: float = 0.0
+    dynamodb_write_units: float = 0.0
+    dynamodb_read_units: float = 0.0
+    secrets_manager_calls: float = 0.0
 
 
 def per_image(counts: Counts, prices: Prices = PRICES, *, arm64: bool = False) -> dict[str, float]:
@@ -86,6 +106,9 @@ def per_image(counts: Counts, prices: Prices = PRICES, *, arm64: bool = False) -
         + counts.express_seconds * prices.express_min_memory_gb * prices.express_gb_second,
         "lambda": lam,
         "s3": counts.s3_gets * prices.s3_get + counts.s3_puts * prices.s3_put,
+        "dynamodb": counts.dynamodb_write_units * prices.dynamodb_write_unit
+        + counts.dynamodb_read_units * prices.dynamodb_read_unit,
+        "secrets_manager": counts.secrets_manager_calls * prices.secrets_manager_call,
     }
     parts["total"] = sum(parts.values())
     return parts
@@ -121,7 +144,7 @@ def designs(
     upload = _named(invocations, "OnUpload")
     pre = _named(invocations, "Preprocess")
     rec = _named(invocations, "Recognize")
-    gets, puts = float(S3_REQUESTS_PER_IMAGE["GET"]), float(S3_REQUESTS_PER_IMAGE["PUT"])
+    store = storage(measured)
     stages = 2
     checks = stages * checks_per_task_template
     base = polling.FIXED_TRANSITIONS + stages * polling.STAGE_TRANSITIONS
@@ -132,8 +155,7 @@ def designs(
             Invocation(2 + checks_per_task_template, pre.seconds, pre.memory_mb),
             Invocation(1 + checks_per_task_template, rec.seconds, rec.memory_mb),
         ),
-        s3_gets=gets,
-        s3_puts=puts,
+        **store,
     )
     in_lambda = Counts(
         transitions=base,
@@ -143,14 +165,12 @@ def designs(
             Invocation(1, pre.seconds + ocr_seconds / stages, pre.memory_mb),
             Invocation(1, rec.seconds + ocr_seconds / stages, rec.memory_mb),
         ),
-        s3_gets=gets,
-        s3_puts=puts,
+        **store,
     )
     express = Counts(
         transitions=0,
         invocations=loop.invocations,
-        s3_gets=gets,
-        s3_puts=puts,
+        **store,
         express_requests=1,
         express_seconds=float(measured.get("execution_seconds_per_image", ocr_seconds)),
     )
@@ -159,8 +179,7 @@ def designs(
         invocations=(
             Invocation(1, upload.seconds + pre.seconds * 2 + rec.seconds + ocr_seconds, pre.memory_mb),
         ),
-        s3_gets=gets,
-        s3_puts=puts,
+        **store,
     )
     return {
         "standard_wait_loop": loop,
@@ -177,14 +196,44 @@ def _named(invocations: dict[str, dict[str, Any]], part: str) -> Invocation:
     return Invocation(0.0, 0.0, 0)
 
 
+def storage(measured: dict[str, Any]) -> dict[str, float]:
+    """S3, DynamoDB and Secrets Manager use per image: from the AWS requests the burst measured
+    (`aws_requests_per_image`, by `service operation`), else S3 from the code and the rest unknown (0)."""
+    requests: dict[str, float] = measured.get("aws_requests_per_image") or {}
+    if not requests:
+        return {
+            "s3_gets": float(S3_REQUESTS_PER_IMAGE["GET"]),
+            "s3_puts": float(S3_REQUESTS_PER_IMAGE["PUT"]),
+        }
+    use = {"s3_get": 0.0, "s3_put": 0.0, "write": 0.0, "read": 0.0, "secrets": 0.0}
+    for kind, per_image in requests.items():
+        service, _, operation = kind.partition(" ")
+        if service == "s3" and operation in S3_CLASSES:
+            use[f"s3_{S3_CLASSES[operation]}"] += per_image
+        elif service == "dynamodb" and operation in DYNAMODB_UNITS:
+            write, read = DYNAMODB_UNITS[operation]
+            use["write"] += write * per_image
+            use["read"] += read * per_image
+        elif service == "secretsmanager":
+            use["secrets"] += per_image
+    return {
+        "s3_gets": use["s3_get"],
+        "s3_puts": use["s3_put"],
+        "dynamodb_write_units": use["write"],
+        "dynamodb_read_units": use["read"],
+        "secrets_manager_calls": use["secrets"],
+    }
+
+
 def measured_counts(measured: dict[str, Any]) -> Counts:
     """Counts of a burst measured in the local stack (`throughput.stack_burst` output)."""
     invocations = tuple(
         Invocation(float(row["per_image"]), float(row["mean_seconds"]), int(row["memory_mb"]))
         for row in measured["invocations"].values()
     )
-    s3 = S3_REQUESTS_PER_IMAGE
-    return Counts(float(measured["transitions_per_image"]), invocations, float(s3["GET"]), float(s3["PUT"]))
+    return Counts(
+        transitions=float(measured["transitions_per_image"]), invocations=invocations, **storage(measured)
+    )
 
 
 def run(

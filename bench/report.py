@@ -479,6 +479,8 @@ def cost_md(r: dict[str, Any]) -> list[str]:
             f"{v['step_functions_express']:.4f}",
             f"{v['lambda']:.4f}",
             f"{v['s3']:.4f}",
+            f"{v.get('dynamodb', 0.0):.4f}",
+            f"{v.get('secrets_manager', 0.0):.4f}",
             f"**{v['total']:.4f}**",
             "yes" if r["meets_goal"][name] else "no",
         ]
@@ -494,13 +496,17 @@ def cost_md(r: dict[str, Any]) -> list[str]:
                 "SFN Express",
                 "Lambda",
                 "S3",
+                "DynamoDB",
+                "Secrets Manager",
                 "total",
                 f"<= ${r['goal_per_1000']:.2f}",
             ],
             rows,
         ),
         f"A Standard loop stays under ${r['goal_per_1000']:.2f} only with at most "
-        f"{r['min_standard_transitions_for_goal']:.0f} transitions per image, before any Lambda or S3 cost.",
+        f"{r['min_standard_transitions_for_goal']:.0f} transitions per image, before any Lambda or S3 cost. "
+        "S3, DynamoDB and Secrets Manager come from the AWS requests the local burst made per image "
+        "(DynamoDB request units: `bench.cost.DYNAMODB_UNITS`).",
         "",
     ]
 

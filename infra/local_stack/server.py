@@ -7,6 +7,8 @@ import functools
 import logging
 import os
 import threading
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,13 +137,43 @@ def raise_open_files_limit(wanted: int = OPEN_FILES) -> int:
     return int(soft)
 
 
+MAX_REQUEST_KINDS = 256
+"""Distinct `service operation` names counted (they come from requests: bounded); the rest is `other`."""
+
+
+def request_kind(environ: Mapping[str, Any]) -> str:
+    """`service operation` of an AWS request: the service from its signature's credential scope, the
+    operation from `X-Amz-Target` (JSON protocols: DynamoDB, Step Functions, Secrets Manager) or, for the
+    REST ones (S3), the HTTP method."""
+    scope = str(environ.get("HTTP_AUTHORIZATION", "")).partition("Credential=")[2].split(",")[0].split("/")
+    service = scope[3] if len(scope) > 3 else "unsigned"
+    target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
+    return f"{service} {target.rpartition('.')[2] if target else environ.get('REQUEST_METHOD', '?')}"
+
+
 class _Dispatcher(DomainDispatcherApplication):
     """moto's dispatcher, finding each host's backend once: moto tries every backend's URL patterns (a
-    regex each, hundreds) for every request, under one lock."""
+    regex each, hundreds) for every request, under one lock. It counts the requests it serves by
+    `request_kind`: what the same work costs in AWS requests."""
 
     def __init__(self) -> None:
         super().__init__(create_backend_app)
         self.backends: dict[str | None, Any] = {}
+        self.requests: Counter[str] = Counter()
+        self._requests_lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        kind = request_kind(environ)
+        with self._requests_lock:
+            if kind not in self.requests and len(self.requests) >= MAX_REQUEST_KINDS:
+                kind = "other"
+            self.requests[kind] += 1
+        return super().__call__(environ, start_response)
+
+    def counted(self) -> dict[str, int]:
+        """A copy of the request counts."""
+        with self._requests_lock:
+            return dict(self.requests)
 
     def get_backend_for_host(self, host: str | None) -> Any:
         if host in self.backends:
@@ -180,7 +212,8 @@ class HttpServer:
     every request). The socket is bound before `start` returns: a taken port fails at once."""
 
     def __init__(self, port: int) -> None:
-        self.httpd = wsgi.Server((HOST, port), _Dispatcher(), numthreads=THREADS, timeout=_IDLE_SECONDS)
+        self.dispatcher = _Dispatcher()
+        self.httpd = wsgi.Server((HOST, port), self.dispatcher, numthreads=THREADS, timeout=_IDLE_SECONDS)
         self.httpd.gateway = _Gateway
         self.thread: threading.Thread | None = None
 
@@ -212,6 +245,10 @@ class MotoServer:
     @property
     def endpoint(self) -> str:
         return f"http://{HOST}:{self.port}"
+
+    def requests(self) -> dict[str, int]:
+        """Requests served so far by `request_kind` (`s3 PUT`, `dynamodb GetItem`, ...)."""
+        return self.server.dispatcher.counted()
 
     def environment(self, region: str) -> dict[str, str]:
         """Variables that point boto3 (and moto's own Step Functions → Lambda client) at this server."""

@@ -327,6 +327,11 @@ class LocalStack:
         """The most invocations of each function that ran at once."""
         return self.runner.peak_concurrency()
 
+    def aws_requests(self) -> dict[str, int]:
+        """AWS API requests the stack served so far, by `service operation` (`s3 PUT`, `dynamodb
+        GetItem`, `states StartExecution`...): its clients', the functions' and the interpreter's."""
+        return self.moto.requests()
+
     @property
     def invocations(self) -> list[InvocationRecord]:
         """Every Lambda invocation so far."""

@@ -67,6 +67,24 @@ def test_upload_clean_image_text_matches_known_text(stack: LocalStack) -> None:
     assert difflib.SequenceMatcher(None, text.split(), truth.split()).ratio() > 0.9
 
 
+def test_one_image_costs_three_s3_gets_and_seven_puts(stack: LocalStack) -> None:
+    # GIVEN the stack's count of the AWS requests it served
+    before = stack.aws_requests()
+
+    # WHEN one image goes through the default pipeline (binarization, then recognition)
+    key = stack.upload(IMAGES / "clean.png", "incoming/e2e-requests/clean.png")
+    (record,) = stack.wait_all(DEADLINE, [key])
+
+    # THEN besides the upload, S3 served 3 GETs (the upload by validation and by the binarization stage,
+    # the binarized page by recognition) and 7 PUTs (a claim and an accepted record per stage, the
+    # binarized page, the text, the result record): no stage read its submission record first
+    assert record.status == "SUCCEEDED"
+    after = stack.aws_requests()
+    spent = {kind: after.get(kind, 0) - before.get(kind, 0) for kind in after}
+    assert (spent.get("s3 GET", 0), spent.get("s3 PUT", 0) - 1) == (3, 7)
+    assert spent.get("states StartExecution") == 1 and spent.get("dynamodb PutItem", 0) >= 1
+
+
 def test_same_name_png_and_jpg_in_one_folder_keep_separate_outputs(stack: LocalStack) -> None:
     # GIVEN scan.png and scan.jpg (different pages) in one folder
     png = stack.upload(IMAGES / "clean.png", "incoming/e2e/twins/scan.png")

@@ -14,7 +14,6 @@ MEASURED = {
         "ocr-local-PreprocessFunction": {"per_image": 2.0, "mean_seconds": 0.1, "memory_mb": 1024},
         "ocr-local-RecognizeFunction": {"per_image": 1.0, "mean_seconds": 0.1, "memory_mb": 512},
     },
-    "s3_requests_per_image": {"GET": 1, "PUT": 3},
 }
 
 
@@ -48,3 +47,32 @@ def test_measured_counts_keep_measured_transitions_and_invocations() -> None:
     counts = measured_counts(MEASURED)
     assert counts.transitions == 11.0
     assert len(counts.invocations) == 3
+
+
+def test_measured_aws_requests_price_s3_dynamodb_and_secrets_manager() -> None:
+    # GIVEN a burst that measured its AWS requests per image
+    measured = {
+        **MEASURED,
+        "aws_requests_per_image": {
+            "s3 GET": 3.0,
+            "s3 PUT": 7.0,
+            "s3 DELETE": 1.0,
+            "dynamodb TransactWriteItems": 2.0,
+            "dynamodb GetItem": 3.0,
+            "states StartExecution": 1.0,
+            "secretsmanager GetSecretValue": 0.5,
+        },
+    }
+
+    # WHEN converted to counts and priced
+    counts = measured_counts(measured)
+    prices = per_1000(counts)
+
+    # THEN S3 bills GETs and PUTs (DELETE is free), DynamoDB its request units, Secrets Manager its calls
+    assert (counts.s3_gets, counts.s3_puts) == (3.0, 7.0)
+    assert (counts.dynamodb_write_units, counts.dynamodb_read_units) == (12.0, 3.0)
+    assert math.isclose(prices["s3"], 3 * 0.0004 + 7 * 0.005)
+    assert math.isclose(prices["dynamodb"], 1000 * (12 * 0.625 + 3 * 0.125) / 1_000_000)
+    assert math.isclose(prices["secrets_manager"], 1000 * 0.5 * 0.05 / 10_000)
+    # and the modelled designs use the same storage counts
+    assert designs(measured, ocr_seconds=1.0)["express_poll_loop"].dynamodb_write_units == 12.0
