@@ -167,12 +167,16 @@ def dispatch(*, table: SlotTable, tokens: TaskTokens, limit: int, clock: Clock) 
     budget = 2 * limit + DISPATCH_BATCH
     while budget > 0:
         holders = table.holders()
-        if len(holders) >= limit:
+        free = limit - len(holders)
+        if free <= 0:
             break
-        waiters = table.oldest_waiters(min(DISPATCH_BATCH, limit - len(holders) + 1))
+        # One waiter more than the free slots, in case another dispatcher takes one of them.
+        waiters = table.oldest_waiters(min(DISPATCH_BATCH, free + 1))
         if not waiters:
             break
         for waiter in waiters:
+            if free <= 0:
+                break
             budget -= 1
             if waiter.execution in holders:
                 # A retried Acquire of an execution already admitted: answer this token too, keep one slot.
@@ -187,12 +191,17 @@ def dispatch(*, table: SlotTable, tokens: TaskTokens, limit: int, clock: Clock) 
                 continue
             if tokens.resume(waiter.token):
                 granted.append(waiter.execution)
+                free -= 1
             else:
                 # Its execution ended (or retried Acquire with a new token, still queued): free the slot.
                 table.release(waiter.execution)
                 stale.append(waiter.execution)
             if budget <= 0:
                 break
+        if free <= 0:
+            # Every slot seen free is granted. One freed since then is dispatched by whoever freed it
+            # (a release dispatches after it), so neither a grant bound to fail nor a re-read is needed.
+            break
     return Dispatched(granted=tuple(granted), stale=tuple(stale))
 
 

@@ -85,6 +85,44 @@ def test_acquire_beyond_the_limit_waits_and_release_hands_the_slot_to_the_oldest
     assert [w.execution for w in table.oldest_waiters(10)] == ["d"]
 
 
+class CountingTable:
+    """The slot table, counting grant attempts and reads of the holders."""
+
+    def __init__(self, table: DynamoSlotTable) -> None:
+        self.table = table
+        self.grants: list[Grant] = []
+        self.holder_reads = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.table, name)
+
+    def holders(self) -> dict[str, admission.Holder]:
+        self.holder_reads += 1
+        return self.table.holders()
+
+    def grant(self, waiter: Waiter, *, limit: int, now: datetime) -> Grant:
+        outcome = self.table.grant(waiter, limit=limit, now=now)
+        self.grants.append(outcome)
+        return outcome
+
+
+def test_release_grants_the_freed_slot_with_one_write_and_one_read(table: DynamoSlotTable) -> None:
+    # GIVEN two slots held and three executions waiting
+    tokens, clock = Tokens(), Clock()
+    for name in ("a", "b", "c", "d", "e"):
+        acquire(name, table, tokens, clock)
+    counting = CountingTable(table)
+
+    # WHEN a slot is released
+    _, dispatched = admission.release("a", table=counting, tokens=tokens, limit=2, clock=clock)  # type: ignore[arg-type]
+
+    # THEN the oldest waiter gets it in one grant, after one read of the holders: no grant is tried once
+    # the slot seen free is taken (it would be refused as full), and the holders are not read again
+    assert dispatched.granted == ("c",)
+    assert (counting.grants, counting.holder_reads) == ([Grant.GRANTED], 1)
+    assert sorted(table.holders()) == ["b", "c"]
+
+
 def test_release_of_a_slot_not_held_is_harmless(table: DynamoSlotTable) -> None:
     # GIVEN one holder
     tokens, clock = Tokens(), Clock()
