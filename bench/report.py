@@ -406,6 +406,19 @@ def _time_and_cpu(r: dict[str, Any]) -> list[str]:
         f"{r['direct']['cpu_seconds_per_image']:.2f} direct, so with every core busy the stack reaches at "
         f"most {r['stack_vs_direct_cpu_bound']:.2f}x of direct on this machine.",
         "",
+        *_requests_line(s),
+    ]
+
+
+def _requests_line(s: dict[str, Any]) -> list[str]:
+    requests = s.get("aws_requests_per_image")
+    if not requests:
+        return []
+    listed = " · ".join(f"{kind} {count:.2f}" for kind, count in requests.items())
+    return [
+        f"AWS requests per image (the functions', as moto served them; the uploads excepted): {listed}; "
+        f"{sum(requests.values()):.1f} in all.",
+        "",
     ]
 
 
