@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from bench import binarization, binarization_identity, binarization_real
 from bench.binarization import box_sauvola
@@ -78,25 +78,30 @@ def test_contrast_correction_check_reports_every_column() -> None:
     assert row["flatten + stretch"] < 1.0 <= row["none"]
 
 
-def test_speeds_time_the_pair_in_extra_rounds_and_return_each_rounds_ratio() -> None:
-    # GIVEN three methods, the pair being the second (twice as slow) against the first
+def test_speeds_time_the_pair_in_extra_rounds_and_return_each_rounds_ratio(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN three methods on a clock that only they advance, the pair being the second (twice as slow)
+    # against the first
     calls: dict[str, int] = {"fast": 0, "slow": 0, "other": 0}
+    clock = [0.0]
+    monkeypatch.setattr(binarization.time, "perf_counter", lambda: clock[0])
 
     def method(name: str, seconds: float) -> Method:
         def run(image: Pixels) -> Pixels:
             calls[name] += 1
-            time.sleep(seconds)
+            clock[0] += seconds
             return image
 
         return run
 
-    table = {"fast": method("fast", 0.002), "slow": method("slow", 0.004), "other": method("other", 0.0)}
+    table = {"fast": method("fast", 0.002), "slow": method("slow", 0.004), "other": method("other", 0.001)}
     page = np.zeros((100, 100), np.uint8)
     # WHEN timed for 2 rounds of all and 3 more of the pair
     mpix, ratios = binarization.speeds(table, page, repeats=2, pair=("fast", "slow"), pair_repeats=3)
-    # THEN the pair ran 1 warm-up + 5 times, the other method 1 + 2, one ratio per round, all near 2
+    # THEN the pair ran 1 warm-up + 5 times, the other method 1 + 2, one ratio per round, each 2
     assert calls == {"fast": 6, "slow": 6, "other": 3}
-    assert len(ratios) == 5 and all(1.2 < r < 4.0 for r in ratios)
+    assert len(ratios) == 5 and all(abs(r - 2.0) < 1e-9 for r in ratios)
     assert mpix["fast"] > mpix["slow"]
 
 

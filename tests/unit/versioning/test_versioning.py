@@ -38,11 +38,22 @@ def test_input_bucket_is_versioned_with_noncurrent_versions_expiring() -> None:
     # GIVEN the input bucket / WHEN / THEN versioning is on and old versions expire after the parameter's days
     bucket = properties("InputBucket")
     assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
-    (rule,) = bucket["LifecycleConfiguration"]["Rules"]
-    assert rule["Status"] == "Enabled"
+    rule, _ = bucket["LifecycleConfiguration"]["Rules"]
+    assert rule["Status"] == "Enabled" and "Prefix" not in rule
     assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": {"Ref": "NoncurrentVersionDays"}}
     assert rule["ExpiredObjectDeleteMarker"] is True
     assert int(template()["Parameters"]["NoncurrentVersionDays"]["Default"]) >= 1
+
+
+def test_submission_records_expire_after_the_parameters_days_and_outlive_a_redrive() -> None:
+    # GIVEN the input bucket's lifecycle / WHEN / THEN the records under SubmissionPrefix expire after
+    # SubmissionRecordDays, which cannot be set below Step Functions' 14 days of redrive
+    _, rule = properties("InputBucket")["LifecycleConfiguration"]["Rules"]
+    assert rule["Status"] == "Enabled"
+    assert rule["Prefix"] == {"Ref": "SubmissionPrefix"}
+    assert rule["ExpirationInDays"] == {"Ref": "SubmissionRecordDays"}
+    parameter = template()["Parameters"]["SubmissionRecordDays"]
+    assert int(parameter["MinValue"]) > 14 and int(parameter["Default"]) >= int(parameter["MinValue"])
 
 
 def test_read_of_a_version_returns_it_after_the_key_was_overwritten(s3: Any) -> None:
