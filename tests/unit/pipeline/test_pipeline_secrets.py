@@ -63,3 +63,26 @@ def test_secret_credentials_own_their_provider_not_the_process_wide_default(aws:
 
     # THEN they came from this environment's client, not the stale default's (wrong region, no secret)
     assert credentials.client_id == "id-1"
+
+
+def test_secret_credentials_use_the_default_session_instead_of_building_one(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a function whose other clients already come from boto3's default session
+    boto3.client("s3")
+    built: list[object] = []
+    session_init = boto3.session.Session.__init__
+
+    def counting_init(self: boto3.session.Session, *args: object, **kwargs: object) -> None:
+        built.append(self)
+        session_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(boto3.session.Session, "__init__", counting_init)
+    arn = _secret({"client_id": "id-1", "client_secret": "s3cr3t"})
+
+    # WHEN the credentials provider is built at cold start and asked once
+    credentials = secret_credentials(arn, max_age=60)()
+
+    # THEN no boto3 session was built for it (one costs a cold start ~35 ms of CPU), and it reads the secret
+    assert built == []
+    assert credentials.client_id == "id-1"
