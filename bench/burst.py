@@ -41,7 +41,7 @@ from bench.common import (
     rss_mb,
     write_json,
 )
-from bench.throughput import failure_errors, keys_under, running
+from bench.throughput import aws_requests_per_image, failure_errors, keys_under, running
 from local_stack import LocalStack
 from local_stack.executions import key_of
 from local_stack.runner import RunnerOptions
@@ -138,6 +138,7 @@ def run(
         start_peak = max(peak_rss_mb(), peak_rss_mb(os.getpid()))
         reset = _reset_peak_rss()
         peak_threads = threading.active_count()
+        requests_before = stack.aws_requests()
         started = time.monotonic()
         with ThreadPoolExecutor(max_workers=UPLOADERS) as pool:
             list(pool.map(lambda i: stack.upload_bytes(blobs[i % len(blobs)], keys[i]), range(burst)))
@@ -151,6 +152,7 @@ def run(
                 break
             time.sleep(POLL_SECONDS)
         wall = time.monotonic() - started
+        requests = aws_requests_per_image(requests_before, stack.aws_requests(), burst)
         memory["all_ended"] = rss_mb()
         if reset:
             memory["burst_peak"] = peak_rss_mb(os.getpid())
@@ -189,6 +191,7 @@ def run(
             "transitions_per_image_sampled": sum(sampled) / max(1, len(sampled)),
             "api_calls_per_image": calls / burst,
             "api_calls": stats.get("requests", {}),
+            "aws_requests_per_image": requests,
             "invocations": dict(Counter(r.function_name for r in invocations)),
             "throttled_invocations": stack.throttles,
             "peak_concurrent_invocations": stack.peak_concurrency,

@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs
 
 from cheroot import wsgi
 from moto.core.request import (
@@ -142,10 +143,14 @@ MAX_REQUEST_KINDS = 256
 
 
 def request_kind(environ: Mapping[str, Any]) -> str:
-    """`service operation` of an AWS request: the service from its signature's credential scope, the
-    operation from `X-Amz-Target` (JSON protocols: DynamoDB, Step Functions, Secrets Manager) or, for the
-    REST ones (S3), the HTTP method."""
-    scope = str(environ.get("HTTP_AUTHORIZATION", "")).partition("Credential=")[2].split(",")[0].split("/")
+    """`service operation` of an AWS request: the service from its signature's credential scope (the
+    `Authorization` header, or a presigned URL's `X-Amz-Credential`), the operation from `X-Amz-Target`
+    (JSON protocols: DynamoDB, Step Functions, Secrets Manager) or, for the REST ones (S3), the HTTP
+    method."""
+    credential = str(environ.get("HTTP_AUTHORIZATION", "")).partition("Credential=")[2].split(",")[0]
+    if not credential:
+        credential = parse_qs(str(environ.get("QUERY_STRING", ""))).get("X-Amz-Credential", [""])[0]
+    scope = credential.split("/")
     service = scope[3] if len(scope) > 3 else "unsigned"
     target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
     return f"{service} {target.rpartition('.')[2] if target else environ.get('REQUEST_METHOD', '?')}"

@@ -28,6 +28,14 @@ SIGNED = "AWS4-HMAC-SHA256 Credential=testing/20261203/us-east-1/{service}/aws4_
             },
             "states SendTaskSuccess",
         ),
+        (
+            {
+                "QUERY_STRING": "X-Amz-Algorithm=AWS4-HMAC-SHA256"
+                "&X-Amz-Credential=testing%2F20261203%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Signature=abc",
+                "REQUEST_METHOD": "GET",
+            },
+            "s3 GET",
+        ),
         ({"REQUEST_METHOD": "GET"}, "unsigned GET"),
     ],
 )
