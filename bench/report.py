@@ -478,6 +478,7 @@ def burst_md(r: dict[str, Any]) -> list[str]:
         f"workers {workers}.",
         *_memory_line(r),
         "",
+        *_requests_line(r),
         *_table(["function", "invocations", "reserved", "peak concurrent", "throttled"], per_function),
         *(f"- failure record: {kind} (x{count})" for kind, count in r.get("failure_errors", {}).items()),
         "",
